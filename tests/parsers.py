@@ -1,0 +1,44 @@
+"""Test parsers with known outputs, loadable by worker processes as ``parsers:Name``.
+
+``BoxParser`` labels fixed boxes of every image (a stand-up figure) so runner tests need no model;
+the real MediaPipe parser is exercised by the tests that run it on real crops.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+
+from occreid.parser import ParseResult, Parser
+
+
+class BoxParser(Parser):
+    """A figure made of boxes: head, torso, upper legs, lower legs (no arms). A uniform image
+    (all pixels equal) has no person. ``OCCREID_TEST_KILL_AFTER=N`` kills the process at the
+    N-th parse, like a kill -9 in the middle of a run; ``OCCREID_TEST_NO_PARSE=1`` makes any parse
+    fail, which proves a run reused saved part maps."""
+
+    name = "box"
+
+    def __init__(self):
+        self.calls = 0
+        self.kill_after = int(os.environ.get("OCCREID_TEST_KILL_AFTER", "0"))
+
+    def parse(self, rgb):
+        self.calls += 1
+        if os.environ.get("OCCREID_TEST_NO_PARSE"):
+            raise AssertionError("the parser was called although part maps were saved")
+        if self.kill_after and self.calls >= self.kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if rgb.min() == rgb.max():
+            return ParseResult(None, "uniform image")
+        h, w = rgb.shape[:2]
+        m = np.zeros((h, w), np.uint8)
+        x0, x1 = w // 4, 3 * w // 4
+        m[h // 16 : h // 6, 3 * w // 8 : 5 * w // 8] = 1
+        m[h // 6 : h // 2, x0:x1] = 2
+        m[h // 2 : 3 * h // 4, x0:x1] = 5
+        m[3 * h // 4 : 15 * h // 16, x0:x1] = 6
+        return ParseResult(m, "")

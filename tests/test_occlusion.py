@@ -1,0 +1,129 @@
+"""The occlusion maths (pure functions) and its seeded wrapper."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from occreid.occlusion import OcclusionParams, PartOccluder, functional as F, image_rng
+
+masks = st.integers(1, 70).flatmap(lambda h: st.integers(1, 70).flatmap(
+    lambda w: arrays(bool, (h, w), elements=st.booleans())))
+
+
+@given(masks, st.integers(0, 4), st.integers(1, 3))
+@settings(max_examples=150, deadline=None)
+def test_coarsen_any_overlap_is_a_union_of_cells_covering_the_mask(mask, levels, kernel):
+    out = F.coarsen(mask, levels, kernel, threshold=0.0)
+    cell = kernel**levels
+    assert out.shape == mask.shape and out.dtype == bool
+    assert not (mask & ~out).any()  # every part pixel is occluded
+    for y in range(0, mask.shape[0], cell):  # each cell is all or nothing, on iff it has a part pixel
+        for x in range(0, mask.shape[1], cell):
+            block, mblock = out[y:y + cell, x:x + cell], mask[y:y + cell, x:x + cell]
+            assert block.all() == mblock.any() and block.any() == mblock.any()
+
+
+@given(masks, st.floats(0.0, 0.99))
+@settings(max_examples=100, deadline=None)
+def test_coarsen_threshold_keeps_cells_more_covered_than_it(mask, threshold):
+    out = F.coarsen(mask, 2, 2, threshold)
+    for y in range(0, mask.shape[0], 4):
+        for x in range(0, mask.shape[1], 4):
+            assert out[y:y + 4, x:x + 4].all() == (mask[y:y + 4, x:x + 4].mean() > threshold)
+    assert F.coarsen(out, 2, 2, threshold).tolist() == out.tolist()  # idempotent
+
+
+def test_coarsen_equals_four_successive_2x2_average_pools_when_divisible():
+    rng = np.random.default_rng(1)
+    mask = rng.random((64, 32)) < 0.1
+    pooled = mask.astype(float)
+    for _ in range(4):
+        pooled = pooled.reshape(pooled.shape[0] // 2, 2, pooled.shape[1] // 2, 2).mean(axis=(1, 3))
+    for threshold in (0.0, 0.25, 0.5):
+        expected = np.kron(pooled > threshold, np.ones((16, 16), bool)).astype(bool)
+        assert (F.coarsen(mask, 4, 2, threshold) == expected).all()
+
+
+def test_coarsen_rejects_bad_parameters():
+    with pytest.raises(ValueError, match="threshold"):
+        F.coarsen(np.zeros((4, 4), bool), threshold=1.0)
+    with pytest.raises(ValueError, match="2-D"):
+        F.coarsen(np.zeros((4, 4, 3), bool))
+
+
+def test_fuse_fills_only_the_mask_for_any_channels_and_dtype():
+    for image in (np.full((8, 6), 9, np.uint8), np.full((8, 6, 3), 9, np.uint8), np.full((8, 6, 4), 900, np.uint16)):
+        mask = np.zeros((8, 6), bool)
+        mask[2:5, 1:3] = True
+        out = F.fuse(image, mask, 0)
+        assert (out[mask] == 0).all() and (out[~mask] == image[~mask]).all()
+        assert (image == (900 if image.dtype == np.uint16 else 9)).all()  # input untouched
+    with pytest.raises(ValueError, match="shape"):
+        F.fuse(np.zeros((4, 4)), np.zeros((3, 4), bool))
+
+
+def test_present_parts_and_coverage():
+    parts = np.zeros((100, 50), np.uint8)
+    parts[0:10, 20:30] = 1  # 100 px head
+    parts[10:50, 10:40] = 2  # 1200 px torso
+    parts[50:51, 10:12] = 6  # 2 px: below 2 % of the person
+    assert F.present_parts(parts, 0.02) == [1, 2]
+    assert F.present_parts(np.zeros((5, 5), np.uint8)) == []
+    occ = np.zeros_like(parts, bool)
+    occ[10:50, 10:40] = True
+    image_fraction, person_fraction = F.coverage(occ, parts)
+    assert image_fraction == pytest.approx(1200 / 5000)
+    assert person_fraction == pytest.approx(1200 / 1302)
+
+
+def test_image_rng_depends_only_on_seed_and_path():
+    a = image_rng(3, "train/001.png").integers(1 << 30, size=4)
+    b = image_rng(3, "train/001.png").integers(1 << 30, size=4)
+    assert (a == b).all()
+    assert not (a == image_rng(4, "train/001.png").integers(1 << 30, size=4)).all()
+    assert not (a == image_rng(3, "train/002.png").integers(1 << 30, size=4)).all()
+
+
+def _figure():
+    parts = np.zeros((128, 64), np.uint8)
+    parts[8:24, 24:40] = 1
+    parts[24:64, 16:48] = 2
+    parts[64:96, 16:48] = 5
+    return parts
+
+
+def test_present_choice_always_occludes_a_present_part_and_draws_all_of_them():
+    occluder = PartOccluder(OcclusionParams())
+    image = np.full((128, 64, 3), 120, np.uint8)
+    seen = set()
+    for i in range(200):
+        out, occ = occluder(image, _figure(), image_rng(0, f"{i}.jpg"))
+        assert occ.status == "occluded" and occ.part in (1, 2, 5)
+        assert (out[occ.mask] == 0).all() and (out[~occ.mask] == 120).all()
+        assert (occ.mask & (_figure() == occ.part)).sum() == (_figure() == occ.part).sum()
+        seen.add(occ.part)
+    assert seen == {1, 2, 5}
+
+
+def test_paper_choice_draws_over_six_and_leaves_absent_parts_unoccluded():
+    occluder = PartOccluder(OcclusionParams(part_choice="paper"))
+    image = np.full((128, 64, 3), 120, np.uint8)
+    statuses = {}
+    for i in range(300):
+        out, occ = occluder(image, _figure(), image_rng(0, f"{i}.jpg"))
+        statuses.setdefault(occ.status, set()).add(occ.part)
+        if occ.status == "part_absent":
+            assert (out == image).all() and not occ.mask.any() and "absent" in occ.reason
+    assert statuses["occluded"] == {1, 2, 5} and statuses["part_absent"] == {3, 4, 6}
+
+
+def test_no_person_and_parameter_validation():
+    occ = PartOccluder().plan(np.zeros((32, 16), np.uint8), image_rng(0, "x"))
+    assert occ.status == "no_person" and not occ.mask.any()
+    for bad in (dict(part_choice="random"), dict(threshold=1.5), dict(fill=300), dict(pool_levels=-1)):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            OcclusionParams(**bad)
