@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+from rich import box
 from rich.console import Console
 from rich.panel import Panel
 from rich.progress import (
@@ -51,7 +52,7 @@ def main() -> None:
 
 
 def summary_table(summary: dict, title: str) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     cols = ["split", "images", "ids", "cameras", "clothes", "occluded", "part_absent", "no_person", "error"]
     for c in cols:
         table.add_column(c, justify="left" if c == "split" else "right")
@@ -183,6 +184,11 @@ def crops(video, output, every, min_height):
     files = crops_from_video(video, output, every=every, min_height=min_height)
     out.print(f"{len(files)} pedestrian crops written to {output}")
 
+
+from .evaluation.cli import embed, evaluate  # noqa: E402  (registered after the generator's commands)
+
+main.add_command(embed)
+main.add_command(evaluate)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

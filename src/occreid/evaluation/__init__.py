@@ -1,0 +1,28 @@
+"""Evaluation: any model's features (or a weight-free baseline) on a dataset and its occluded twin.
+
+- :mod:`.metrics`: CMC and mAP with CAL's definitions, vectorised and memory-aware.
+- :mod:`.protocols`: the PRCC / LTCC / Market settings (queries, galleries, good / junk rules) and
+  the features file (``paths`` relative to the dataset root, ``features`` N x D).
+- :mod:`.descriptor`: the baseline colour-histogram-over-stripes descriptor.
+- :mod:`.embed`: features from a TorchScript or ONNX model with CAL's test preprocessing.
+- :mod:`.loaders`: CAL-style and torchreid-style sample lists, and torchreid registration.
+- :mod:`.cli`: the ``embed`` and ``evaluate`` commands.
+"""
+
+from .descriptor import StripeHistogram, baseline_features
+from .embed import ModelError, Preprocess, embed_dataset, embed_images, load_model
+from .loaders import LTCC, PRCC, Market1501, ReIDDataset, register_torchreid
+from .metrics import RANKS, CosineDistance, Metrics, evaluate, evaluate_labels, label_masks
+from .protocols import (
+    FeatureError, FeatureTable, ProtocolError, Setting, evaluate_dataset, evaluate_setting, evaluation_records,
+    settings,
+)
+
+__all__ = [
+    "StripeHistogram", "baseline_features",
+    "ModelError", "Preprocess", "embed_dataset", "embed_images", "load_model",
+    "LTCC", "PRCC", "Market1501", "ReIDDataset", "register_torchreid",
+    "RANKS", "CosineDistance", "Metrics", "evaluate", "evaluate_labels", "label_masks",
+    "FeatureError", "FeatureTable", "ProtocolError", "Setting", "evaluate_dataset", "evaluate_setting",
+    "evaluation_records", "settings",
+]

@@ -1,0 +1,204 @@
+"""The ``embed`` and ``evaluate`` commands (registered on the ``occreid`` group by ``occreid.cli``)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..layout import LAYOUTS, LayoutError, read_dataset
+from .descriptor import StripeHistogram, baseline_features
+from .embed import CAL_HEIGHT, CAL_WIDTH, IMAGENET_MEAN, IMAGENET_STD, ModelError, Preprocess, embed_dataset, load_model
+from .metrics import RANKS
+from .protocols import FeatureError, FeatureTable, ProtocolError, evaluate_dataset, evaluation_records
+
+_err = Console(stderr=True)
+_out = Console()
+
+_KNOWN_ERRORS = (LayoutError, ProtocolError, FeatureError, ModelError)
+_METRIC_KEYS = [f"rank{k}" for k in RANKS] + ["mAP"]
+BASELINE_NAME = "baseline (stripe colour histograms)"
+
+
+def _workers() -> int:
+    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)))
+
+
+def _triple(text: str, name: str) -> tuple[float, float, float]:
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not three comma-separated numbers", param_hint=name) from None
+    if len(vals) != 3:
+        raise click.BadParameter(f"{text!r} has {len(vals)} values; give three (R,G,B)", param_hint=name)
+    return vals  # type: ignore[return-value]
+
+
+def _progress(show: bool) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=_err, transient=True, disable=not show)
+
+
+@click.command()
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--model", "-m", "model_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="TorchScript (.pt/.pth/.ts) or torch.export (.pt2) model (needs torch), or ONNX (.onnx, needs "
+                   "onnxruntime): an (N,3,H,W) image batch -> (N,D) features.")
+@click.option("--out", "-o", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Output .npz with 'paths' (relative to DATASET, forward slashes) and 'features' (N x D).")
+@click.option("--layout", type=click.Choice(list(LAYOUTS)), default=None, help="Dataset layout; detected when omitted.")
+@click.option("--height", type=click.IntRange(1), default=CAL_HEIGHT, show_default=True, help="Model input height.")
+@click.option("--width", type=click.IntRange(1), default=CAL_WIDTH, show_default=True, help="Model input width.")
+@click.option("--mean", default=",".join(map(str, IMAGENET_MEAN)), show_default=True, help="Per-channel mean (R,G,B) on [0,1] pixels.")
+@click.option("--std", default=",".join(map(str, IMAGENET_STD)), show_default=True, help="Per-channel std (R,G,B).")
+@click.option("--flip/--no-flip", default=True, show_default=True,
+              help="Sum the features of each image and its horizontal mirror (CAL's test-time flip).")
+@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True, help="Images per forward pass.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1 ... (ONNX: cuda uses the CUDA provider if present).")
+@click.option("--all-images", is_flag=True, help="Embed every image of every split, not only the query and gallery images.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+def embed(dataset, model_path, out_path, layout, height, width, mean, std, flip, batch_size, device, all_images, progress):
+    """Features of DATASET's test images (queries and galleries) from your model, for `occreid evaluate`.
+
+    Each image is resized to HEIGHTxWIDTH, scaled to [0,1], normalised with MEAN/STD, embedded with its
+    mirror (summed) and L2-normalised: CAL's test pipeline, whose values are the defaults.
+    """
+    try:
+        pre = Preprocess(height, width, _triple(mean, "--mean"), _triple(std, "--std"))
+        ds = read_dataset(dataset, layout)
+        model = load_model(model_path, device)
+        n = len(ds.records) if all_images else len(evaluation_records(ds))
+        with _progress(progress) as bar:
+            task = bar.add_task("embedding", total=n)
+            table = embed_dataset(ds, model, pre, batch_size=batch_size, flip=flip, all_images=all_images,
+                                  workers=_workers(), progress=lambda k: bar.advance(task, k))
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        table.save(out_path)
+    except _KNOWN_ERRORS as e:
+        raise click.ClickException(str(e)) from e
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e
+    _out.print(f"wrote {len(table.paths)} x {table.features.shape[1]} features of {ds.layout} {dataset} to {out_path}")
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1f}"
+
+
+def _drop(a: dict, b: dict) -> dict:
+    return {k: (None if a[k] is None or b[k] is None else round(a[k] - b[k], 4)) for k in _METRIC_KEYS}
+
+
+def _run(dataset: Path, features: Path | None, layout, repeats: int, seed: int, progress: bool) -> dict:
+    ds = read_dataset(dataset, layout)
+    if features is None:
+        with _progress(progress) as bar:
+            task = bar.add_task(f"baseline {dataset.name}", total=len(evaluation_records(ds)))
+            table = baseline_features(ds, StripeHistogram(), flip=True, workers=_workers(),
+                                      progress=lambda k: bar.advance(task, k))
+        source = BASELINE_NAME
+    else:
+        table = FeatureTable.load(features)
+        source = str(features)
+    results = evaluate_dataset(ds, table, single_shot_repeats=repeats, seed=seed)
+    return {
+        "root": str(dataset), "layout": ds.layout, "features": source,
+        "settings": {s.key: {"setting": s.name, "label": s.label, **m.as_dict()} for s, m in results},
+    }
+
+
+def _row_names(a: Path, b: Path | None) -> tuple[str, str]:
+    """Short row labels: folder names, with more of the path where the two would read the same."""
+    a, b = a.resolve(), (b.resolve() if b is not None else None)
+    for depth in range(1, len(a.parts) + 1):
+        na = "/".join(a.parts[-depth:])
+        nb = "/".join(b.parts[-depth:]) if b is not None else ""
+        if na != nb or b is None:
+            return na, nb
+    return str(a), str(b)
+
+
+def _table(title: str, rows: list[tuple[str, dict, str]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("dataset", justify="left", overflow="fold")
+    for k in RANKS:
+        table.add_column(f"R-{k}", justify="right")
+    table.add_column("mAP", justify="right")
+    table.add_column("queries used", justify="right")
+    for name, m, style in rows:
+        used = m.get("queries_used")
+        used_s = "" if used is None else f"{used}/{m['queries']}"
+        table.add_row(name, *(_fmt(m[k]) for k in _METRIC_KEYS), used_s, style=style or None)
+    return table
+
+
+@click.command()
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--features", "-f", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Features of DATASET (.npz from `occreid embed` or your own: 'paths', 'features'). "
+                   "Without it the weight-free baseline descriptor is computed.")
+@click.option("--compare", "-c", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="A second dataset (e.g. the occluded twin) evaluated the same way; the drop (DATASET minus "
+                   "DATASET2, positive when the second scores lower) is printed.")
+@click.option("--features2", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Features of the --compare dataset (required when --features is given).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the numbers as JSON to this file.")
+@click.option("--layout", type=click.Choice(list(LAYOUTS)), default=None, help="Layout of both datasets; detected when omitted.")
+@click.option("--single-shot-repeats", type=click.IntRange(0), default=10, show_default=True,
+              help="PRCC single-shot gallery draws to average (0: multi-shot only).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the PRCC single-shot draws.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+def evaluate(dataset, features, compare, features2, json_path, layout, single_shot_repeats, seed, progress):
+    """CMC (rank-1/5/10/20) and mAP of DATASET per protocol setting, and of its occluded twin with --compare.
+
+    Protocols: PRCC same-clothes (query camera B) and cloth-changing (camera C) against camera A,
+    multi-shot and single-shot (averaged draws); LTCC general, cloth-changing and same-clothes;
+    Market general. Distance: negative cosine similarity of L2-normalised features. Queries without a
+    valid match are skipped and counted ('queries used').
+    """
+    if compare is None and features2 is not None:
+        raise click.UsageError("--features2 needs --compare")
+    if compare is not None and (features is None) != (features2 is None):
+        raise click.UsageError("give features for both datasets (--features and --features2) or for neither "
+                               "(the baseline descriptor is then computed for both)")
+    try:
+        first = _run(dataset, features, layout, single_shot_repeats, seed, progress)
+        second = _run(compare, features2, layout, single_shot_repeats, seed, progress) if compare else None
+    except _KNOWN_ERRORS as e:
+        raise click.ClickException(str(e)) from e
+    if second is not None and second["layout"] != first["layout"]:
+        raise click.ClickException(f"{compare} is a {second['layout']} dataset but {dataset} is {first['layout']}; "
+                                   "--compare needs the same layout")
+
+    report: dict = {"dataset": first}
+    _out.print(f"[bold]{first['layout'].upper()}[/bold] {dataset}", f"features: {first['features']}", sep="\n  ")
+    if second is not None:
+        _out.print(f"compared with {compare}", f"features: {second['features']}", sep="\n  ")
+        report["compare"] = second
+        report["drop"] = {}
+    name1, name2 = _row_names(dataset, compare)
+    for key, m in first["settings"].items():
+        rows = [(name1, m, "")]
+        if second is not None:
+            m2 = second["settings"].get(key)
+            if m2 is None:
+                continue
+            drop = _drop(m, m2)
+            report["drop"][key] = drop
+            rows += [(name2, m2, ""), ("drop", {**drop, "queries_used": None}, "bold")]
+        _out.print(_table(f"{first['layout'].upper()} {m['label']}", rows))
+    skipped = {k: m["queries_skipped"] for k, m in first["settings"].items() if m["queries_skipped"]}
+    if skipped:
+        _out.print("queries without a valid match (skipped, as in CAL): "
+                   + ", ".join(f"{k}: {v}" for k, v in skipped.items()))
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
+        _out.print(f"wrote {json_path}")

@@ -1,0 +1,189 @@
+"""Dataset classes for training and testing code: CAL-style and torchreid-style sample lists.
+
+Any layout occreid reads (an original dataset or its occluded twin) becomes the lists the public
+codebases expect:
+
+- CAL / AIM / OC4-ReID: ``(img_path, pid, camid, clothes_id)`` in ``train``, ``query``,
+  ``gallery`` (PRCC: ``query_same``, ``query_diff``, ``gallery``, and ``val``), with
+  ``num_train_pids``, ``num_train_clothes`` and ``pid2clothes``. Labels follow CAL's loaders:
+  train pids and clothes relabelled to 0..N-1 over their sorted keys; test pids kept as they are;
+  LTCC test clothes relabelled over the sorted keys of query and gallery together; PRCC test
+  clothes ``2 * i`` (cameras A and B) and ``2 * i + 1`` (camera C) for the i-th camera-A identity.
+- torchreid / fast-reid: ``(img_path, pid, camid)`` (:meth:`ReIDDataset.torchreid_lists`).
+
+Layouts without outfits (Market, MARS) get one outfit per identity. Paths are absolute strings.
+
+Registering an occluded dataset in torchreid is one line::
+
+    from occreid.evaluation import register_torchreid; register_torchreid("occ_prcc", "/data/occ_prcc")
+
+then ``torchreid.data.ImageDataManager(root="/data", sources="occ_prcc", targets="occ_prcc")``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..layout import Record, read_dataset
+
+Sample = tuple  # (img_path, pid, camid, clothes_id) or (img_path, pid, camid)
+
+#: Splits per layout: (train, val, query, gallery); PRCC's query and gallery are test cameras.
+_SPLITS = {
+    "ltcc": ("train", None, "query", "test"),
+    "market": ("bounding_box_train", None, "query", "bounding_box_test"),
+    "mars": ("bbox_train", None, None, "bbox_test"),
+}
+
+
+def _cal_key(layout: str, r: Record) -> str:
+    """The clothes key CAL's loader would sort on."""
+    if layout == "prcc":  # the person folder name, + 'C' for camera C
+        folder = r.relpath.split("/")[-2]
+        return folder + ("C" if r.camera == 2 else "")
+    return r.clothes if r.clothes is not None else f"{r.pid}"
+
+
+def _relabel(keys) -> dict:
+    return {k: i for i, k in enumerate(sorted(set(keys)))}
+
+
+class ReIDDataset:
+    """CAL-style sample lists of a dataset of any layout (detected unless ``layout`` is given).
+
+    Attributes: ``train``, ``query``, ``gallery`` (lists of ``(img_path, pid, camid, clothes_id)``),
+    ``num_train_pids``, ``num_train_clothes``, ``pid2clothes`` (num_train_pids x num_train_clothes,
+    1 where the identity wears the outfit), ``layout``, ``root``. PRCC adds ``val``,
+    ``query_same`` (camera B), ``query_diff`` (camera C) and sets ``query = query_same + query_diff``.
+    MARS has no query list (its split lives in info files); ``gallery`` holds ``bbox_test``.
+    A folder layout has no labels and raises ValueError.
+    """
+
+    layout_name: str | None = None
+
+    def __init__(self, root: str | Path, layout: str | None = None, **kwargs):
+        self.root = Path(root)
+        ds = read_dataset(self.root, layout or self.layout_name)
+        self.layout = ds.layout
+        if ds.layout == "folder":
+            raise ValueError(f"{self.root} was read as a folder of unlabelled images; re-ID lists need labels")
+        recs = [r for r in ds.records if r.pid is not None and r.pid != -1]  # -1: Market junk images
+        if ds.layout == "prcc":
+            train = [r for r in recs if r.split == "train"]
+            val = [r for r in recs if r.split == "val"]
+            test = [r for r in recs if r.split == "test"]
+            gallery = [r for r in test if r.camera == 0]
+            q_same = [r for r in test if r.camera == 1]
+            q_diff = [r for r in test if r.camera == 2]
+            self.train, self.num_train_pids, self.num_train_clothes, self.pid2clothes = self._train(train)
+            self.val, *_ = self._train(val)
+            order = {p: i for i, p in enumerate(sorted({r.pid for r in gallery}))}
+            for p in sorted({r.pid for r in test} - set(order)):  # ids missing from camera A, after the others
+                order[p] = len(order)
+            self.gallery = [self._sample(r, 2 * order[r.pid]) for r in gallery]
+            self.query_same = [self._sample(r, 2 * order[r.pid]) for r in q_same]
+            self.query_diff = [self._sample(r, 2 * order[r.pid] + 1) for r in q_diff]
+            self.query = self.query_same + self.query_diff
+            self.num_test_clothes = 2 * len(order)
+        else:
+            s_train, _, s_query, s_gallery = _SPLITS[ds.layout]
+            train = [r for r in recs if r.split == s_train]
+            query = [r for r in recs if r.split == s_query]
+            gallery = [r for r in recs if r.split == s_gallery]
+            self.train, self.num_train_pids, self.num_train_clothes, self.pid2clothes = self._train(train)
+            clothes = _relabel(_cal_key(ds.layout, r) for r in query + gallery)
+            self.query = [self._sample(r, clothes[_cal_key(ds.layout, r)]) for r in query]
+            self.gallery = [self._sample(r, clothes[_cal_key(ds.layout, r)]) for r in gallery]
+            self.num_test_clothes = len(clothes)
+        self.num_query_pids = len({s[1] for s in self.query})
+        self.num_gallery_pids = len({s[1] for s in self.gallery})
+
+    def _path(self, r: Record) -> str:
+        return str(self.root / r.relpath)
+
+    def _sample(self, r: Record, clothes_id: int, pid: int | None = None) -> Sample:
+        return (self._path(r), r.pid if pid is None else pid, r.camera, clothes_id)
+
+    def _train(self, records: Sequence[Record]) -> tuple[list[Sample], int, int, np.ndarray]:
+        pids = _relabel(r.pid for r in records)
+        clothes = _relabel(_cal_key(self.layout, r) for r in records)
+        pid2clothes = np.zeros((len(pids), len(clothes)))
+        out = []
+        for r in records:
+            p, c = pids[r.pid], clothes[_cal_key(self.layout, r)]
+            out.append(self._sample(r, c, p))
+            pid2clothes[p, c] = 1
+        return out, len(pids), len(clothes), pid2clothes
+
+    def torchreid_lists(self, prcc_query: str = "cloth-changing") -> tuple[list[Sample], list[Sample], list[Sample]]:
+        """(train, query, gallery) as torchreid's ``(img_path, pid, camid)`` (train pids relabelled).
+
+        For PRCC, ``prcc_query`` picks the queries: ``cloth-changing`` (camera C), ``same-clothes``
+        (camera B) or ``both``; the gallery is camera A.
+        """
+        query = self.query
+        if self.layout == "prcc":
+            choices = {"cloth-changing": self.query_diff, "same-clothes": self.query_same, "both": self.query}
+            if prcc_query not in choices:
+                raise ValueError(f"prcc_query must be one of {', '.join(choices)}, not {prcc_query!r}")
+            query = choices[prcc_query]
+        return ([s[:3] for s in self.train], [s[:3] for s in query], [s[:3] for s in self.gallery])
+
+    def summary(self) -> dict:
+        """Counts of the lists (ids, images), for logs and tests."""
+        out = {"train": (self.num_train_pids, len(self.train)), "gallery": (self.num_gallery_pids, len(self.gallery))}
+        if self.layout == "prcc":
+            out["query_same"] = (len({s[1] for s in self.query_same}), len(self.query_same))
+            out["query_diff"] = (len({s[1] for s in self.query_diff}), len(self.query_diff))
+        else:
+            out["query"] = (self.num_query_pids, len(self.query))
+        return out
+
+
+class PRCC(ReIDDataset):
+    """PRCC (or Occ-PRCC / an occreid output of PRCC) at ``root``: the folder holding ``rgb/``."""
+
+    layout_name = "prcc"
+
+
+class LTCC(ReIDDataset):
+    """LTCC (or Occ-LTCC / an occreid output of LTCC) at ``root``: the folder holding ``train/``, ``query/``, ``test/``."""
+
+    layout_name = "ltcc"
+
+
+class Market1501(ReIDDataset):
+    """Market-1501 (or an occreid output of it) at ``root``; one outfit per identity."""
+
+    layout_name = "market"
+
+
+def register_torchreid(name: str, root: str | Path, layout: str | None = None, prcc_query: str = "cloth-changing"):
+    """Register the dataset at ``root`` in torchreid under ``name``; returns the dataset class.
+
+    The class is a ``torchreid.data.ImageDataset`` built from :meth:`ReIDDataset.torchreid_lists`; the
+    ``root`` torchreid passes when it builds the dataset is ignored (``root`` here is used).
+    One line: ``register_torchreid("occ_ltcc", "/data/Occ_LTCC")``, then
+    ``torchreid.data.ImageDataManager(root="/data", sources="occ_ltcc")``.
+    """
+    try:
+        import torchreid
+    except ImportError as e:
+        raise ImportError("register_torchreid needs torchreid (pip install torchreid, "
+                          "https://github.com/KaiyangZhou/deep-person-reid)") from e
+    data_root = Path(root)
+    ReIDDataset(data_root, layout)  # fail now, not when torchreid first builds the dataset
+
+    class OccReIDImageDataset(torchreid.data.ImageDataset):
+        dataset_dir = str(data_root)
+
+        def __init__(self, root: str = "", **kwargs):
+            lists = ReIDDataset(data_root, layout).torchreid_lists(prcc_query)
+            super().__init__(*lists, **kwargs)
+
+    OccReIDImageDataset.__name__ = OccReIDImageDataset.__qualname__ = f"OccReID_{name}"
+    torchreid.data.register_image_dataset(name, OccReIDImageDataset)
+    return OccReIDImageDataset
