@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from occreid.occlusion import OcclusionParams, PartOccluder, functional as F, image_rng
+from occreid.occlusion import OcclusionParams, Occluder, functional as F, image_rng
 
 masks = st.integers(1, 70).flatmap(lambda h: st.integers(1, 70).flatmap(
     lambda w: arrays(bool, (h, w), elements=st.booleans())))
@@ -97,7 +97,7 @@ def _figure():
 
 
 def test_present_choice_always_occludes_a_present_part_and_draws_all_of_them():
-    occluder = PartOccluder(OcclusionParams())
+    occluder = Occluder(OcclusionParams())
     image = np.full((128, 64, 3), 120, np.uint8)
     seen = set()
     for i in range(200):
@@ -110,7 +110,7 @@ def test_present_choice_always_occludes_a_present_part_and_draws_all_of_them():
 
 
 def test_paper_choice_draws_over_six_and_leaves_absent_parts_unoccluded():
-    occluder = PartOccluder(OcclusionParams(part_choice="paper"))
+    occluder = Occluder(OcclusionParams(part_choice="paper"))
     image = np.full((128, 64, 3), 120, np.uint8)
     statuses = {}
     for i in range(300):
@@ -122,8 +122,8 @@ def test_paper_choice_draws_over_six_and_leaves_absent_parts_unoccluded():
 
 
 def test_no_person_and_parameter_validation():
-    occ = PartOccluder().plan(np.zeros((32, 16), np.uint8), image_rng(0, "x"))
+    occ = Occluder().plan(np.zeros((32, 16), np.uint8), image_rng(0, "x"))
     assert occ.status == "no_person" and not occ.mask.any()
-    for bad in (dict(part_choice="random"), dict(threshold=1.5), dict(fill=300), dict(pool_levels=-1)):
+    for bad in (dict(part_choice="random"), dict(threshold=1.5), dict(fill="pink"), dict(pool_levels=-1)):
         with pytest.raises(ValueError, match=next(iter(bad))):
             OcclusionParams(**bad)

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import click
-from rich import box
 from rich.console import Console
 from rich.panel import Panel
 from rich.progress import (
@@ -17,11 +16,12 @@ from rich.text import Text
 
 from . import __version__
 from .layout import LAYOUTS, LayoutError
-from .occlusion import PART_CHOICES, OcclusionParams
+from .occlusion import FILLS, PART_CHOICES, PRESETS, preset_params
 from .runner import GenerateConfig, RunError, default_workers, generate as run_generate
 
-err = Console(stderr=True)
-out = Console()
+# Piped output (logs, CI) is not cut to 80 columns; a terminal gets its own width.
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+out = Console(width=None if sys.stdout.isatty() else 120)
 
 
 class _JpegQuality(click.ParamType):
@@ -51,16 +51,23 @@ def main() -> None:
     procedure), offline, and evaluate re-ID models on it."""
 
 
+def _table(title: str) -> Table:
+    """A borderless table that fits an 80-column terminal."""
+    return Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold underline")
+
+
 def summary_table(summary: dict, title: str) -> Table:
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
-    cols = ["split", "images", "ids", "cameras", "clothes", "occluded", "part_absent", "no_person", "error"]
-    for c in cols:
-        table.add_column(c, justify="left" if c == "split" else "right")
-    splits = [s for s in summary if s != "all"] + ["all"]
-    for s in splits:
-        row = summary[s]
-        style = "bold" if s == "all" else None
-        table.add_row(s, *(str(row[c]) for c in cols[1:]), style=style)
+    table = _table(title)
+    cols = [("split", "split"), ("images", "images"), ("ids", "ids"), ("cameras", "cams"), ("clothes", "clothes"),
+            ("occluded", "occluded"), ("part_absent", "absent"), ("no_person", "no_person"),
+            ("not_selected", "kept"), ("error", "error")]
+    optional = {"part_absent", "not_selected"}  # shown only when they happen
+    cols = [(k, h) for k, h in cols if k not in optional or summary["all"].get(k)]
+    for key, header in cols:
+        table.add_column(header, justify="left" if key == "split" else "right", no_wrap=True)
+    for split in [s for s in summary if s != "all"] + ["all"]:
+        row = summary[split]
+        table.add_row(split, *(str(row[k]) for k, _ in cols[1:]), style="bold" if split == "all" else None)
     return table
 
 
@@ -81,14 +88,28 @@ def summary_table(summary: dict, title: str) -> Table:
               help="SCHP Pascal-Person-Part checkpoint (exp-schp-201908270938-pascal-person-part.pth).")
 @click.option("--device", default=None, help="SCHP device: cpu, cuda, cuda:1 ... (default: cuda if available).")
 @click.option("--batch-size", type=click.IntRange(1), default=None, help="SCHP images per forward pass.")
-@click.option("--part-choice", type=click.Choice(PART_CHOICES), default="present", show_default=True,
-              help="'present': one of the parts present in the image, so every person is occluded. "
+@click.option("--preset", type=click.Choice(list(PRESETS)), default="default", show_default=True,
+              help="A named set of occlusion parameters; the options below override it. "
+                   + " ".join(f"{k}: {v[0]}." for k, v in PRESETS.items()))
+@click.option("--part-choice", type=click.Choice(PART_CHOICES), default=None,
+              help="'present' [default]: one of the parts present in the image, so every person is occluded. "
                    "'paper': uniform over all six parts as in the paper; an absent part leaves the image as is.")
-@click.option("--pool-levels", type=int, default=4, show_default=True, help="Successive average pools (the paper: 4).")
-@click.option("--pool-kernel", type=int, default=2, show_default=True, help="Pool kernel and stride (the paper: 2).")
-@click.option("--threshold", type=float, default=0.0, show_default=True,
-              help="A coarse cell is occluded when its pooled mean exceeds this; 0 = any overlap.")
-@click.option("--fill", type=int, default=0, show_default=True, help="Occluder grey level, 0 (black) to 255.")
+@click.option("--num-parts", type=click.IntRange(1, 6), default=None, help="Parts covered by one occluder [default: 1].")
+@click.option("--target", type=click.FloatRange(0, 1), nargs=2, default=None, metavar="MIN MAX",
+              help="Fraction of the person's pixels to cover: parts are added or redrawn until inside it.")
+@click.option("--pool-levels", type=int, default=None, help="Successive average pools [default: 4, the paper's].")
+@click.option("--pool-kernel", type=int, default=None, help="Pool kernel and stride [default: 2, the paper's].")
+@click.option("--threshold", type=float, default=None,
+              help="A coarse cell is occluded when its pooled mean exceeds this [default: 0 = any overlap].")
+@click.option("--fill", type=click.Choice(FILLS), default=None,
+              help="What the occluder looks like [default: black, the paper's]; 'texture' needs --texture-dir.")
+@click.option("--texture-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder of object images (bins, cars, umbrellas...) cut to the occluder's shape by --fill texture.")
+@click.option("--occlude", "splits", default=None, metavar="WHICH",
+              help="Occlude only these, comma-separated: roles (train, query, gallery) or split folder names "
+                   "[default: every split, as the released datasets]. The others are copied unchanged.")
+@click.option("--fraction", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
+              help="Occlude this fraction of each selected split, drawn reproducibly per image.")
 @click.option("--jpeg-quality", type=_JpegQuality(), default="keep", show_default=True,
               help="'keep' re-encodes JPEGs with their own quantisation tables (pixels off the occluder unchanged).")
 @click.option("--save-parts", is_flag=True, help="Save part maps as PNGs under OUT/_occreid/parts (reused by later runs).")
@@ -97,9 +118,9 @@ def summary_table(summary: dict, title: str) -> Table:
               help="Reuse the part maps saved by another run (its output root).")
 @click.option("--overwrite", is_flag=True, help="Replace an output made with other parameters.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
-def generate(dataset, output, layout, seed, workers, parser, checkpoint, device, batch_size, part_choice,
-             pool_levels, pool_kernel, threshold, fill, jpeg_quality, save_parts, save_masks, parts_from,
-             overwrite, progress):
+def generate(dataset, output, layout, seed, workers, parser, checkpoint, device, batch_size, preset, part_choice,
+             num_parts, target, pool_levels, pool_kernel, threshold, fill, texture_dir, splits, fraction,
+             jpeg_quality, save_parts, save_masks, parts_from, overwrite, progress):
     """Write the occluded twin of DATASET to --out.
 
     Each person gets a black, blocky occluder over one body part: a parser labels the six
@@ -112,12 +133,14 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
       occreid generate /data/prcc --out /data/occ_prcc
       occreid generate /data/LTCC_ReID --out /data/Occ_LTCC --seed 7 --workers 8
       occreid generate ./crops --layout folder --out ./crops_occ
+      occreid generate /data/prcc --out /data/occ_prcc_hard --preset hard --occlude query
     """
     try:
-        occlusion = OcclusionParams(part_choice=part_choice, pool_levels=pool_levels, pool_kernel=pool_kernel,
-                                    threshold=threshold, fill=fill)
+        occlusion = preset_params(preset, part_choice=part_choice, num_parts=num_parts, target=target or None,
+                                  pool_levels=pool_levels, pool_kernel=pool_kernel, threshold=threshold, fill=fill,
+                                  texture_dir=str(texture_dir) if texture_dir else None)
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise click.UsageError(str(exc)) from None
     options = {}
     if parser == "schp":
         if checkpoint is None:
@@ -129,7 +152,9 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
         raise click.UsageError("--checkpoint, --device and --batch-size apply to --parser schp only.")
     cfg = GenerateConfig(
         input=dataset, output=output, layout=layout, seed=seed, workers=workers, parser=parser,
-        parser_options=options, occlusion=occlusion, jpeg_quality=jpeg_quality, save_parts=save_parts,
+        parser_options=options, occlusion=occlusion, preset=preset,
+        splits=tuple(x.strip() for x in splits.split(",") if x.strip()) if splits else None, fraction=fraction,
+        jpeg_quality=jpeg_quality, save_parts=save_parts,
         save_masks=save_masks, parts_from=parts_from, overwrite=overwrite,
     )
     bar = Progress(TextColumn("[bold]occluding"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
@@ -183,6 +208,44 @@ def crops(video, output, every, min_height):
 
     files = crops_from_video(video, output, every=every, min_height=min_height)
     out.print(f"{len(files)} pedestrian crops written to {output}")
+
+
+@main.command()
+@click.argument("output", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the statistics as JSON.")
+def stats(output, json_path):
+    """Statistics of a generated dataset, from its manifest, per split: statuses, parts drawn,
+    occluded image fraction and covered person fraction (10th / 50th / 90th percentile, %), and
+    occluded images whose occluder misses the person."""
+    import json
+
+    from .stats import stats_for
+
+    try:
+        result = stats_for(output)
+    except FileNotFoundError as exc:
+        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        sys.exit(2)
+    table = _table(f"occreid stats: {output}")
+    for col in ("split", "images", "occluded", "no_person", "error", "misses", "image %\np10 p50 p90",
+                "person %\np10 p50 p90"):
+        table.add_column(col, justify="left" if col == "split" else "right", no_wrap=True)
+
+    def pct(d):
+        return " ".join("-" if d[k] is None else f"{d[k]:.1f}" for k in ("p10", "p50", "p90"))
+
+    for split, st in result.items():
+        table.add_row(split, str(st["images"]), str(st["occluded"]), str(st["no_person"]), str(st["error"]),
+                      str(st["misses_person"]), pct(st["image_fraction"]), pct(st["person_fraction"]),
+                      style="bold" if split == "all" else None)
+    out.print(table)
+    for split, st in result.items():
+        extra = {k: st[k] for k in ("part_absent", "not_selected") if st[k]}
+        parts = ", ".join(f"{k} {v}" for k, v in st["parts"].items())
+        out.print(f"{split}: parts drawn: {parts or '-'}" + "".join(f"; {k} {v}" for k, v in extra.items()))
+    if json_path:
+        json_path.write_text(json.dumps(result, indent=2) + "\n")
 
 
 from .evaluation.cli import embed, evaluate  # noqa: E402  (registered after the generator's commands)

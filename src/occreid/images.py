@@ -87,14 +87,6 @@ def decode(data: bytes) -> Decoded:
     return Decoded(pixels=pixels, rgb=_to_rgb(native, pixels), mode=native.mode, format=fmt, info=info)
 
 
-def with_opaque_alpha(pixels: np.ndarray, mode: str, mask: np.ndarray) -> np.ndarray:
-    """Make the occluder opaque in images with an alpha channel (LA, RGBA)."""
-    if mode in ("LA", "RGBA"):
-        pixels = pixels.copy()
-        pixels[..., -1][mask] = 255
-    return pixels
-
-
 def encode(decoded: Decoded, pixels: np.ndarray, jpeg_quality: int | None = None) -> bytes:
     """Encode ``pixels`` in ``decoded``'s format and mode.
 

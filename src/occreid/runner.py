@@ -18,10 +18,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import __version__
-from .images import ImageError, decode, encode, with_opaque_alpha
-from .layout import Dataset, Record, loader_hazards, read_dataset
-from .occlusion import OCCLUDED, OcclusionParams, PartOccluder, image_rng
-from .writer import Journal, ManifestRow, OutputTree, load_part_map, write_json, write_manifest
+from .images import ImageError, decode, encode
+from .layout import LAYOUTS, Dataset, Record, loader_hazards, read_dataset
+from .occlusion import OCCLUDED, Occluder, OcclusionParams, image_rng
+from .writer import STATUSES, Journal, ManifestRow, OutputTree, load_part_map, write_json, write_manifest
 
 FORMAT_VERSION = 1
 
@@ -49,6 +49,9 @@ class GenerateConfig:
     parser: str = "mediapipe"
     parser_options: dict = field(default_factory=dict)
     occlusion: OcclusionParams = field(default_factory=OcclusionParams)
+    preset: str = "default"  # recorded only: ``occlusion`` holds the preset's parameters
+    splits: tuple[str, ...] | None = None  # occlude only these roles (train/query/gallery) or splits
+    fraction: float = 1.0  # occlude this fraction of the selected images (drawn per image)
     jpeg_quality: int | None = None  # None: keep the source's own quantisation tables
     save_parts: bool = False
     save_masks: bool = False
@@ -65,6 +68,9 @@ class GenerateConfig:
             "parser": self.parser,
             "parser_options": opts,
             "occlusion": self.occlusion.as_dict(),
+            "preset": self.preset,
+            "splits": sorted(self.splits) if self.splits else "all",
+            "fraction": self.fraction,
             "jpeg_quality": "keep" if self.jpeg_quality is None else self.jpeg_quality,
             "save_parts": self.save_parts,
             "save_masks": self.save_masks,
@@ -91,7 +97,7 @@ class _Worker:
     def __init__(self, config: GenerateConfig):
         self.config = config
         self.tree = OutputTree(config.output)
-        self.occluder = PartOccluder(config.occlusion)
+        self.occluder = Occluder(config.occlusion)
         self.parts_sources = [self.tree] + ([OutputTree(config.parts_from)] if config.parts_from else [])
         self._parser = None
 
@@ -107,7 +113,7 @@ class _Worker:
         c, o = self.config, self.config.occlusion
         row = ManifestRow(
             relpath=rec.relpath, split=rec.split, pid=rec.pid, camera=rec.camera, clothes=rec.clothes,
-            status=status, reason=reason, part=extra.get("part", ""), part_choice=o.part_choice,
+            status=status, reason=reason, part=extra.get("part", ""), preset=c.preset, part_choice=o.part_choice,
             image_fraction=extra.get("image_fraction"), person_fraction=extra.get("person_fraction"),
             width=extra.get("width"), height=extra.get("height"), parser=c.parser, seed=c.seed,
             pool_levels=o.pool_levels, pool_kernel=o.pool_kernel, threshold=o.threshold, fill=o.fill,
@@ -121,12 +127,20 @@ class _Worker:
                 return found
         return None
 
-    def process(self, records: list[Record]) -> list[dict]:
+    def process(self, records: list[Record], layout: str) -> list[dict]:
         cfg, tree = self.config, self.tree
         rows: dict[str, dict] = {}
         pending = []  # (record, bytes, decoded, digest, cached parse or None)
         for rec in records:
             src = cfg.input / rec.relpath
+            why_not = not_selected(cfg, layout, rec)
+            if why_not:
+                try:
+                    tree.copy_file(src, rec.relpath)
+                    rows[rec.relpath] = self._row(rec, "not_selected", why_not)
+                except OSError as exc:
+                    rows[rec.relpath] = self._row(rec, "error", f"cannot read: {exc.strerror or exc}")
+                continue
             try:
                 data = src.read_bytes()
             except OSError as exc:
@@ -177,7 +191,7 @@ class _Worker:
                 continue
             occ = self.occluder.plan(parts, image_rng(cfg.seed, rec.relpath))
             if occ.status == OCCLUDED:
-                pixels = with_opaque_alpha(self.occluder.apply(dec.pixels, occ), dec.mode, occ.mask)
+                pixels = self.occluder.apply(dec.pixels, occ)
                 tree.write_bytes(tree.image_path(rec.relpath), encode(dec, pixels, cfg.jpeg_quality))
             else:
                 tree.write_bytes(tree.image_path(rec.relpath), data)
@@ -198,8 +212,21 @@ def _init_worker(config: GenerateConfig) -> None:
     _WORKER = _Worker(config)
 
 
-def _work(records: list[Record]) -> list[dict]:
-    return _WORKER.process(records)
+def _work(job: tuple[list[Record], str]) -> list[dict]:
+    return _WORKER.process(*job)
+
+
+def not_selected(cfg: GenerateConfig, layout: str, rec: Record) -> str:
+    """Why the split policy leaves this image unoccluded ('' when it is to be occluded)."""
+    if cfg.splits:
+        role = LAYOUTS[layout]().role(rec)
+        if rec.split not in cfg.splits and role not in cfg.splits:
+            return f"split policy: only {', '.join(cfg.splits)} occluded ({rec.split} is {role or 'unassigned'})"
+    if cfg.fraction < 1.0:
+        u = image_rng(cfg.seed, "select:" + rec.relpath).random()
+        if u >= cfg.fraction:
+            return f"split policy: {cfg.fraction:.0%} of each split occluded, this image not drawn"
+    return ""
 
 
 # -- main side -----------------------------------------------------------------------------
@@ -252,7 +279,7 @@ def summarize(rows: list[dict]) -> dict:
             "ids": len({r["pid"] for r in rs if r["pid"] != ""}),
             "cameras": len({r["camera"] for r in rs if r["camera"] != ""}),
             "clothes": len({r["clothes"] for r in rs if r["clothes"] != ""}),
-            **{s: status.get(s, 0) for s in ("occluded", "part_absent", "no_person", "error")},
+            **{s: status.get(s, 0) for s in STATUSES},
         }
     return out
 
@@ -263,6 +290,8 @@ def generate(cfg: GenerateConfig, progress=None, dataset: Dataset | None = None)
     ``progress`` is called as ``progress(total=..., advance=...)`` (see the CLI's rich bar).
     """
     cfg = replace(cfg, input=Path(cfg.input), output=Path(cfg.output))
+    if not 0.0 < cfg.fraction <= 1.0:
+        raise RunError(f"fraction must be in (0, 1], got {cfg.fraction}")
     _check_paths(cfg)
     ds = dataset or read_dataset(cfg.input, cfg.layout)
     tree = OutputTree(cfg.output)
@@ -299,11 +328,11 @@ def generate(cfg: GenerateConfig, progress=None, dataset: Dataset | None = None)
     try:
         if cfg.workers <= 1 or len(chunks) <= 1:
             worker = _Worker(cfg)
-            results = (worker.process(c) for c in chunks)
+            results = (worker.process(c, ds.layout) for c in chunks)
             pool = None
         else:
             pool = mp.get_context("spawn").Pool(min(cfg.workers, len(chunks)), _init_worker, (cfg,))
-            results = pool.imap_unordered(_work, chunks)
+            results = pool.imap_unordered(_work, [(c, ds.layout) for c in chunks])
         for chunk_rows in results:
             journal.append(chunk_rows)
             for row in chunk_rows:

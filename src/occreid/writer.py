@@ -30,12 +30,13 @@ from .layout import STATE_DIR
 from .parts import PALETTE
 
 MANIFEST_FIELDS = (
-    "relpath", "split", "pid", "camera", "clothes", "status", "reason", "part", "part_choice",
+    "relpath", "split", "pid", "camera", "clothes", "status", "reason", "part", "preset", "part_choice",
     "image_fraction", "person_fraction", "width", "height", "parser", "seed",
     "pool_levels", "pool_kernel", "threshold", "fill",
 )
-#: Row statuses: occluded, part_absent (paper part choice drew an absent part), no_person, error.
-STATUSES = ("occluded", "part_absent", "no_person", "error")
+#: Row statuses: occluded, part_absent (paper part choice drew an absent part), no_person,
+#: not_selected (left unoccluded by the split policy), error.
+STATUSES = ("occluded", "part_absent", "no_person", "not_selected", "error")
 
 
 @dataclass
@@ -48,6 +49,7 @@ class ManifestRow:
     status: str
     reason: str
     part: str
+    preset: str
     part_choice: str
     image_fraction: float | None
     person_fraction: float | None
@@ -58,7 +60,7 @@ class ManifestRow:
     pool_levels: int
     pool_kernel: int
     threshold: float
-    fill: int
+    fill: str
 
     def to_csv(self) -> dict:
         out = {}

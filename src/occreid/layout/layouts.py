@@ -41,6 +41,13 @@ class Layout:
         """The record for an image file, or None if the public loader would not read this file."""
         raise NotImplementedError
 
+    #: on-disk split -> evaluation role (train, query, gallery); PRCC overrides ``role``
+    roles: dict[str, str] = {}
+
+    def role(self, record: Record) -> str | None:
+        """``train``, ``query`` or ``gallery`` as the public evaluation uses the record; None if unknown."""
+        return self.roles.get(record.split)
+
     def read(self, root: Path) -> Dataset:
         root = Path(root)
         records: list[Record] = []
@@ -100,6 +107,11 @@ class PRCC(Layout):
         clothes = f"{pid:03d}_{'C' if cam == 'C' else 'AB'}"
         return Record(relpath, split, pid, self._CAMS[cam], clothes)
 
+    def role(self, record: Record) -> str | None:
+        if record.split != "test":
+            return "train"
+        return "gallery" if record.camera == 0 else "query"  # A is the gallery; B and C query it
+
 
 class LTCC(Layout):
     """LTCC: flat ``train/``, ``query/``, ``test/`` (the gallery) of ``PPP_K_cC_FFFFFF.png``.
@@ -111,6 +123,7 @@ class LTCC(Layout):
     name = "ltcc"
     expected = "ltcc: train/, query/, test/ holding PPP_K_cC_FFFFFF.png"
     _SPLITS = ("train", "query", "test")
+    roles = {"train": "train", "query": "query", "test": "gallery"}
     _NAME = re.compile(r"^(\d+)_(\d+)_c(\d+)")
     _CLOTHES = re.compile(r"^(\w+)_c")
 
@@ -138,6 +151,7 @@ class Market(Layout):
     name = "market"
     expected = "market: bounding_box_train/, bounding_box_test/, query/ holding PPPP_cCsS_FFFFFF_BB.jpg"
     _SPLITS = ("bounding_box_train", "bounding_box_test", "query")
+    roles = {"bounding_box_train": "train", "query": "query", "bounding_box_test": "gallery"}
     _NAME = re.compile(r"^([-\d]+)_c(\d)")
 
     def matches(self, root: Path) -> bool:
@@ -162,6 +176,7 @@ class MARS(Layout):
     name = "mars"
     expected = "mars: bbox_train/PPPP/PPPPcCtTTTTfFFF.jpg, bbox_test/..."
     _SPLITS = ("bbox_train", "bbox_test")
+    roles = {"bbox_train": "train"}
     _NAME = re.compile(r"^(-?\d{4})C(\d)T\d{4}F\d{3}", re.IGNORECASE)
 
     def matches(self, root: Path) -> bool:

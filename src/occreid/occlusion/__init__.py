@@ -1,11 +1,13 @@
-"""Occlusion: pure NumPy functions (``functional``) and thin seeded wrappers (``transforms``)."""
+"""Occlusion: pure NumPy functions (``functional``), thin seeded wrappers (``transforms``), named
+parameter sets (``presets``)."""
 
 from . import functional
+from .presets import PRESETS, preset_params
 from .transforms import (
-    NO_PERSON, OCCLUDED, PART_ABSENT, PART_CHOICES, Occlusion, OcclusionParams, PartOccluder, image_rng,
+    FILLS, NO_PERSON, OCCLUDED, PART_ABSENT, PART_CHOICES, SHAPES, Occluder, Occlusion, OcclusionParams, image_rng,
 )
 
 __all__ = [
-    "functional", "NO_PERSON", "OCCLUDED", "PART_ABSENT", "PART_CHOICES", "Occlusion",
-    "OcclusionParams", "PartOccluder", "image_rng",
+    "functional", "PRESETS", "preset_params", "FILLS", "NO_PERSON", "OCCLUDED", "PART_ABSENT", "PART_CHOICES",
+    "SHAPES", "Occluder", "Occlusion", "OcclusionParams", "image_rng",
 ]

@@ -94,3 +94,72 @@ def coverage(occluder: np.ndarray, part_map: np.ndarray) -> tuple[float, float]:
     image_fraction = float(occluder.mean()) if occluder.size else 0.0
     person_fraction = float((occluder & person).sum() / n_person) if n_person else 0.0
     return image_fraction, person_fraction
+
+
+# -- other occluder shapes -----------------------------------------------------------------
+RECT_SIDES = ("top", "bottom", "left", "right")
+
+
+def rectangle_mask(shape: tuple[int, int], side: str, fraction: float) -> np.ndarray:
+    """A full-span rectangle along one border, as in Occluded-SYSU-MM01 / Occluded-RegDB.
+
+    ``side`` is top, bottom, left or right; ``fraction`` is its depth as a fraction of the image
+    height (top / bottom) or width (left / right).
+    """
+    if side not in RECT_SIDES:
+        raise ValueError(f"side must be one of {', '.join(RECT_SIDES)}, got {side!r}")
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    h, w = shape
+    mask = np.zeros((h, w), bool)
+    depth_h, depth_w = max(1, round(h * fraction)), max(1, round(w * fraction))
+    if side == "top":
+        mask[:depth_h] = True
+    elif side == "bottom":
+        mask[h - depth_h :] = True
+    elif side == "left":
+        mask[:, :depth_w] = True
+    else:
+        mask[:, w - depth_w :] = True
+    return mask
+
+
+# -- fills: what the occluder looks like ---------------------------------------------------
+def mean_colour(image: np.ndarray) -> np.ndarray:
+    """The image's mean value per channel, in its dtype (a flat-colour occluder that blends in)."""
+    axes = (0, 1) if image.ndim == 3 else None
+    return np.round(image.mean(axis=axes)).astype(image.dtype)
+
+
+def box_blur(image: np.ndarray, radius: int) -> np.ndarray:
+    """A (2 * radius + 1)-wide box blur with edge replication, same shape and dtype."""
+    if radius < 1:
+        return image.copy()
+    k = 2 * radius + 1
+    arr = image.astype(np.float64)
+    pad = [(radius, radius), (radius, radius)] + [(0, 0)] * (image.ndim - 2)
+    arr = np.pad(arr, pad, mode="edge")
+    for axis in (0, 1):
+        c = np.cumsum(arr, axis=axis)
+        c = np.concatenate([np.zeros_like(np.take(c, [0], axis=axis)), c], axis=axis)
+        n = c.shape[axis]
+        arr = (np.take(c, range(k, n), axis=axis) - np.take(c, range(0, n - k), axis=axis)) / k
+    return np.round(arr).astype(image.dtype)
+
+
+def paste(image: np.ndarray, mask: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """A copy of ``image`` with the pixels under ``mask`` taken from ``source`` (same shape):
+    the shared last step of the noise, blur and texture fills."""
+    if source.shape != image.shape:
+        raise ValueError(f"source shape {source.shape} does not match image shape {image.shape}")
+    out = image.copy()
+    out[mask] = source[mask]
+    return out
+
+
+def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(top, left, bottom, right) bounding box of a mask (exclusive ends), None when empty."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return None
+    return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1

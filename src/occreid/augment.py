@@ -1,0 +1,110 @@
+"""The generator's occlusion as a training-time transform, fed by saved part maps.
+
+Parse a dataset once (``occreid generate DATA --out OUT --save-parts``), then occlude on the fly
+while training, with no parser call per step::
+
+    from occreid.augment import OccludeTransform
+    occlude = OccludeTransform("OUT", dataset_root="DATA", preset="default", seed=0)
+    img = occlude.read("DATA/train/001_1_c1_000001.png")   # PIL image, occluded
+    occlude.set_epoch(epoch)                              # new draws each epoch
+
+``OccludeTransform.from_run("OUT")`` takes the run's own parameters and seed: with
+``set_epoch(None)`` (the default for it) it gives the same pixels as the generator.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .layout import STATE_DIR
+from .occlusion import Occluder, OcclusionParams, image_rng, preset_params
+
+
+class OccludeTransform:
+    """Occlude images with the part maps a generate run saved (``--save-parts``).
+
+    Args:
+        parts_root: the output root of a run made with ``--save-parts`` (its
+            ``_occreid/parts`` folder holds the maps).
+        dataset_root: the dataset the images come from; image paths are taken relative to it.
+        preset: a preset name (``default``, ``paper``, ``hard``, ``rectangle``), or
+        params: explicit ``OcclusionParams`` (wins over ``preset``).
+        seed: the draws' seed.
+        p: probability that an image is occluded at all (augmentation strength).
+        epoch: None draws exactly as the generator does (one fixed occluder per image);
+            an integer gives other, reproducible draws per epoch (see ``set_epoch``).
+
+    Images without a saved part map, or whose map has no person, are returned unchanged
+    and counted in ``missing`` / ``no_person``.
+    """
+
+    def __init__(self, parts_root, dataset_root, preset: str = "default", params: OcclusionParams | None = None,
+                 seed: int = 0, p: float = 1.0, epoch: int | None = 0):
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p must be in [0, 1], got {p}")
+        self.parts_dir = Path(parts_root) / STATE_DIR / "parts"
+        if not self.parts_dir.is_dir():
+            raise FileNotFoundError(f"no saved part maps under {self.parts_dir}: run occreid generate with --save-parts")
+        self.dataset_root = Path(dataset_root).resolve()
+        self.occluder = Occluder(params or preset_params(preset))
+        self.seed, self.p, self.epoch = seed, p, epoch
+        self.missing = self.no_person = 0
+
+    @classmethod
+    def from_run(cls, output_root, dataset_root=None, p: float = 1.0) -> OccludeTransform:
+        """The transform of a finished run: its parameters, seed and input folder."""
+        run = json.loads((Path(output_root) / STATE_DIR / "run.json").read_text())
+        fp = run["fingerprint"]
+        occ = dict(fp["occlusion"])
+        for key in ("target", "rect_sides", "rect_fraction"):
+            if occ.get(key) is not None:
+                occ[key] = tuple(occ[key])
+        return cls(output_root, dataset_root or run["input"], params=OcclusionParams(**occ),
+                   seed=fp["seed"], p=p, epoch=None)
+
+    def set_epoch(self, epoch: int | None) -> None:
+        """Draw other occluders from now on (None: the generator's own draws)."""
+        self.epoch = epoch
+
+    def _relpath(self, path) -> str:
+        path = Path(path)
+        if path.is_absolute() or path.resolve().is_relative_to(self.dataset_root):
+            path = path.resolve().relative_to(self.dataset_root)
+        return path.as_posix()
+
+    def part_map(self, path) -> np.ndarray | None:
+        """The saved part map of an image (absolute or dataset-relative path), or None."""
+        file = self.parts_dir / f"{self._relpath(path)}.png"
+        if not file.exists():
+            return None
+        with Image.open(file) as im:
+            return np.array(im)
+
+    def __call__(self, image, path):
+        """Occlude ``image`` (PIL image or H x W [x C] array) of the file at ``path``; same type back."""
+        rel = self._relpath(path)
+        parts = self.part_map(rel)
+        if parts is None:
+            self.missing += 1
+            return image
+        if not parts.any():
+            self.no_person += 1
+            return image
+        key = rel if self.epoch is None else f"epoch{self.epoch}/{rel}"
+        if self.p < 1.0 and image_rng(self.seed, "p/" + key).random() >= self.p:
+            return image
+        pixels = np.asarray(image)
+        if pixels.shape[:2] != parts.shape:
+            raise ValueError(f"{rel}: image is {pixels.shape[1]}x{pixels.shape[0]} but its part map is "
+                             f"{parts.shape[1]}x{parts.shape[0]}; occlude before resizing")
+        out, _ = self.occluder(pixels, parts, image_rng(self.seed, key))
+        return Image.fromarray(out) if isinstance(image, Image.Image) else out
+
+    def read(self, path) -> Image.Image:
+        """Read an image as RGB (as CAL's and torchreid's ``read_image`` do) and occlude it."""
+        with Image.open(path) as im:
+            return self(im.convert("RGB"), path)
