@@ -10,5 +10,14 @@ fi
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   .venv/bin/pip install -q --disable-pip-version-check torch==2.13.0
 fi
-.venv/bin/pip install -q --disable-pip-version-check -e '.[schp,test]' 2>&1 | grep -v "^WARNING: Location" || true
-.venv/bin/python -c "import occreid, mediapipe, PIL, click, rich" 
+log=$(mktemp)
+if ! .venv/bin/pip install -q --disable-pip-version-check -e '.[schp,test]' >"$log" 2>&1; then
+  grep -v "^WARNING: Location" "$log" >&2; rm -f "$log"; exit 1
+fi
+rm -f "$log"
+.venv/bin/python -c "import occreid, mediapipe, PIL, click, rich"
+# Headless Chromium (Debian's package) for the report's browser test; skipped when it cannot be had.
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+    || echo "note: could not install chromium; the report's browser test will be skipped" >&2
+fi

@@ -249,9 +249,11 @@ def stats(output, json_path):
 
 
 from .evaluation.cli import embed, evaluate  # noqa: E402  (registered after the generator's commands)
+from .report import report  # noqa: E402
 
 main.add_command(embed)
 main.add_command(evaluate)
+main.add_command(report)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

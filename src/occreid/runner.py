@@ -106,7 +106,10 @@ class _Worker:
         if self._parser is None:
             from .parser import make_parser
 
-            self._parser = make_parser(self.config.parser, **self.config.parser_options)
+            options = dict(self.config.parser_options)
+            if self.config.parser == "schp" and self.config.workers > 1:
+                options.setdefault("threads", max(1, default_workers() // self.config.workers))
+            self._parser = make_parser(self.config.parser, **options)
         return self._parser
 
     def _row(self, rec: Record, status: str, reason: str = "", **extra) -> dict:

@@ -19,6 +19,23 @@ class ParseResult:
     reason: str = ""
 
 
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    """The input as a C-contiguous H x W x 3 uint8 RGB array (grey and RGBA are accepted);
+    TypeError for another dtype, ValueError for another shape."""
+    im = np.asarray(image)
+    if im.dtype != np.uint8:
+        raise TypeError(f"expected a uint8 image, got dtype {im.dtype}")
+    if im.ndim == 2:
+        im = np.repeat(im[:, :, None], 3, axis=2)
+    elif im.ndim == 3 and im.shape[2] == 4:
+        im = im[:, :, :3]
+    elif im.ndim == 3 and im.shape[2] == 1:
+        im = np.repeat(im, 3, axis=2)
+    if im.ndim != 3 or im.shape[2] != 3:
+        raise ValueError(f"expected an H x W x 3 RGB image, got shape {np.asarray(image).shape}")
+    return np.ascontiguousarray(im)
+
+
 class Parser:
     """Base class of the parsers. Subclasses implement ``parse``; ``parse_batch`` may be faster.
 
