@@ -26,5 +26,7 @@ fi
 rm -rf demo/crops
 .venv/bin/occreid crops "$VIDEO" --out demo/crops
 .venv/bin/occreid generate demo/crops --layout folder --out demo/crops_occ --seed 0 --save-parts --save-masks --overwrite
+.venv/bin/occreid report demo/crops_occ --html demo/report/index.html
 echo
 echo "real pedestrian crops: demo/crops   occluded twin: demo/crops_occ   manifest: demo/crops_occ/_occreid/manifest.csv"
+echo "report: demo/report/index.html"

@@ -136,7 +136,7 @@ def test_stats_command_prints_and_writes_json(tmp_path):
     assert data == stats_for(tmp_path / "r")
     assert data["all"]["images"] == 96 and data["all"]["occluded"] == 96
     assert set(data["all"]["parts"]) <= {"rect_top", "rect_bottom", "rect_left", "rect_right"}
-    assert "misses" in result.output and "parts drawn" in result.output
+    assert "misses" in result.output and "parts covered" in result.output
 
 
 def test_cli_preset_with_override(tmp_path):

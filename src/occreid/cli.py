@@ -215,7 +215,7 @@ def crops(video, output, every, min_height):
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the statistics as JSON.")
 def stats(output, json_path):
-    """Statistics of a generated dataset, from its manifest, per split: statuses, parts drawn,
+    """Statistics of a generated dataset, from its manifest, per split: statuses, parts covered,
     occluded image fraction and covered person fraction (10th / 50th / 90th percentile, %), and
     occluded images whose occluder misses the person."""
     import json
@@ -243,7 +243,9 @@ def stats(output, json_path):
     for split, st in result.items():
         extra = {k: st[k] for k in ("part_absent", "not_selected") if st[k]}
         parts = ", ".join(f"{k} {v}" for k, v in st["parts"].items())
-        out.print(f"{split}: parts drawn: {parts or '-'}" + "".join(f"; {k} {v}" for k, v in extra.items()))
+        sizes = st["parts_per_occluder"]
+        per = f"; parts per occluder: {', '.join(f'{k}: {v}' for k, v in sizes.items())}" if len(sizes) > 1 else ""
+        out.print(f"{split}: parts covered: {parts or '-'}{per}" + "".join(f"; {k} {v}" for k, v in extra.items()))
     if json_path:
         json_path.write_text(json.dumps(result, indent=2) + "\n")
 

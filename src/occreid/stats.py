@@ -25,7 +25,8 @@ def _part_order(name: str) -> tuple[int, str]:
 
 
 def manifest_stats(rows: list[dict]) -> dict:
-    """Per split and over all images: counts of each status, parts drawn, percentiles (in %) of
+    """Per split and over all images: counts of each status, how often each part was covered (an
+    occluder over ``head+torso`` counts for both) and how many parts occluders covered, percentiles (in %) of
     the occluded image fraction and of the covered person fraction over occluded images, and the
     occluded images whose occluder misses the person (covers none of the person's pixels)."""
     groups: dict[str, list[dict]] = defaultdict(list)
@@ -35,11 +36,13 @@ def manifest_stats(rows: list[dict]) -> dict:
     for split, rs in sorted(groups.items()) + [("all", rows)]:
         occluded = [r for r in rs if r["status"] == "occluded"]
         status = Counter(r["status"] for r in rs)
-        parts = Counter(r["part"] for r in occluded if r["part"])
+        drawn = [r["part"].split("+") for r in occluded if r["part"]]
+        parts = Counter(p for names in drawn for p in names)
         out[split] = {
             "images": len(rs),
             **{s: status.get(s, 0) for s in STATUSES},
             "parts": {p: parts[p] for p in sorted(parts, key=_part_order)},
+            "parts_per_occluder": {str(k): v for k, v in sorted(Counter(len(n) for n in drawn).items())},
             "image_fraction": _percentiles([float(r["image_fraction"]) for r in occluded]),
             "person_fraction": _percentiles([float(r["person_fraction"]) for r in occluded]),
             "misses_person": sum(float(r["person_fraction"] or 0) == 0 for r in occluded),
