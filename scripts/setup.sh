@@ -7,14 +7,17 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 # torch first, pinned: on this kind of machine torch==2.13.0 resolves to a local CPU wheel.
+pipq() {  # pip, quiet; its output is shown only when it fails
+  local log; log=$(mktemp)
+  if ! .venv/bin/pip install -q --disable-pip-version-check "$@" >"$log" 2>&1; then
+    grep -v "^WARNING: Location" "$log" >&2; rm -f "$log"; exit 1
+  fi
+  rm -f "$log"
+}
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
-  .venv/bin/pip install -q --disable-pip-version-check torch==2.13.0
+  pipq torch==2.13.0
 fi
-log=$(mktemp)
-if ! .venv/bin/pip install -q --disable-pip-version-check -e '.[schp,test]' >"$log" 2>&1; then
-  grep -v "^WARNING: Location" "$log" >&2; rm -f "$log"; exit 1
-fi
-rm -f "$log"
+pipq -e '.[schp,test]'
 .venv/bin/python -c "import occreid, mediapipe, PIL, click, rich"
 # Headless Chromium (Debian's package) for the report's browser test; skipped when it cannot be had.
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -16,6 +16,7 @@ from PIL import Image
 
 from occreid.layout import read_dataset
 from occreid.layout.loaders import public_records
+from occreid.occlusion import preset_params
 from occreid.runner import GenerateConfig, generate
 
 pytest.importorskip("mediapipe", reason="the embedded parser needs mediapipe==0.10.21")
@@ -79,3 +80,32 @@ def test_mars_subset_same_seed_and_worker_count_are_byte_identical(tmp_path):
     assert runs["one"] == runs["two"] == runs["again"] and len(runs["one"]) == n
     manifests = {k: (tmp_path / k / "_occreid" / "manifest.csv").read_bytes() for k in runs}
     assert manifests["one"] == manifests["two"] == manifests["again"]
+
+
+def test_presets_on_real_crops_with_the_real_parts(generated, tmp_path):
+    """Each preset on real PRCC crops, reusing the part maps the real parser saved."""
+    src, parsed, base = generated["prcc"]
+    runs = {}
+    for preset in ("default", "hard", "rectangle"):
+        runs[preset] = generate(GenerateConfig(input=src, output=tmp_path / preset, workers=1, parts_from=parsed,
+                                               occlusion=preset_params(preset), preset=preset, save_masks=True))
+        assert runs[preset].errors == 0
+    torso = 0
+    for row in runs["default"].rows:  # a chosen torso is covered, all of it
+        if row["part"] == "torso":
+            rel = row["relpath"]
+            parts = np.array(Image.open(parsed / "_occreid" / "parts" / f"{rel}.png"))
+            mask = np.array(Image.open(tmp_path / "default" / "_occreid" / "masks" / f"{rel}.png")).astype(bool)
+            assert mask[parts == 2].all(), rel
+            torso += 1
+    assert torso >= 20
+
+    def person(preset):
+        return np.median([float(r["person_fraction"]) for r in runs[preset].rows if r["status"] == "occluded"])
+
+    assert person("hard") > person("default") + 0.15
+    for row in runs["rectangle"].rows:
+        if row["status"] == "occluded":
+            m = np.array(Image.open(tmp_path / "rectangle" / "_occreid" / "masks" / f"{row['relpath']}.png")).astype(bool)
+            assert m[0].all() or m[-1].all() or m[:, 0].all() or m[:, -1].all(), row["relpath"]
+    assert sum(float(r["person_fraction"]) == 0 for r in runs["default"].rows if r["status"] == "occluded") == 0
