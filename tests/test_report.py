@@ -24,7 +24,8 @@ from PIL import Image
 
 from occreid.occlusion import OcclusionParams
 from occreid.report import ReportError, report, write_report
-from occreid.runner import GenerateConfig, generate, summarize
+from occreid.runner import GenerateConfig, generate
+from occreid.stats import summarize
 from occreid.writer import read_manifest
 
 CHROMIUM = Path("/usr/bin/chromium")

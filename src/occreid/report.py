@@ -4,7 +4,7 @@ People judge an occluded dataset by looking at it. The report is one HTML page (
 autoescaped, no scripts, no external resources) and an assets folder beside it
 (``DIR/index_assets/``: JPEG thumbnails and SVG plots made with matplotlib's Agg backend):
 
-1. a statistics table per split (ids, images, cameras, clothes, statuses; via ``runner.summarize``)
+1. a statistics table per split (ids, images, cameras, clothes, statuses; via ``stats.summarize``)
    and an occlusion table (parts drawn, percentiles; via ``stats.manifest_stats``);
 2. plots of the parts drawn, the occluded image fraction and the covered person fraction, with the
    published samples' medians (PAPER-NOTES.md) marked for reference;
@@ -35,8 +35,7 @@ from PIL import Image
 
 from .layout import STATE_DIR
 from .parts import PALETTE, PARTS
-from .runner import summarize
-from .stats import manifest_stats
+from .stats import manifest_stats, summarize
 from .writer import STATUSES, OutputTree, read_manifest
 
 #: Largest thumbnail (width, height); re-ID crops are about 1:2.

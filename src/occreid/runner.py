@@ -13,15 +13,15 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
-from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import __version__
 from .images import ImageError, decode, encode
-from .layout import LAYOUTS, Dataset, Record, loader_hazards, read_dataset
+from .layout import LAYOUTS, Dataset, Layout, Record, loader_hazards, read_dataset
 from .occlusion import OCCLUDED, Occluder, OcclusionParams, image_rng
-from .writer import STATUSES, Journal, ManifestRow, OutputTree, load_part_map, write_json, write_manifest
+from .stats import summarize
+from .writer import Journal, ManifestRow, OutputTree, load_part_map, write_json, write_manifest
 
 FORMAT_VERSION = 1
 
@@ -134,9 +134,10 @@ class _Worker:
         cfg, tree = self.config, self.tree
         rows: dict[str, dict] = {}
         pending = []  # (record, bytes, decoded, digest, cached parse or None)
+        roles = LAYOUTS[layout]()
         for rec in records:
             src = cfg.input / rec.relpath
-            why_not = not_selected(cfg, layout, rec)
+            why_not = not_selected(cfg, roles, rec)
             if why_not:
                 try:
                     tree.copy_file(src, rec.relpath)
@@ -219,10 +220,10 @@ def _work(job: tuple[list[Record], str]) -> list[dict]:
     return _WORKER.process(*job)
 
 
-def not_selected(cfg: GenerateConfig, layout: str, rec: Record) -> str:
+def not_selected(cfg: GenerateConfig, layout: Layout, rec: Record) -> str:
     """Why the split policy leaves this image unoccluded ('' when it is to be occluded)."""
     if cfg.splits:
-        role = LAYOUTS[layout]().role(rec)
+        role = layout.role(rec)
         if rec.split not in cfg.splits and role not in cfg.splits:
             return f"split policy: only {', '.join(cfg.splits)} occluded ({rec.split} is {role or 'unassigned'})"
     if cfg.fraction < 1.0:
@@ -266,25 +267,6 @@ def _prepare_output(cfg: GenerateConfig, tree: OutputTree, fingerprint: dict) ->
 
 def plan_chunks(records: list[Record], size: int) -> list[list[Record]]:
     return [records[i : i + size] for i in range(0, len(records), size)]
-
-
-def summarize(rows: list[dict]) -> dict:
-    """Per split and in total: images, ids, cameras, clothes, and the count of each status."""
-    groups: dict[str, list[dict]] = defaultdict(list)
-    for r in rows:
-        groups[r["split"]].append(r)
-    groups["all"] = list(rows)
-    out = {}
-    for split, rs in groups.items():
-        status = Counter(r["status"] for r in rs)
-        out[split] = {
-            "images": len(rs),
-            "ids": len({r["pid"] for r in rs if r["pid"] != ""}),
-            "cameras": len({r["camera"] for r in rs if r["camera"] != ""}),
-            "clothes": len({r["clothes"] for r in rs if r["clothes"] != ""}),
-            **{s: status.get(s, 0) for s in STATUSES},
-        }
-    return out
 
 
 def generate(cfg: GenerateConfig, progress=None, dataset: Dataset | None = None) -> RunResult:

@@ -20,6 +20,35 @@ def _percentiles(values: list[float]) -> dict:
     return {f"p{p}": round(float(np.percentile(arr, p)), 2) for p in PERCENTILES}
 
 
+def _by_split(rows: list[dict], sort: bool = False) -> list[tuple[str, list[dict]]]:
+    """Rows grouped by split (in first-seen order, or sorted), then ``("all", rows)``."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[r["split"]].append(r)
+    items = sorted(groups.items()) if sort else list(groups.items())
+    return items + [("all", list(rows))]
+
+
+def _status_counts(rows: list[dict]) -> dict[str, int]:
+    status = Counter(r["status"] for r in rows)
+    return {s: status.get(s, 0) for s in STATUSES}
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Per split (in manifest order) and in total: images, ids, cameras, clothes, and the count of
+    each status (the generator's summary table)."""
+    return {
+        split: {
+            "images": len(rs),
+            "ids": len({r["pid"] for r in rs if r["pid"] != ""}),
+            "cameras": len({r["camera"] for r in rs if r["camera"] != ""}),
+            "clothes": len({r["clothes"] for r in rs if r["clothes"] != ""}),
+            **_status_counts(rs),
+        }
+        for split, rs in _by_split(rows)
+    }
+
+
 def _part_order(name: str) -> tuple[int, str]:
     return (PARTS.index(name) if name in PARTS else len(PARTS), name)
 
@@ -29,18 +58,14 @@ def manifest_stats(rows: list[dict]) -> dict:
     occluder over ``head+torso`` counts for both) and how many parts occluders covered, percentiles (in %) of
     the occluded image fraction and of the covered person fraction over occluded images, and the
     occluded images whose occluder misses the person (covers none of the person's pixels)."""
-    groups: dict[str, list[dict]] = defaultdict(list)
-    for r in rows:
-        groups[r["split"]].append(r)
     out = {}
-    for split, rs in sorted(groups.items()) + [("all", rows)]:
+    for split, rs in _by_split(rows, sort=True):
         occluded = [r for r in rs if r["status"] == "occluded"]
-        status = Counter(r["status"] for r in rs)
         drawn = [r["part"].split("+") for r in occluded if r["part"]]
         parts = Counter(p for names in drawn for p in names)
         out[split] = {
             "images": len(rs),
-            **{s: status.get(s, 0) for s in STATUSES},
+            **_status_counts(rs),
             "parts": {p: parts[p] for p in sorted(parts, key=_part_order)},
             "parts_per_occluder": {str(k): v for k, v in sorted(Counter(len(n) for n in drawn).items())},
             "image_fraction": _percentiles([float(r["image_fraction"]) for r in occluded]),
