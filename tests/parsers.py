@@ -17,8 +17,11 @@ from occreid.parser import ParseResult, Parser
 class BoxParser(Parser):
     """A figure made of boxes: head, torso, upper legs, lower legs (no arms). A uniform image
     (all pixels equal) has no person. ``OCCREID_TEST_KILL_AFTER=N`` kills the process at the
-    N-th parse, like a kill -9 in the middle of a run; ``OCCREID_TEST_NO_PARSE=1`` makes any parse
-    fail, which proves a run reused saved part maps."""
+    N-th parse, like a kill -9 in the middle of a run; ``OCCREID_TEST_SIGINT_AFTER=N`` sends SIGINT
+    (Ctrl-C) instead (with one worker the parser runs in the main process);
+    ``OCCREID_TEST_FILL_AT=N`` with ``OCCREID_TEST_FILL_PATH=FILE`` fills FILE's file system at the
+    N-th parse, as another program filling the disk during a run would; ``OCCREID_TEST_NO_PARSE=1``
+    makes any parse fail, which proves a run reused saved part maps."""
 
     name = "box"
 
@@ -32,6 +35,11 @@ class BoxParser(Parser):
             raise AssertionError("the parser was called although part maps were saved")
         if self.kill_after and self.calls >= self.kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
+        if self.calls == int(os.environ.get("OCCREID_TEST_SIGINT_AFTER", "0")):
+            parent = os.environ.get("OCCREID_TEST_SIGINT_TARGET") == "parent"  # a pool worker: Ctrl-C hits the main
+            os.kill(os.getppid() if parent else os.getpid(), signal.SIGINT)
+        if self.calls == int(os.environ.get("OCCREID_TEST_FILL_AT", "0")):
+            _fill(os.environ["OCCREID_TEST_FILL_PATH"])
         if rgb.min() == rgb.max():
             return ParseResult(None, "uniform image")
         h, w = rgb.shape[:2]
@@ -42,3 +50,37 @@ class BoxParser(Parser):
         m[h // 2 : 3 * h // 4, x0:x1] = 5
         m[3 * h // 4 : 15 * h // 16, x0:x1] = 6
         return ParseResult(m, "")
+
+
+class BrokenInitParser(Parser):
+    """A plugin whose constructor fails (a missing model file): refused before the first image."""
+
+    name = "broken"
+
+    def __init__(self):
+        raise FileNotFoundError("model.bin not found")
+
+
+class WrongShapeParser(Parser):
+    """A plugin that returns a part map of the wrong size: each image gets an error row, no traceback."""
+
+    name = "wrongshape"
+
+    def parse(self, rgb):
+        return ParseResult(np.ones((3, 3), np.uint8), "")
+
+
+def _fill(path: str) -> None:
+    """Write zeros to ``path`` until its file system is full."""
+    block = b"\0" * 65536
+    with open(path, "wb", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(block)
+        except OSError:
+            pass
+        try:
+            while True:
+                fh.write(b"\0")
+        except OSError:
+            pass

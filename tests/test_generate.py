@@ -39,6 +39,14 @@ def cli(*args, env=None):
                           capture_output=True, text=True, timeout=300)
 
 
+def _state_rows(out: Path) -> list:
+    """The image rows committed to an output's run state (SQLite)."""
+    import sqlite3
+
+    with sqlite3.connect(out / "_occreid" / "state.sqlite") as db:
+        return db.execute("SELECT relpath FROM files WHERE kind = 'image'").fetchall()
+
+
 def test_ltcc_output_mirrors_the_input_and_reparses_to_its_labels(tmp_path):
     src = shared_dataset("ltcc-mini")
     result = run(src, tmp_path / "Occ_LTCC", workers=1)
@@ -84,7 +92,7 @@ def test_killed_run_resumes_to_the_same_bytes(tmp_path):
     killed = cli("generate", src, "--out", broken, "--parser", BOX, "-j", "1", "--no-progress",
                  env={"OCCREID_TEST_KILL_AFTER": "50"})
     assert killed.returncode == -9  # SIGKILL in the middle of the run
-    journal = list(csv.DictReader(open(broken / "_occreid" / "journal.csv")))
+    journal = _state_rows(broken)
     assert 0 < len(journal) < 96 and not (broken / "_occreid" / "manifest.csv").exists()
     resumed = cli("generate", src, "--out", broken, "--parser", BOX, "-j", "1", "--no-progress")
     assert resumed.returncode == 0, resumed.stderr

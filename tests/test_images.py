@@ -55,9 +55,65 @@ def test_modes_are_kept_and_parsed_as_rgb():
         assert dec.rgb.shape == (64, 32, 3) and dec.rgb.dtype == np.uint8, mode
         back = Image.open(io.BytesIO(encode(dec, dec.pixels)))
         assert back.format == "PNG" and back.size == (32, 64)
-        assert back.mode == ("RGB" if mode == "P" else mode)
-        if mode != "P":
+        assert back.mode == mode
+        if mode == "P":  # same colours (an index may differ where the palette repeats a colour)
+            assert (np.asarray(back.convert("RGB")) == np.asarray(im.convert("RGB"))).all()
+        else:
             assert (np.asarray(back) == np.asarray(im)).all()  # PNG round trip is lossless
+
+
+def _occlude_top(dec):
+    pixels = dec.pixels.copy()
+    pixels[:16] = 0
+    return Image.open(io.BytesIO(encode(dec, pixels)))
+
+
+def test_palette_with_transparency_stays_a_palette_image_with_its_transparency():
+    rng = np.random.default_rng(1)
+    im = Image.fromarray(rng.integers(0, 200, (64, 32), dtype=np.uint8)).convert("P")
+    idx = np.array(im)
+    idx[40:] = 255  # transparent rows at the bottom
+    im = Image.fromarray(idx, "P")
+    im.putpalette(sum(([i, i, i] for i in range(255)), []) + [0, 255, 0])
+    buf = io.BytesIO()
+    im.save(buf, "PNG", transparency=255)
+    back = _occlude_top(decode(buf.getvalue()))
+    assert back.mode == "P" and back.info.get("transparency") == 255
+    assert (np.array(back)[40:] == 255).all()  # still transparent
+    assert (np.asarray(back.convert("RGB"))[16:40] == np.asarray(im.convert("RGB"))[16:40]).all()
+
+
+def test_cmyk_jpeg_stays_cmyk_and_progressive_jpeg_stays_progressive():
+    rng = np.random.default_rng(2)
+    rgb = Image.fromarray(rng.integers(0, 255, (64, 32, 3), dtype=np.uint8))
+    back = _occlude_top(decode(_bytes(rgb.convert("CMYK"), "JPEG")))
+    assert (back.format, back.mode) == ("JPEG", "CMYK")
+    buf = io.BytesIO()
+    rgb.save(buf, "JPEG", progressive=True)
+    back = _occlude_top(decode(buf.getvalue()))
+    assert back.format == "JPEG" and back.info.get("progressive")
+
+
+def test_lossy_webp_stays_lossy_lossless_stays_lossless():
+    rng = np.random.default_rng(3)
+    im = Image.fromarray(rng.integers(0, 255, (128, 64, 3), dtype=np.uint8))
+    for lossless in (False, True):
+        buf = io.BytesIO()
+        im.save(buf, "WEBP", lossless=lossless, quality=80)
+        data = buf.getvalue()
+        dec = decode(data)
+        assert dec.info["lossless"] is lossless
+        out = encode(dec, dec.pixels)
+        assert (b"VP8L" in out[12:64]) is lossless
+        if not lossless:
+            assert len(out) < 2 * len(data)  # not rewritten lossless at several times the size
+
+
+def test_pixel_limit_refuses_from_the_header_before_decoding():
+    data = _bytes(Image.new("L", (3000, 3000)), "PNG")  # 9 megapixels, a few kB compressed
+    with pytest.raises(ImageError, match="too large.*9,000,000 pixels"):
+        decode(data, max_pixels=1_000_000)
+    assert decode(data, max_pixels=10_000_000).size == (3000, 3000)
 
 
 @pytest.mark.parametrize("data,reason", [

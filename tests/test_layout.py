@@ -10,7 +10,8 @@ from occreid.layout.loaders import ltcc_labels, public_records
 
 
 @pytest.mark.parametrize("name,layout,count", [
-    ("prcc-mini", "prcc", 480), ("ltcc-mini", "ltcc", 416), ("market1501-mini", "market", 96), ("mars-mini", "mars", 5572),
+    ("prcc-mini", "prcc", 480), ("ltcc-mini", "ltcc", 416), ("market1501-mini", "market", 96),
+    ("mars-mini", "mars", 5572),
 ])
 def test_detects_and_reads_every_image(name, layout, count):
     root = shared_dataset(name)
@@ -75,3 +76,22 @@ def test_ltcc_output_path_hazard_is_detected():
     assert len(warnings) == 1 and f"{len(ds.records)} of {len(ds.records)}" in warnings[0]
     assert loader_hazards("ltcc", "/data/Occ_LTCC", ds.records) == []
     assert loader_hazards("prcc", "/data/occ_cc_out", ds.records) == []
+
+
+def test_mars_tracklet_keys_group_every_frame_of_a_tracklet():
+    ds = read_dataset(shared_dataset("mars-mini"))
+    keys = {}
+    for r in ds.records:
+        name = r.relpath.split("/")[-1]
+        keys.setdefault(r.tracklet, set()).add((r.split, name[:11], r.pid, r.camera))
+    assert len(keys) == 96 and all(len(v) == 1 for v in keys.values())  # one tracklet, one key
+
+
+def test_declarations_are_the_only_source_of_roles():
+    from occreid.datasets import declaration
+
+    for name, layout in [("prcc-mini", "prcc"), ("ltcc-mini", "ltcc"), ("market1501-mini", "market")]:
+        ds = read_dataset(shared_dataset(name))
+        decl = declaration(ds)
+        assert decl.name == layout
+        assert {decl.role(r) for r in ds.records} == {"train", "query", "gallery"}

@@ -47,6 +47,8 @@ def reference_rules(q, g, rule):
     return good, junk
 
 
+RULE_CHOICE = st.sampled_from(["general", "cloth-changing", "same-clothes"])
+
 # --- hand-computed cases ------------------------------------------------------------------------
 
 DIST = np.array([
@@ -252,7 +254,7 @@ def test_one_good_item_per_query_gives_mean_reciprocal_rank(problem):
 
 
 @FAST
-@given(st.integers(1, 8), st.integers(1, 5), st.integers(0, 2**32 - 1), st.sampled_from(["general", "cloth-changing", "same-clothes"]))
+@given(st.integers(1, 8), st.integers(1, 5), st.integers(0, 2**32 - 1), RULE_CHOICE)
 def test_perfect_features_score_100(n_ids, per_id, seed, rule):
     rng = np.random.default_rng(seed)
     q_pids = np.repeat(np.arange(n_ids), per_id)
@@ -266,7 +268,7 @@ def test_perfect_features_score_100(n_ids, per_id, seed, rule):
 
 
 @FAST
-@given(st.integers(1, 5), st.integers(1, 9), st.integers(0, 2**32 - 1), st.sampled_from(["general", "cloth-changing", "same-clothes"]))
+@given(st.integers(1, 5), st.integers(1, 9), st.integers(0, 2**32 - 1), RULE_CHOICE)
 def test_label_masks_follow_the_protocol_table(nq, ng, seed, rule):
     rng = np.random.default_rng(seed)
     q = [(int(rng.integers(0, 3)), int(rng.integers(0, 3)), int(rng.integers(0, 2))) for _ in range(nq)]
@@ -275,3 +277,18 @@ def test_label_masks_follow_the_protocol_table(nq, ng, seed, rule):
     good, junk = label_masks(col(q, 0), col(g, 0), col(q, 1), col(g, 1), col(q, 2), col(g, 2), rule)
     want_good, want_junk = reference_rules(q, g, rule)
     assert (good(slice(None)) == want_good).all() and (junk(slice(None)) == want_junk).all()
+
+
+def test_ties_are_broken_by_gallery_order_and_counted():
+    from occreid.evaluation.metrics import tied_queries
+
+    # the good item (1) ties with a wrong one (0): gallery order puts the wrong one first
+    dist = np.array([[0.5, 0.5, 0.9]])
+    good = np.array([[False, True, False]])
+    m = evaluate(dist, good, max_rank=3)
+    assert m.cmc.tolist() == [0.0, 1.0, 1.0] and m.mAP == pytest.approx(0.5)
+    swapped = evaluate(dist[:, [1, 0, 2]], good[:, [1, 0, 2]], max_rank=3)
+    assert swapped.cmc.tolist() == [1.0, 1.0, 1.0] and swapped.mAP == pytest.approx(1.0)
+    assert tied_queries(dist, good) == 1
+    assert tied_queries(dist, good, junk=np.array([[True, False, False]])) == 0  # a junk tie changes nothing
+    assert tied_queries(np.array([[0.1, 0.5, 0.9]]), good) == 0

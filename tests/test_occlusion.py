@@ -127,3 +127,55 @@ def test_no_person_and_parameter_validation():
     for bad in (dict(part_choice="random"), dict(threshold=1.5), dict(fill="pink"), dict(pool_levels=-1)):
         with pytest.raises(ValueError, match=next(iter(bad))):
             OcclusionParams(**bad)
+
+
+def _frame(parts_present: tuple[int, ...], h: int = 96, w: int = 48) -> np.ndarray:
+    """A part map with one horizontal band per present part (labels 1..6)."""
+    m = np.zeros((h, w), np.uint8)
+    band = h // 6
+    for p in parts_present:
+        m[(p - 1) * band : p * band, 8:40] = p
+    return m
+
+
+def test_tracklet_order_makes_every_frame_cover_the_first_present_part_of_one_draw():
+    from occreid.occlusion import tracklet_order
+
+    order = tracklet_order(0, "bbox_test/0001C1T0001")
+    assert sorted(order) == [1, 2, 3, 4, 5, 6]
+    occluder = Occluder(OcclusionParams())
+    frames = [_frame((1, 2, 3, 4, 5, 6)), _frame(tuple(p for p in range(1, 7) if p != order[0])), _frame((1, 2, 5, 6))]
+    for i, part_map in enumerate(frames):
+        present = [p for p in order if (part_map == p).any()]
+        occ = occluder.plan(part_map, image_rng(0, f"frame{i}.jpg"), order=order)
+        assert occ.status == "occluded" and occ.parts == (present[0],)
+    # without the order, per-frame draws do not all agree on one part (the behaviour --per tracklet fixes)
+    drawn = {occluder.plan(_frame((1, 2, 3, 4, 5, 6)), image_rng(0, f"f{i}.jpg")).parts for i in range(20)}
+    assert len(drawn) > 1
+
+
+def test_tracklet_order_depends_on_seed_and_tracklet_only():
+    from occreid.occlusion import tracklet_order
+
+    assert tracklet_order(3, "a") == tracklet_order(3, "a")
+    assert len({tracklet_order(s, t) for s in range(6) for t in "abcdef"}) > 10
+
+
+def test_paper_choice_in_order_leaves_a_frame_without_the_part_unoccluded():
+    occluder = Occluder(OcclusionParams(part_choice="paper"))
+    order = (4, 1, 2, 3, 5, 6)
+    assert occluder.plan(_frame((1, 2, 5, 6)), image_rng(0, "x"), order=order).status == "part_absent"
+    assert occluder.plan(_frame((4, 5)), image_rng(0, "x"), order=order).parts == (4,)
+
+
+def test_image_rng_separates_non_utf8_names_and_the_whole_seed_range():
+    import os
+
+    a, b = os.fsdecode(b"caf\xe9.jpg"), os.fsdecode(b"caf\xe8.jpg")
+    draws = {image_rng(0, name).integers(1 << 62) for name in (a, b, "cafe.jpg")}
+    assert len(draws) == 3
+    assert image_rng(0, a).integers(1 << 62) == image_rng(0, a).integers(1 << 62)
+    seeds = (0, 1, 2**32 - 1, 2**32, 2**63)
+    assert len({image_rng(s, "x.jpg").integers(1 << 62) for s in seeds}) == len(seeds)
+    with pytest.raises(ValueError, match="seed"):
+        image_rng(-1, "x.jpg")

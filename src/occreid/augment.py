@@ -15,6 +15,7 @@ while training, with no parser call per step::
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +39,14 @@ class OccludeTransform:
         epoch: None draws exactly as the generator does (one fixed occluder per image);
             an integer gives other, reproducible draws per epoch (see ``set_epoch``).
 
-    Images without a saved part map, or whose map has no person, are returned unchanged
-    and counted in ``missing`` / ``no_person``.
+    Images without a saved part map (those the run did not occlude), or whose map has no person,
+    are returned unchanged and counted in ``missing`` / ``no_person``. The counters and the epoch
+    live in shared memory, so they are seen across DataLoader workers (``persistent_workers=True``
+    included): ``set_epoch`` in the main process reaches the workers, and their counts come back.
+    A ``dataset_root`` that does not hold the run's images, or a path outside it, is refused.
     """
+
+    _NO_EPOCH = -(2**63)  # the shared epoch's stand-in for None
 
     def __init__(self, parts_root, dataset_root, preset: str = "default", params: OcclusionParams | None = None,
                  seed: int = 0, p: float = 1.0, epoch: int | None = 0):
@@ -50,16 +56,54 @@ class OccludeTransform:
         if not self.parts_dir.is_dir():
             raise FileNotFoundError(f"no saved part maps under {self.parts_dir}: run occreid generate with --save-parts")
         self.dataset_root = Path(dataset_root).resolve()
+        if not self.dataset_root.is_dir():
+            raise FileNotFoundError(f"dataset_root {dataset_root} is not a folder")
+        self._check_root(Path(parts_root))
         self.occluder = Occluder(params or preset_params(preset))
-        self.seed, self.p, self.epoch = seed, p, epoch
-        self.missing = self.no_person = 0
+        self.seed, self.p = seed, p
+        self._epoch = mp.Value("q", self._NO_EPOCH if epoch is None else int(epoch))
+        self._counts = mp.Array("q", 2)  # missing, no_person
+
+    def _check_root(self, parts_root: Path) -> None:
+        """Refuse a dataset_root that holds none of the images whose part maps were saved."""
+        maps = []
+        for path in self.parts_dir.rglob("*.png"):
+            maps.append(path.relative_to(self.parts_dir).as_posix()[: -len(".png")])
+            if len(maps) >= 20:
+                break
+        if maps and not any((self.dataset_root / rel).is_file() for rel in maps):
+            raise FileNotFoundError(f"dataset_root {self.dataset_root} holds none of the images of the part maps "
+                                    f"in {parts_root} (e.g. {maps[0]}): give the dataset the run was made from.")
+
+    @property
+    def epoch(self) -> int | None:
+        value = self._epoch.value
+        return None if value == self._NO_EPOCH else value
+
+    @property
+    def missing(self) -> int:
+        """Images seen without a saved part map (all processes)."""
+        return self._counts[0]
+
+    @property
+    def no_person(self) -> int:
+        """Images seen whose saved part map has no person (all processes)."""
+        return self._counts[1]
+
+    def _count(self, i: int) -> None:
+        with self._counts.get_lock():
+            self._counts[i] += 1
 
     @classmethod
     def from_run(cls, output_root, dataset_root=None, p: float = 1.0) -> OccludeTransform:
         """The transform of a finished run: its parameters, seed and input folder."""
-        run = json.loads((Path(output_root) / STATE_DIR / "run.json").read_text())
-        fp = run["fingerprint"]
-        occ = dict(fp["occlusion"])
+        path = Path(output_root) / STATE_DIR / "run.json"
+        try:
+            run = json.loads(path.read_text(encoding="utf-8"))
+            fp = run["fingerprint"]
+            occ = dict(fp["occlusion"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path} cannot be read ({exc}); rerun the generate command to rewrite it.") from None
         for key in ("target", "rect_sides", "rect_fraction"):
             if occ.get(key) is not None:
                 occ[key] = tuple(occ[key])
@@ -67,12 +111,14 @@ class OccludeTransform:
                    seed=fp["seed"], p=p, epoch=None)
 
     def set_epoch(self, epoch: int | None) -> None:
-        """Draw other occluders from now on (None: the generator's own draws)."""
-        self.epoch = epoch
+        """Draw other occluders from now on (None: the generator's own draws), in every worker."""
+        self._epoch.value = self._NO_EPOCH if epoch is None else int(epoch)
 
     def _relpath(self, path) -> str:
         path = Path(path)
         if path.is_absolute() or path.resolve().is_relative_to(self.dataset_root):
+            if not path.resolve().is_relative_to(self.dataset_root):
+                raise ValueError(f"{path} is not under dataset_root {self.dataset_root}")
             path = path.resolve().relative_to(self.dataset_root)
         return path.as_posix()
 
@@ -89,12 +135,13 @@ class OccludeTransform:
         rel = self._relpath(path)
         parts = self.part_map(rel)
         if parts is None:
-            self.missing += 1
+            self._count(0)
             return image
         if not parts.any():
-            self.no_person += 1
+            self._count(1)
             return image
-        key = rel if self.epoch is None else f"epoch{self.epoch}/{rel}"
+        epoch = self.epoch
+        key = rel if epoch is None else f"epoch{epoch}/{rel}"
         if self.p < 1.0 and image_rng(self.seed, "p/" + key).random() >= self.p:
             return image
         pixels = np.asarray(image)

@@ -17,7 +17,13 @@ from rich.text import Text
 from . import __version__
 from .layout import LAYOUTS, LayoutError
 from .occlusion import FILLS, PART_CHOICES, PRESETS, preset_params
-from .runner import GenerateConfig, RunError, default_workers, generate as run_generate
+from .images import MAX_FILE_BYTES, MAX_PIXELS
+from .runner import SEED_MAX, GenerateConfig, OutputError, RunError, StateError, WorkerLost, default_workers
+from .runner import generate as run_generate
+from .writer import ManifestError
+
+#: Exit codes (README "Exit codes"): all done, some inputs unusable, usage/configuration, output, interrupted.
+EXIT_OK, EXIT_UNUSABLE, EXIT_USAGE, EXIT_OUTPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 # Piped output (logs, CI) is not cut to 80 columns; a terminal gets its own width.
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
@@ -44,7 +50,19 @@ class _RateColumn(ProgressColumn):
         return Text(f"{task.speed:.1f} img/s" if task.speed else "", style="progress.data.speed")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Main(click.Group):
+    """The command group: Ctrl-C in any command exits 130 with one line (click alone says
+    "Aborted!" and exits 1, the code of "some image could not be used")."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            err.print("interrupted; rerun the same command to resume.")
+            sys.exit(EXIT_INTERRUPTED)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="occreid")
 def main() -> None:
     """occreid: make the occluded twin of a person re-ID dataset (the Occluded-PRCC / Occluded-LTCC
@@ -60,8 +78,8 @@ def summary_table(summary: dict, title: str) -> Table:
     table = _table(title)
     cols = [("split", "split"), ("images", "images"), ("ids", "ids"), ("cameras", "cams"), ("clothes", "clothes"),
             ("occluded", "occluded"), ("part_absent", "absent"), ("no_person", "no_person"),
-            ("not_selected", "kept"), ("error", "error")]
-    optional = {"part_absent", "not_selected"}  # shown only when they happen
+            ("not_covered", "uncovered"), ("not_selected", "kept"), ("error", "error")]
+    optional = {"part_absent", "not_covered", "not_selected"}  # shown only when they happen
     cols = [(k, h) for k, h in cols if k not in optional or summary["all"].get(k)]
     for key, header in cols:
         table.add_column(header, justify="left" if key == "split" else "right", no_wrap=True)
@@ -77,8 +95,8 @@ def summary_table(summary: dict, title: str) -> Table:
               help="Output root: the same tree, names and sizes as DATASET, occluded. Must lie outside DATASET.")
 @click.option("--layout", type=click.Choice(list(LAYOUTS)), default=None,
               help="Dataset layout; detected when omitted. 'folder' takes any tree of images (no labels).")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Run seed. Each image's draws depend only on (seed, its relative path).")
+@click.option("--seed", type=click.IntRange(0, SEED_MAX), default=0, show_default=True,
+              help="Run seed (0 to 2**32-1). Each image's draws depend only on (seed, its relative path).")
 @click.option("--workers", "-j", type=click.IntRange(1), default=default_workers(), show_default="the usable CPU cores",
               help="Worker processes, one parser each. Outputs do not depend on it.")
 @click.option("--parser", default="mediapipe", show_default=True,
@@ -116,17 +134,24 @@ def summary_table(summary: dict, title: str) -> Table:
 @click.option("--save-masks", is_flag=True, help="Save occluder masks as PNGs under OUT/_occreid/masks.")
 @click.option("--parts-from", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Reuse the part maps saved by another run (its output root).")
-@click.option("--overwrite", is_flag=True, help="Replace an output made with other parameters.")
+@click.option("--max-pixels", type=click.IntRange(1), default=MAX_PIXELS, show_default=True,
+              help="Refuse images with more pixels than this, from their header, before decoding (bombs).")
+@click.option("--max-file-size", "max_file_bytes", type=click.IntRange(1), default=MAX_FILE_BYTES, show_default=True,
+              help="Refuse image files larger than this many bytes before reading them.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an output made with other parameters (removes what the previous run wrote).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 def generate(dataset, output, layout, seed, workers, parser, checkpoint, device, batch_size, preset, part_choice,
              num_parts, target, pool_levels, pool_kernel, threshold, fill, texture_dir, splits, fraction,
-             jpeg_quality, save_parts, save_masks, parts_from, overwrite, progress):
+             jpeg_quality, save_parts, save_masks, parts_from, max_pixels, max_file_bytes, overwrite, progress):
     """Write the occluded twin of DATASET to --out.
 
     Each person gets a black, blocky occluder over one body part: a parser labels the six
     Pascal-Person-Part parts, one part is drawn, its mask is coarsened by repeated average
     pooling and fused into the image. A manifest (OUT/_occreid/manifest.csv) has one row per
-    image. Rerunning the same command resumes; the exit code is 1 when any image was an error.
+    image. Rerunning the same command resumes. Exit codes: 0 all done, 1 some inputs could not be
+    used (listed in the manifest), 2 usage or configuration error, 3 output not writable or disk
+    full (rerun to resume), 130 interrupted.
 
     \b
     Examples:
@@ -155,7 +180,8 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
         parser_options=options, occlusion=occlusion, preset=preset,
         splits=tuple(x.strip() for x in splits.split(",") if x.strip()) if splits else None, fraction=fraction,
         jpeg_quality=jpeg_quality, save_parts=save_parts,
-        save_masks=save_masks, parts_from=parts_from, overwrite=overwrite,
+        save_masks=save_masks, parts_from=parts_from, overwrite=overwrite, max_pixels=max_pixels,
+        max_file_bytes=max_file_bytes,
     )
     bar = Progress(TextColumn("[bold]occluding"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err, disable=not progress)
@@ -169,9 +195,20 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
 
     try:
         result = run_generate(cfg, progress=on_progress)
-    except (RunError, LayoutError) as exc:
-        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-        sys.exit(2)
+    except (RunError, LayoutError, StateError) as exc:
+        bar.stop()
+        _fail(str(exc), EXIT_USAGE)
+    except OutputError as exc:
+        bar.stop()
+        text = str(exc.strerror or exc).rstrip(".")
+        _fail(text + ("." if "resume" in text else ". Nothing finished is lost: free space or fix the output, then "
+                      "rerun the same command to resume."), EXIT_OUTPUT)
+    except KeyboardInterrupt:
+        bar.stop()
+        _fail("interrupted; rerun the same command to resume.", EXIT_INTERRUPTED)
+    except WorkerLost as exc:
+        bar.stop()
+        _fail(str(exc), EXIT_INTERRUPTED)
     finally:
         bar.stop()
     for w in result.warnings:
@@ -183,9 +220,23 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
     notes.append(f"manifest: {output / '_occreid' / 'manifest.csv'}")
     for n in notes:
         out.print(n)
+    if result.redone or result.removed:
+        out.print(f"verified: {result.redone} image(s) redone (input changed or output damaged), "
+                  f"{result.removed} output(s) of inputs that are gone removed")
+    skipped_others = sum(r["action"] != "copied" for r in result.other_files)
+    if skipped_others:
+        err.print(f"[bold red]{skipped_others} other file(s) could not be copied[/]; reasons in "
+                  f"{output / '_occreid' / 'other_files.csv'}.")
     if result.errors:
         err.print(f"[bold red]{result.errors} image(s) could not be used[/]; their reasons are in the manifest (status 'error').")
-        sys.exit(1)
+    if result.unusable:
+        sys.exit(EXIT_UNUSABLE)
+
+
+def _fail(message: str, code: int) -> None:
+    """One sentence on stderr and the exit code; never a traceback."""
+    err.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
+    sys.exit(code)
 
 
 @main.command()
@@ -224,9 +275,8 @@ def stats(output, json_path):
 
     try:
         result = stats_for(output)
-    except FileNotFoundError as exc:
-        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-        sys.exit(2)
+    except (FileNotFoundError, ManifestError) as exc:
+        _fail(str(exc), EXIT_USAGE)
     table = _table(f"occreid stats: {output}")
     for col in ("split", "images", "occluded", "no_person", "error", "misses", "image %\np10 p50 p90",
                 "person %\np10 p50 p90"):
@@ -241,7 +291,7 @@ def stats(output, json_path):
                       style="bold" if split == "all" else None)
     out.print(table)
     for split, st in result.items():
-        extra = {k: st[k] for k in ("part_absent", "not_selected") if st[k]}
+        extra = {k: st[k] for k in ("part_absent", "not_covered", "not_selected") if st.get(k)}
         parts = ", ".join(f"{k} {v}" for k, v in st["parts"].items())
         sizes = st["parts_per_occluder"]
         per = f"; parts per occluder: {', '.join(f'{k}: {v}' for k, v in sizes.items())}" if len(sizes) > 1 else ""

@@ -15,10 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, JpegImagePlugin
 
-Image.MAX_IMAGE_PIXELS = 200_000_000  # pedestrian crops are small; refuse decompression bombs only
+Image.MAX_IMAGE_PIXELS = None  # the size guard is ``decode``'s ``max_pixels``, checked before decoding
 
 #: Smallest side a parser is given; smaller crops are recorded as errors.
 MIN_SIDE = 16
+#: Default guards against decompression bombs and huge files: a 50-megapixel image is 150 MB as
+#: RGB, far beyond any re-ID crop; a file over 64 MiB is refused before it is read.
+MAX_PIXELS = 50_000_000
+MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
 class ImageError(ValueError):
@@ -35,6 +39,8 @@ class Decoded:
     mode: str
     format: str
     info: dict
+    source_mode: str = ""  # the file's own mode when ``mode`` differs (P, CMYK): encode converts back
+    palette: Image.Image | None = None  # P images: the palette to map back to
 
     @property
     def size(self) -> tuple[int, int]:
@@ -54,16 +60,31 @@ def _to_rgb(im: Image.Image, pixels: np.ndarray) -> np.ndarray:
     return np.asarray(im.convert("RGB"))
 
 
-def decode(data: bytes) -> Decoded:
-    """Decode image bytes; ImageError with a short reason if they are not a usable image."""
+def _webp_lossless(data: bytes) -> bool:
+    """True when a WebP file's image is stored lossless (a VP8L chunk), False for lossy (VP8)."""
+    return b"VP8L" in data[12:4096] and b"VP8 " not in data[12:4096]
+
+
+def decode(data: bytes, max_pixels: int = MAX_PIXELS) -> Decoded:
+    """Decode image bytes; ImageError with a short reason if they are not a usable image.
+
+    The size in the header is checked against ``max_pixels`` before any pixel is decoded, so a
+    decompression bomb costs nothing.
+    """
     if not data:
         raise ImageError("empty file (0 bytes)")
     try:
         im = Image.open(io.BytesIO(data))
+        w, h = im.size
+        if w * h > max_pixels:
+            raise ImageError(f"image too large: {w}x{h} = {w * h:,} pixels, over the limit of {max_pixels:,} "
+                             "(--max-pixels)")
         im.load()
+    except ImageError:
+        raise
     except Image.DecompressionBombError as exc:
         raise ImageError(f"image too large: {exc}") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, MemoryError) as exc:
         text = str(exc) or type(exc).__name__
         if "cannot identify image file" in text:
             text = "not an image file (unrecognised content)"
@@ -78,13 +99,52 @@ def decode(data: bytes) -> Decoded:
     if fmt == "JPEG":
         info["qtables"] = im.quantization
         info["subsampling"] = JpegImagePlugin.get_sampling(im)
+        info["progressive"] = bool(im.info.get("progressive") or im.info.get("progression"))
+    if fmt == "WEBP":
+        info["lossless"] = _webp_lossless(data)
+    source_mode, palette = "", None
     if im.mode in _NATIVE:
         native = im
     else:
         has_alpha = im.mode in ("PA", "RGBa", "La") or "transparency" in im.info
+        if im.mode == "P" and im.palette is not None and im.palette.mode == "RGB" and fmt in ("PNG", "GIF", "BMP"):
+            source_mode, palette = "P", im.copy()
+            if "transparency" in im.info:
+                info["transparency"] = im.info["transparency"]
+        elif im.mode == "CMYK" and fmt in ("JPEG", "TIFF"):
+            source_mode = "CMYK"
         native = im.convert("RGBA" if has_alpha else "RGB")
     pixels = np.array(native)
-    return Decoded(pixels=pixels, rgb=_to_rgb(native, pixels), mode=native.mode, format=fmt, info=info)
+    return Decoded(pixels=pixels, rgb=_to_rgb(native, pixels), mode=native.mode, format=fmt, info=info,
+                   source_mode=source_mode, palette=palette)
+
+
+def _to_palette(decoded: Decoded, im: Image.Image) -> Image.Image:
+    """Map RGB(A) pixels back onto the source's own palette: a colour the palette holds gets its
+    first index (so pixels off the occluder keep their colours exactly), another (the fill) the
+    nearest entry; a pixel whose alpha is 0 gets the transparent index."""
+    pal = np.array(decoded.palette.getpalette() or [0, 0, 0], np.int64).reshape(-1, 3)
+    rgba = np.asarray(im.convert("RGBA") if im.mode == "RGBA" else im.convert("RGB"))
+    keys = (rgba[..., 0].astype(np.int64) << 16) | (rgba[..., 1].astype(np.int64) << 8) | rgba[..., 2]
+    pal_keys = (pal[:, 0] << 16) | (pal[:, 1] << 8) | pal[:, 2]
+    first = {}
+    for i, k in enumerate(pal_keys.tolist()):
+        first.setdefault(k, i)
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    lut = np.empty(len(uniq), np.uint8)
+    for j, k in enumerate(uniq.tolist()):
+        if k in first:
+            lut[j] = first[k]
+        else:
+            colour = np.array([(k >> 16) & 255, (k >> 8) & 255, k & 255])
+            lut[j] = int(np.argmin(((pal - colour) ** 2).sum(axis=1)))
+    idx = lut[inverse.reshape(keys.shape)]
+    t = decoded.info.get("transparency")
+    if rgba.shape[-1] == 4 and isinstance(t, int):
+        idx[rgba[..., 3] == 0] = t
+    out = Image.fromarray(idx, "P")
+    out.putpalette(decoded.palette.getpalette())
+    return out
 
 
 def encode(decoded: Decoded, pixels: np.ndarray, jpeg_quality: int | None = None) -> bytes:
@@ -95,15 +155,24 @@ def encode(decoded: Decoded, pixels: np.ndarray, jpeg_quality: int | None = None
     im = Image.fromarray(pixels)
     if im.mode != decoded.mode:
         im = im.convert(decoded.mode)
+    if decoded.source_mode == "P":
+        im = _to_palette(decoded, im)
+    elif decoded.source_mode == "CMYK":
+        im = im.convert("CMYK")
     fmt = decoded.format
     kwargs: dict = {k: decoded.info[k] for k in ("icc_profile", "exif", "dpi") if k in decoded.info}
+    if decoded.source_mode == "P" and "transparency" in decoded.info:
+        kwargs["transparency"] = decoded.info["transparency"]
     if fmt == "JPEG":
         if jpeg_quality is None:
             kwargs.update(qtables=decoded.info["qtables"], subsampling=decoded.info["subsampling"])
         else:
             kwargs.update(quality=jpeg_quality, subsampling=decoded.info["subsampling"])
+        if decoded.info.get("progressive"):
+            kwargs["progressive"] = True
     elif fmt == "WEBP":
-        kwargs.update(lossless=True)
+        lossless = decoded.info.get("lossless", True)
+        kwargs.update(lossless=True) if lossless else kwargs.update(quality=jpeg_quality or 90)
     elif fmt not in Image.SAVE:
         fmt = "PNG"
     buf = io.BytesIO()

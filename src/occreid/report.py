@@ -36,7 +36,7 @@ from PIL import Image
 from .layout import STATE_DIR
 from .parts import PALETTE, PARTS
 from .stats import manifest_stats, summarize
-from .writer import STATUSES, OutputTree, read_manifest
+from .writer import STATUSES, ManifestError, OutputTree, read_manifest
 
 #: Largest thumbnail (width, height); re-ID crops are about 1:2.
 THUMB = (64, 128)
@@ -58,8 +58,14 @@ class ReportError(RuntimeError):
     """The report cannot be written as asked; the message says why."""
 
 
+class _Refused(click.ClickException):
+    """A refusal the user can fix (damaged manifest, bad destination): one sentence, exit code 2."""
+
+    exit_code = 2
+
+
 def _rank(seed: int, relpath: str) -> bytes:
-    return hashlib.sha1(f"{seed}\0{relpath}".encode("utf-8")).digest()
+    return hashlib.sha1(f"{seed}\0{relpath}".encode("utf-8", "surrogateescape")).digest()
 
 
 def sample_rows(rows: list[dict], n: int, seed: int) -> list[dict]:
@@ -183,7 +189,7 @@ def _load_run(root: Path, label: str, colour: str) -> _Run:
     tree = OutputTree(root)
     try:
         rows = read_manifest(root)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ManifestError) as exc:
         raise ReportError(str(exc)) from None
     if not rows:
         raise ReportError(f"the manifest of {root} has no rows: nothing to report")
@@ -267,7 +273,7 @@ class _Assets:
 
     def image(self, key: str, im: Image.Image) -> dict:
         if key not in self.done:
-            name = hashlib.sha1(key.encode("utf-8")).hexdigest()[:16] + ".jpg"
+            name = hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()[:16] + ".jpg"
             im.save(self.folder / name, format="JPEG", quality=85, optimize=True)
             self.done[key] = {"src": f"{self.href}/{name}", "w": im.width, "h": im.height}
         return self.done[key]
@@ -576,7 +582,7 @@ def write_report(outputs: list[Path], html: Path, samples_per_cell: int = 4, see
     }
     page = _template().render(**context)
     tmp = html.with_name(html.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
+    tmp.write_text(page, encoding="utf-8", errors="replace")  # a non-UTF-8 file name shows as U+FFFD
     tmp.replace(html)
     files = [p for p in assets_dir.iterdir() if p.is_file() and p.name != ASSET_MARKER]
     size = html.stat().st_size + sum(p.stat().st_size for p in files)
@@ -812,6 +818,6 @@ def report(out, out2, html, samples, seed, max_listed):
         res = write_report([out] + ([out2] if out2 else []), html, samples_per_cell=samples, seed=seed,
                            max_listed=max_listed)
     except ReportError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise _Refused(str(exc)) from None
     click.echo(f"report written to {res.html} ({res.files} images in {res.assets.name}/, "
                f"{res.bytes / 1e6:.2f} MB in all) in {res.seconds:.1f} s")

@@ -1,33 +1,54 @@
-"""Runner: reads the layout, plans the work, runs it on worker processes, resumes, reports.
+"""Runner: checks everything, plans the work, runs it on worker processes, resumes, reports.
 
-Each worker process builds one parser and handles chunks of records: read bytes -> decode ->
-parse (or reuse a saved part map) -> occlude with the image's own seeded generator -> encode ->
-write atomically. The main process appends each finished chunk's rows to the journal, so a run
-that is killed resumes where it stopped, and because every image depends only on (seed, its
-path, its bytes) the resumed output is byte-identical to an uninterrupted one.
+Before the first image: the options, the split names against the layout, the parser (built once
+in the main process, its checkpoint loaded and checked), the output folder's writability and free
+space, and the run state. Each worker process then handles chunks of records: read bytes ->
+decode -> parse (or reuse a saved part map) -> occlude with the image's own seeded generator ->
+encode -> write atomically. The main process commits each finished chunk to the run state
+(SQLite, ``state.py``); a resume verifies every input's fingerprint and every output's hash
+before keeping it, so an interrupted run, rerun, ends byte-identical to an uninterrupted one.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import importlib
+import importlib.util
 import json
 import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 import os
+import shutil
+import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import __version__
-from .images import ImageError, decode, encode
-from .layout import LAYOUTS, Dataset, Layout, Record, loader_hazards, read_dataset
-from .occlusion import OCCLUDED, Occluder, OcclusionParams, image_rng
-from .stats import summarize
-from .writer import Journal, ManifestRow, OutputTree, load_part_map, write_json, write_manifest
+import numpy as np
 
-FORMAT_VERSION = 1
+from . import __version__
+from .images import MAX_FILE_BYTES, MAX_PIXELS, ImageError, decode, encode
+from .inputs import bound_layout, layout_record, odd_entries, os_reason, read_input, sha1_file
+from .layout import STATE_DIR, Dataset, Layout, Record, loader_hazards, read_dataset
+from .occlusion import OCCLUDED, Occluder, OcclusionParams, image_rng
+from .state import COPY, IMAGE, Entry, RunState, StateError, StateFullError
+from .stats import summarize
+from .writer import (
+    OutputError, ManifestRow, OutputTree, load_part_map, write_json, write_manifest, write_other_files,
+)
+
+#: 2: state in SQLite, part_source / presence columns, size guards.
+FORMAT_VERSION = 2
+SEED_MAX = 2**32 - 1  # the seed enters each image's generator as 32 bits: larger ones would alias
+_FREE_MARGIN = 1024 * 1024
+
+__all__ = ["FORMAT_VERSION", "GenerateConfig", "OutputError", "RunError", "RunResult", "StateError", "WorkerLost",
+           "generate"]
 
 
 class RunError(RuntimeError):
-    """The run cannot start as asked (paths, parameters); the message says what to do."""
+    """The run cannot start as asked (paths, parameters, parser); the message says what to do."""
 
 
 def default_workers() -> int:
@@ -58,6 +79,8 @@ class GenerateConfig:
     parts_from: Path | None = None
     overwrite: bool = False
     chunk_size: int = 8
+    max_pixels: int = MAX_PIXELS  # images larger than this are refused before decoding
+    max_file_bytes: int = MAX_FILE_BYTES  # files larger than this are refused before reading
 
     def fingerprint(self, layout: str) -> dict:
         opts = {k: str(v) for k, v in sorted(self.parser_options.items()) if k in ("checkpoint", "input_size")}
@@ -74,7 +97,13 @@ class GenerateConfig:
             "jpeg_quality": "keep" if self.jpeg_quality is None else self.jpeg_quality,
             "save_parts": self.save_parts,
             "save_masks": self.save_masks,
+            "max_pixels": self.max_pixels,
+            "max_file_bytes": self.max_file_bytes,
         }
+
+
+def params_hash(fingerprint: dict) -> str:
+    return hashlib.sha1(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass
@@ -82,142 +111,203 @@ class RunResult:
     rows: list[dict]
     summary: dict
     warnings: list[str]
-    skipped: int  # images already finished by an earlier run
+    skipped: int  # images already finished by an earlier run (verified)
     copied: int  # other files copied unchanged
+    other_files: list[dict] = field(default_factory=list)  # every other input file: relpath, action, reason
+    removed: int = 0  # outputs of inputs that are gone, removed by this run
+    redone: int = 0  # images an earlier run had finished but that did not verify (input changed, output damaged)
 
     @property
     def errors(self) -> int:
         return sum(r["status"] == "error" for r in self.rows)
 
+    @property
+    def unusable(self) -> int:
+        """Inputs that could not be used: error images and other files that could not be copied."""
+        return self.errors + sum(r["action"] != "copied" for r in self.other_files)
+
+
+def rng_key(relpath: str) -> str:
+    """The text an image's draws are keyed on: its relpath, or for a name that is not valid UTF-8 a
+    reversible escape of its bytes (the same on every run, so such names resume like any other)."""
+    try:
+        relpath.encode("utf-8")
+        return relpath
+    except UnicodeEncodeError:
+        return os.fsencode(relpath).decode("utf-8", "backslashreplace")
+
 
 # -- worker side ---------------------------------------------------------------------------
+def _check_parts(parts, shape: tuple[int, int]) -> str:
+    """Why a parser's part map cannot be used ('' when it can)."""
+    if not isinstance(parts, np.ndarray):
+        return f"parser returned {type(parts).__name__}, not a NumPy part map"
+    if parts.shape != shape:
+        return f"parser returned a {parts.shape} part map for a {shape} image"
+    if not np.issubdtype(parts.dtype, np.integer) or parts.min(initial=0) < 0 or parts.max(initial=0) > 6:
+        return "parser returned labels outside 0..6"
+    return ""
+
+
+def manifest_row(cfg: GenerateConfig, rec: Record, status: str, reason: str = "", **extra) -> dict:
+    """The manifest row of one image: its labels, what became of it, and the run's parameters."""
+    o = cfg.occlusion
+    return ManifestRow(
+        relpath=rec.relpath, split=rec.split, pid=rec.pid, camera=rec.camera, clothes=rec.clothes,
+        status=status, reason=reason, preset=cfg.preset, part_choice=o.part_choice, parser=cfg.parser, seed=cfg.seed,
+        pool_levels=o.pool_levels, pool_kernel=o.pool_kernel, threshold=o.threshold, fill=o.fill, **extra,
+    ).to_csv()
+
+
 class _Worker:
     """What one process holds: the config, its parser (built on first use) and the occluder."""
 
-    def __init__(self, config: GenerateConfig):
+    def __init__(self, config: GenerateConfig, layout: str, parser=None):
         self.config = config
+        self.layout = layout
+        self.roles = bound_layout(layout, config.input)
+        self.params = params_hash(config.fingerprint(layout))
         self.tree = OutputTree(config.output)
         self.occluder = Occluder(config.occlusion)
         self.parts_sources = [self.tree] + ([OutputTree(config.parts_from)] if config.parts_from else [])
-        self._parser = None
+        self._parser = parser
 
     @property
     def parser(self):
         if self._parser is None:
-            from .parser import make_parser
-
             options = dict(self.config.parser_options)
             if self.config.parser == "schp" and self.config.workers > 1:
                 options.setdefault("threads", max(1, default_workers() // self.config.workers))
-            self._parser = make_parser(self.config.parser, **options)
+            self._parser = build_parser(self.config.parser, options)
         return self._parser
 
     def _row(self, rec: Record, status: str, reason: str = "", **extra) -> dict:
-        c, o = self.config, self.config.occlusion
-        row = ManifestRow(
-            relpath=rec.relpath, split=rec.split, pid=rec.pid, camera=rec.camera, clothes=rec.clothes,
-            status=status, reason=reason, part=extra.get("part", ""), preset=c.preset, part_choice=o.part_choice,
-            image_fraction=extra.get("image_fraction"), person_fraction=extra.get("person_fraction"),
-            width=extra.get("width"), height=extra.get("height"), parser=c.parser, seed=c.seed,
-            pool_levels=o.pool_levels, pool_kernel=o.pool_kernel, threshold=o.threshold, fill=o.fill,
-        )
-        return row.to_csv()
+        return manifest_row(self.config, rec, status, reason, **extra)
 
     def _cached_parts(self, rec: Record, digest: str):
+        """A saved part map of this image (own output first, then --parts-from) and the SHA-1 of
+        its file when it is this output's own (so the run state keeps accounting for it)."""
         for source in self.parts_sources:
-            found = load_part_map(source.part_path(rec.relpath), self.config.parser, digest)
+            path = source.part_path(rec.relpath)
+            found = load_part_map(path, self.config.parser, digest)
             if found is not None:
-                return found
+                own = source is self.tree and self.config.save_parts
+                return found, (sha1_file(path) if own else None)
         return None
 
-    def process(self, records: list[Record], layout: str) -> list[dict]:
+    def _write(self, rec: Record, kind: str, data: bytes, outputs: dict) -> None:
+        outputs[kind] = self.tree.write_bytes(self.tree.output_path(kind, rec.relpath), data)
+
+    def process(self, records: list[Record]) -> list[Entry]:
         cfg, tree = self.config, self.tree
-        rows: dict[str, dict] = {}
-        pending = []  # (record, bytes, decoded, digest, cached parse or None)
-        roles = LAYOUTS[layout]()
+        done: dict[str, tuple[dict, dict]] = {}  # relpath -> (row, outputs)
+        facts: dict[str, tuple[int, int, str]] = {}  # relpath -> (size, mtime_ns, sha1)
+        pending = []  # (record, bytes, decoded, digest, saved parts or None)
         for rec in records:
-            src = cfg.input / rec.relpath
-            why_not = not_selected(cfg, roles, rec)
-            if why_not:
-                try:
-                    tree.copy_file(src, rec.relpath)
-                    rows[rec.relpath] = self._row(rec, "not_selected", why_not)
-                except OSError as exc:
-                    rows[rec.relpath] = self._row(rec, "error", f"cannot read: {exc.strerror or exc}")
-                continue
+            outputs: dict = {}
             try:
-                data = src.read_bytes()
-            except OSError as exc:
-                rows[rec.relpath] = self._row(rec, "error", f"cannot read: {exc.strerror or exc}")
-                continue
-            try:
-                dec = decode(data)
+                data, st = read_input(cfg.input / rec.relpath, cfg.max_file_bytes)  # read
             except ImageError as exc:
-                tree.write_bytes(tree.image_path(rec.relpath), data)  # keep the file, unchanged
-                rows[rec.relpath] = self._row(rec, "error", str(exc))
+                done[rec.relpath] = (self._row(rec, "error", str(exc)), outputs)
                 continue
             digest = hashlib.sha1(data).hexdigest()
+            facts[rec.relpath] = (st.st_size, st.st_mtime_ns, digest)
+            why_not = not_selected(cfg, self.roles, rec)
+            if why_not:
+                self._write(rec, "image", data, outputs)
+                done[rec.relpath] = (self._row(rec, "not_selected", why_not), outputs)
+                continue
+            try:
+                dec = decode(data, cfg.max_pixels)  # decode
+            except ImageError as exc:
+                self._write(rec, "image", data, outputs)  # keep the file, unchanged
+                done[rec.relpath] = (self._row(rec, "error", str(exc)), outputs)
+                continue
             pending.append((rec, data, dec, digest, self._cached_parts(rec, digest)))
 
         to_parse = [p for p in pending if p[4] is None]
         parsed = {}
-        if to_parse:
+        if to_parse:  # parse
+            parser = self.parser  # built outside the per-image guard: a parser that cannot be built stops the run
             try:
-                results = self.parser.parse_batch([p[2].rgb for p in to_parse])
+                results = parser.parse_batch([p[2].rgb for p in to_parse])
             except Exception:  # one bad image must not sink its chunk: retry one at a time
                 results = []
                 for p in to_parse:
                     try:
-                        results.append(self.parser.parse(p[2].rgb))
+                        results.append(parser.parse(p[2].rgb))
                     except Exception as exc:  # noqa: BLE001 - recorded in the manifest
                         results.append(exc)
             for p, res in zip(to_parse, results):
                 parsed[p[0].relpath] = res
 
         for rec, data, dec, digest, cached in pending:
+            outputs: dict = {}
             w, h = dec.size
-            if cached is not None:
-                parts, reason = cached
+            if cached is not None:  # or reuse a saved part map
+                saved, own_sha1 = cached
+                parts, reason, source, presence = saved.parts, saved.reason, "saved", None
+                if own_sha1:
+                    outputs["parts"] = own_sha1
             else:
                 res = parsed[rec.relpath]
-                if isinstance(res, Exception):
-                    tree.write_bytes(tree.image_path(rec.relpath), data)
-                    rows[rec.relpath] = self._row(rec, "error", f"parser failed: {type(res).__name__}: {res}", width=w, height=h)
+                problem = (f"parser failed: {type(res).__name__}: {res}" if isinstance(res, Exception)
+                           else "" if getattr(res, "parts", None) is None else _check_parts(res.parts, (h, w)))
+                if problem:
+                    self._write(rec, "image", data, outputs)
+                    done[rec.relpath] = (self._row(rec, "error", problem, width=w, height=h), outputs)
                     continue
                 parts, reason = res.parts, res.reason
+                source = getattr(res, "source", "") or cfg.parser
+                presence = getattr(res, "score", None)
+                if parts is not None:
+                    parts = parts.astype(np.uint8, copy=False)
                 if cfg.save_parts:
-                    tree.save_part_map(rec.relpath, parts, (h, w), cfg.parser, reason, digest)
+                    outputs["parts"] = tree.save_part_map(rec.relpath, parts, (h, w), cfg.parser, reason, digest,
+                                                          source)
+            seen = dict(width=w, height=h, part_source=source,
+                        presence=None if presence is None else float(presence))
             if parts is None:
-                tree.write_bytes(tree.image_path(rec.relpath), data)
-                rows[rec.relpath] = self._row(rec, "no_person", reason or "no person", width=w, height=h)
+                self._write(rec, "image", data, outputs)
+                done[rec.relpath] = (self._row(rec, "no_person", reason or "no person", **seen), outputs)
                 if cfg.save_masks:
-                    tree.save_mask(rec.relpath, dec.rgb[..., 0] < 0)
+                    outputs["masks"] = tree.save_mask(rec.relpath, np.zeros((h, w), bool))
                 continue
-            occ = self.occluder.plan(parts, image_rng(cfg.seed, rec.relpath))
-            if occ.status == OCCLUDED:
-                pixels = self.occluder.apply(dec.pixels, occ)
-                tree.write_bytes(tree.image_path(rec.relpath), encode(dec, pixels, cfg.jpeg_quality))
-            else:
-                tree.write_bytes(tree.image_path(rec.relpath), data)
+            try:
+                occ = self.occluder.plan(parts, image_rng(cfg.seed, rng_key(rec.relpath)))  # occlude
+                body = encode(dec, self.occluder.apply(dec.pixels, occ), cfg.jpeg_quality) if occ.status == OCCLUDED \
+                    else data  # encode
+            except (ValueError, OSError, TypeError) as exc:  # an odd mode the encoder refuses
+                self._write(rec, "image", data, outputs)
+                done[rec.relpath] = (self._row(rec, "error", f"cannot occlude or encode: {exc}", **seen), outputs)
+                continue
+            self._write(rec, "image", body, outputs)  # write
             if cfg.save_masks:
-                tree.save_mask(rec.relpath, occ.mask)
-            rows[rec.relpath] = self._row(
+                outputs["masks"] = tree.save_mask(rec.relpath, occ.mask)
+            done[rec.relpath] = (self._row(
                 rec, occ.status, occ.reason, part=occ.part_name, image_fraction=occ.image_fraction,
-                person_fraction=occ.person_fraction, width=w, height=h,
-            )
-        return [rows[r.relpath] for r in records]
+                person_fraction=occ.person_fraction, **seen), outputs)
+        entries = []
+        for rec in records:
+            row, outputs = done[rec.relpath]
+            size, mtime_ns, sha1 = facts.get(rec.relpath, (-1, -1, ""))
+            entries.append(Entry(rec.relpath, IMAGE, size, mtime_ns, sha1, self.params, outputs, row))
+        return entries
 
 
 _WORKER: _Worker | None = None
 
 
-def _init_worker(config: GenerateConfig) -> None:
+def _init_worker(config: GenerateConfig, layout: str) -> None:
     global _WORKER
-    _WORKER = _Worker(config)
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's: it stops the pool, exit 130
+    _WORKER = _Worker(config, layout)
 
 
-def _work(job: tuple[list[Record], str]) -> list[dict]:
-    return _WORKER.process(*job)
+def _work(records: list[Record]) -> list[Entry]:
+    return _WORKER.process(records)
 
 
 def not_selected(cfg: GenerateConfig, layout: Layout, rec: Record) -> str:
@@ -227,116 +317,419 @@ def not_selected(cfg: GenerateConfig, layout: Layout, rec: Record) -> str:
         if rec.split not in cfg.splits and role not in cfg.splits:
             return f"split policy: only {', '.join(cfg.splits)} occluded ({rec.split} is {role or 'unassigned'})"
     if cfg.fraction < 1.0:
-        u = image_rng(cfg.seed, "select:" + rec.relpath).random()
+        u = image_rng(cfg.seed, "select:" + rng_key(rec.relpath)).random()
         if u >= cfg.fraction:
             return f"split policy: {cfg.fraction:.0%} of each split occluded, this image not drawn"
     return ""
 
 
-# -- main side -----------------------------------------------------------------------------
+# -- checks before the first image ---------------------------------------------------------
+def _check_options(cfg: GenerateConfig) -> None:
+    if not 0.0 < cfg.fraction <= 1.0:
+        raise RunError(f"fraction must be in (0, 1], got {cfg.fraction}")
+    if not 0 <= cfg.seed <= SEED_MAX:
+        raise RunError(f"seed must be in 0..{SEED_MAX} (32 bits), got {cfg.seed}")
+    for name, value in (("workers", cfg.workers), ("chunk_size", cfg.chunk_size), ("max_pixels", cfg.max_pixels),
+                        ("max_file_bytes", cfg.max_file_bytes)):
+        if int(value) < 1:
+            raise RunError(f"{name} must be at least 1, got {value}")
+    if cfg.parts_from is not None and not (Path(cfg.parts_from) / STATE_DIR).is_dir():
+        raise RunError(f"--parts-from {cfg.parts_from} is not an occreid output (it has no {STATE_DIR}/ folder).")
+
+
 def _check_paths(cfg: GenerateConfig) -> None:
     src, dst = cfg.input.resolve(), cfg.output.resolve()
     if src == dst:
         raise RunError(f"--out is the input folder ({src}); occreid never writes into its input. Choose another --out.")
     if dst.is_relative_to(src):
-        raise RunError(f"--out ({dst}) is inside the input ({src}); occreid never writes into its input. Choose a folder outside it.")
+        raise RunError(f"--out ({dst}) is inside the input ({src}); occreid never writes into its input. "
+                       "Choose a folder outside it.")
     if src.is_relative_to(dst):
-        raise RunError(f"the input ({src}) is inside --out ({dst}); choose an output folder that does not contain the input.")
+        raise RunError(f"the input ({src}) is inside --out ({dst}); choose an output folder that does not "
+                       "contain the input.")
+    if cfg.output.exists() and not cfg.output.is_dir():
+        raise RunError(f"--out {cfg.output} exists and is not a folder; choose a folder.")
 
 
-def _prepare_output(cfg: GenerateConfig, tree: OutputTree, fingerprint: dict) -> bool:
-    """Check or create the run state; True when an earlier run's journal may be resumed."""
-    if tree.run_file.exists():
+def check_splits(cfg: GenerateConfig, ds: Dataset) -> None:
+    """Refuse ``--occlude`` names that are neither a role nor a split folder this dataset has."""
+    if not cfg.splits:
+        return
+    layout = bound_layout(ds.layout, ds.root)
+    roles = sorted({r for r in (layout.role(rec) for rec in ds.records) if r})
+    splits = sorted({rec.split for rec in ds.records})
+    unknown = [s for s in cfg.splits if s not in roles and s not in splits]
+    if unknown:
+        raise RunError(f"--occlude {','.join(unknown)}: not a split of this {ds.layout} dataset; use roles "
+                       f"({', '.join(roles) or 'none'}) or split folders ({', '.join(splits)}).")
+
+
+def build_parser(name: str, options: dict):
+    """Build the parser (in the main process first, so a bad name, plugin or checkpoint stops the
+    run before any image, with one sentence); RunError when it cannot be built."""
+    from .parser import PARSERS
+
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        if not module or not attr:
+            raise RunError(f"--parser {name!r}: write a plugin as package.module:Class.")
         try:
-            previous = json.loads(tree.run_file.read_text())["fingerprint"]
-        except (OSError, ValueError, KeyError):
-            previous = None
-        if previous == fingerprint:
-            return not cfg.overwrite
+            cls = getattr(importlib.import_module(module), attr)
+        except ImportError as exc:
+            raise RunError(f"--parser {name}: cannot import {module!r} ({exc}); is it on PYTHONPATH?") from None
+        except AttributeError:
+            raise RunError(f"--parser {name}: module {module!r} has no {attr!r}.") from None
+        except Exception as exc:  # noqa: BLE001 - a plugin that fails on import
+            raise RunError(f"--parser {name}: importing {module!r} failed ({type(exc).__name__}: {exc}).") from None
+    elif name not in PARSERS:
+        raise RunError(f"unknown parser {name!r}; use one of {', '.join(PARSERS)} or package.module:Class.")
+    elif name == "mediapipe" and importlib.util.find_spec("mediapipe") is None:
+        raise RunError("--parser mediapipe needs the mediapipe package: pip install 'mediapipe==0.10.21'.")
+    try:
+        if ":" in name:
+            parser = cls(**options)
+        else:
+            from .parser import make_parser
+
+            parser = make_parser(name, **options)
+    except Exception as exc:  # noqa: BLE001 - any failure to build it is a configuration error
+        raise RunError(f"--parser {name} cannot be built: {type(exc).__name__}: {exc}") from None
+    if not callable(getattr(parser, "parse", None)):
+        raise RunError(f"--parser {name}: {type(parser).__name__} has no parse(rgb) method.")
+    return parser
+
+
+def _prebuilt_parser(cfg: GenerateConfig):
+    """The parser built once in the main process (plugins and SCHP with its checkpoint); the embedded
+    MediaPipe parser is only checked to be installed, so reusing saved part maps stays fast."""
+    if cfg.parser == "mediapipe":
+        if importlib.util.find_spec("mediapipe") is None:
+            raise RunError("--parser mediapipe needs the mediapipe package: pip install 'mediapipe==0.10.21'.")
+        return None
+    return build_parser(cfg.parser, dict(cfg.parser_options))
+
+
+def _make_output(cfg: GenerateConfig, tree: OutputTree) -> None:
+    try:
+        tree.state.mkdir(parents=True, exist_ok=True)
+        probe = tree.state / f".probe-{os.getpid()}"
+        probe.write_bytes(b"x")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(exc.errno or errno.EACCES, f"--out {cfg.output} is not writable ({exc.strerror or exc}); "
+                          "choose a folder you can write to.") from None
+
+
+def _open_state(cfg: GenerateConfig, tree: OutputTree, fingerprint: dict,
+                wanted: set[str]) -> tuple[RunState, bool]:
+    """Open or create the run state; True when an earlier run's work may be resumed (after verification)."""
+    has_state = tree.state_file.exists()
+    if not has_state and not cfg.overwrite:
+        if tree.run_file.exists() or tree.manifest_file.exists():
+            raise StateError(f"{cfg.output} holds an occreid output without a run state (made by an older occreid, "
+                             "or its state.sqlite was deleted); rerun with --overwrite to start it over.")
+        others = [p for p in cfg.output.iterdir() if p.name != STATE_DIR]
+        if others:
+            raise RunError(f"{cfg.output} exists, is not empty and is not an occreid output; use --overwrite to "
+                           "write into it anyway, or choose another --out.")
+    try:
+        state = RunState.open(tree.state_file, create=True)
+    except StateError as exc:
+        if not cfg.overwrite or "another occreid run" in str(exc):
+            raise
+        _drop_state_files(tree)
+        state = RunState.open(tree.state_file, create=True)
+    previous = state.get_meta("fingerprint")
+    try:
+        previous_fp = json.loads(previous) if previous else None
+        if previous_fp is not None and not isinstance(previous_fp, dict):
+            raise ValueError(previous)
+    except ValueError:
         if not cfg.overwrite:
-            diffs = [k for k in sorted(set(fingerprint) | set(previous or {})) if (previous or {}).get(k) != fingerprint.get(k)]
-            detail = "; ".join(f"{k}: was {(previous or {}).get(k)!r}, now {fingerprint.get(k)!r}" for k in diffs)
-            raise RunError(
-                f"{cfg.output} holds an occreid output made with other parameters ({detail}). "
-                "Rerun with --overwrite to replace it, or choose another --out."
-            )
-    elif cfg.output.exists() and any(cfg.output.iterdir()) and not cfg.overwrite:
-        raise RunError(f"{cfg.output} exists, is not empty and is not an occreid output; use --overwrite to write into it anyway, or choose another --out.")
-    return False
+            state.close()
+            raise StateError(f"the run state of {cfg.output} holds damaged parameters; rerun with --overwrite to "
+                             "start this output over.") from None
+        previous_fp = {}
+    if previous_fp is None:
+        state.set_meta("fingerprint", json.dumps(fingerprint, sort_keys=True))
+        return state, False
+    if previous_fp == fingerprint and not cfg.overwrite:
+        return state, True
+    if not cfg.overwrite:
+        diffs = [k for k in sorted(set(fingerprint) | set(previous_fp)) if previous_fp.get(k) != fingerprint.get(k)]
+        detail = "; ".join(f"{k}: was {previous_fp.get(k)!r}, now {fingerprint.get(k)!r}" for k in diffs)
+        state.close()
+        raise RunError(
+            f"{cfg.output} holds an occreid output made with other parameters ({detail}). "
+            "Rerun with --overwrite to replace it, or choose another --out."
+        )
+    _remove_previous(state, tree, wanted)
+    state.set_meta("fingerprint", json.dumps(fingerprint, sort_keys=True))
+    return state, False
+
+
+def _drop_state_files(tree: OutputTree) -> None:
+    for name in ("state.sqlite", "state.sqlite-wal", "state.sqlite-shm"):
+        (tree.state / name).unlink(missing_ok=True)
+    for p in (tree.manifest_file, tree.summary_file, tree.other_files_file, tree.run_file):
+        p.unlink(missing_ok=True)
+
+
+def _remove_previous(state: RunState, tree: OutputTree, keep_parts: set[str]) -> None:
+    """--overwrite: remove every file the previous run recorded writing, then forget it. Saved part
+    maps of current inputs are kept: they are costly to remake, and a run reuses one only when its
+    recorded source hash and parser match."""
+    entries, bad = state.entries()
+    for rel, e in entries.items():
+        for kind in e.outputs:
+            if not (kind == "parts" and rel in keep_parts):
+                tree.remove(kind, rel)
+    for rel in bad:  # unverifiable rows: their mirrored file and side outputs by name
+        for kind in ("image", "masks") if rel in keep_parts else ("image", "parts", "masks"):
+            tree.remove(kind, rel)
+    state.remove(list(entries) + bad)
+    for p in (tree.manifest_file, tree.summary_file, tree.other_files_file):
+        p.unlink(missing_ok=True)
+
+
+def _free_space_check(cfg: GenerateConfig, needed: int) -> None:
+    try:
+        free = shutil.disk_usage(cfg.output).free
+    except OSError:
+        return
+    if free < needed + _FREE_MARGIN:
+        raise OutputError(errno.ENOSPC, f"--out {cfg.output} has {free / 2**20:.0f} MiB free but this run needs about "
+                          f"{(needed + _FREE_MARGIN) / 2**20:.0f} MiB; free some space (the run resumes where it "
+                          "stopped).")
 
 
 def plan_chunks(records: list[Record], size: int) -> list[list[Record]]:
     return [records[i : i + size] for i in range(0, len(records), size)]
 
 
+def _verified(cfg: GenerateConfig, tree: OutputTree, entry: Entry | None, params: str) -> bool:
+    """True when an earlier run's result for this input can be kept: same parameters, input
+    unchanged (size and mtime, else its content hash), every output hashing to what was written."""
+    if entry is None or entry.params != params or entry.kind != IMAGE or entry.row is None:
+        return False
+    if entry.row.get("status") == "error" or entry.row.get("relpath") != entry.relpath:
+        return False
+    src = cfg.input / entry.relpath
+    try:
+        st = os.stat(src)
+        if (st.st_size, st.st_mtime_ns) != (entry.size, entry.mtime_ns):
+            if st.st_size != entry.size or sha1_file(src) != entry.sha1:
+                return False
+        for kind, digest in entry.outputs.items():
+            if sha1_file(tree.output_path(kind, entry.relpath)) != digest:
+                return False
+    except OSError:
+        return False
+    return "image" in entry.outputs
+
+
+def _copy_other(cfg: GenerateConfig, tree: OutputTree, rel: str, entry: Entry | None,
+                params: str) -> tuple[Entry | None, dict, bool]:
+    """Copy one non-image file unchanged (bytes and mtime), unless the earlier copy verifies.
+    Returns (state entry or None, other_files row, whether it was copied now)."""
+    src, dst = cfg.input / rel, tree.image_path(rel)
+    try:
+        st = os.stat(src)
+        if not stat.S_ISREG(st.st_mode):  # never open a FIFO or device (it could block or never end)
+            return None, {"relpath": rel, "action": "skipped", "reason": "not a regular file"}, False
+        if entry is not None and entry.kind == COPY and (entry.size, entry.mtime_ns) == (st.st_size, st.st_mtime_ns) \
+                and sha1_file(dst) == entry.outputs.get("copy"):
+            return entry, {"relpath": rel, "action": "copied", "reason": ""}, False
+        h = hashlib.sha1()
+        tree.tmp.mkdir(parents=True, exist_ok=True)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = tree.tmp / f"{os.getpid()}-copy.tmp"
+        try:
+            with open(src, "rb") as fin, open(tmp, "wb") as fout:
+                st = os.fstat(fin.fileno())
+                while block := fin.read(1 << 20):
+                    h.update(block)
+                    fout.write(block)
+            os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+            os.replace(tmp, dst)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        on_output = bool(exc.filename) and str(exc.filename).startswith(str(tree.root))
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) or (
+                on_output and exc.errno in (errno.EACCES, errno.EPERM)):
+            raise OutputError(exc.errno, f"cannot write {dst}: {exc.strerror or exc}") from None
+        return None, {"relpath": rel, "action": "skipped", "reason": f"cannot copy: {os_reason(exc)}"}, False
+    digest = h.hexdigest()
+    new = Entry(rel, COPY, st.st_size, st.st_mtime_ns, digest, params, {"copy": digest}, None)
+    return new, {"relpath": rel, "action": "copied", "reason": ""}, True
+
+
+class WorkerLost(RuntimeError):
+    """A worker process died mid-run (killed by the system); finished chunks are kept (exit 130)."""
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Stop a worker pool now: cancel what has not started and end the running workers."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        proc.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+#: Modules whose threads or devices make a forked child unsafe; with any of them loaded, workers are spawned.
+_FORK_UNSAFE = ("torch", "mediapipe", "tensorflow", "onnxruntime", "cv2", "jax")
+
+
+def _pool_context(parser):
+    """Fork when the main process holds no parser and none of the libraries that start threads
+    (workers then start in milliseconds, and a worker that only reuses part maps never imports a
+    parser's libraries); spawn otherwise, as forking such a process is unsafe."""
+    import sys
+
+    if parser is None and "fork" in mp.get_all_start_methods() and not any(m in sys.modules for m in _FORK_UNSAFE):
+        return mp.get_context("fork")
+    return mp.get_context("spawn")
+
+
+def _test_fault(phase: str) -> None:
+    """Test hook: ``OCCREID_TEST_KILL_AT=phase`` kills this process (SIGKILL) at that phase, like a
+    kill -9 (the hostile-input suite uses it; nothing else sets it)."""
+    if os.environ.get("OCCREID_TEST_KILL_AT") == phase:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def generate(cfg: GenerateConfig, progress=None, dataset: Dataset | None = None) -> RunResult:
     """Make the occluded twin of ``cfg.input`` under ``cfg.output``.
 
     ``progress`` is called as ``progress(total=..., advance=...)`` (see the CLI's rich bar).
+    Raises RunError or StateError (configuration: exit 2), OutputError (output not writable or
+    full: exit 3, resumable) before or instead of writing anything wrong.
     """
     cfg = replace(cfg, input=Path(cfg.input), output=Path(cfg.output))
-    if not 0.0 < cfg.fraction <= 1.0:
-        raise RunError(f"fraction must be in (0, 1], got {cfg.fraction}")
+    _check_options(cfg)
     _check_paths(cfg)
     ds = dataset or read_dataset(cfg.input, cfg.layout)
+    check_splits(cfg, ds)
+    parser = _prebuilt_parser(cfg)
     tree = OutputTree(cfg.output)
     fingerprint = cfg.fingerprint(ds.layout)
-    resume = _prepare_output(cfg, tree, fingerprint)
-    warnings = loader_hazards(ds.layout, cfg.output, ds.records)
+    params = params_hash(fingerprint)
+    _make_output(cfg, tree)
+    try:
+        state, resume = _open_state(cfg, tree, fingerprint, {r.relpath for r in ds.records})
+        try:
+            return _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress)
+        finally:
+            state.close()
+    except StateFullError as exc:
+        raise OutputError(exc.errno, exc.strerror) from None
 
-    tree.state.mkdir(parents=True, exist_ok=True)
+
+def _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress) -> RunResult:
+    warnings = loader_hazards(ds.layout, cfg.output, ds.records)
     tree.clear_tmp()
-    write_json(tree, tree.run_file, {"fingerprint": fingerprint, "occreid": __version__, "input": str(cfg.input.resolve())})
-    journal = Journal(tree.journal_file)
-    done = journal.read() if resume else {}
+    write_json(tree, tree.run_file, {"fingerprint": fingerprint, "occreid": __version__,
+                                     "input": str(cfg.input.resolve())})
+    _test_fault("after-start")
+    layout = bound_layout(ds.layout, cfg.input)
+    listed = layout.index(cfg.input) if hasattr(layout, "index") else None
+    entries, bad = state.entries() if resume else ({}, [])
     wanted = {r.relpath for r in ds.records}
-    finished = {
-        rel: row for rel, row in done.items()
-        if rel in wanted and row["status"] != "error" and tree.image_path(rel).exists()
-    }
+    others = set(ds.other_files)
+
+    # inputs that are gone (or are no longer what they were): remove their outputs and rows
+    gone = [rel for rel, e in entries.items() if rel not in (wanted if e.kind == IMAGE else others)]
+    for rel in gone + bad:
+        kinds = entries[rel].outputs if rel in entries else ("image", "parts", "masks")
+        for kind in kinds:
+            tree.remove(kind, rel)
+    if gone or bad:
+        state.remove(gone + bad)
+
+    # image rows for entries a layout cannot read as files (broken links, folders named like images...)
+    odd_rows, odd_others = [], []
+    for rel, reason in odd_entries(cfg.input, lambda rel: layout_record(layout, listed, rel) is not None):
+        rec = layout_record(layout, listed, rel)
+        if rec is not None and rel not in wanted:
+            odd_rows.append(manifest_row(cfg, rec, "error", reason))
+        elif rec is None and rel not in others:
+            odd_others.append({"relpath": rel, "action": "skipped", "reason": reason})
+
+    finished = {rel: entries[rel] for rel in wanted if _verified(cfg, tree, entries.get(rel), params)}
+    redone = sum(1 for rel in wanted if rel in entries and rel not in finished and entries[rel].row
+                 and entries[rel].row.get("status") != "error")
     todo = [r for r in ds.records if r.relpath not in finished]
 
-    copied = 0
-    for rel in ds.other_files:
-        src, dst = cfg.input / rel, tree.root / rel
-        st = src.stat()
-        if dst.exists() and dst.stat().st_size == st.st_size and int(dst.stat().st_mtime) == int(st.st_mtime):
-            continue
-        tree.copy_file(src, rel)
-        copied += 1
+    needed = 0
+    for r in todo:
+        try:
+            needed += os.stat(cfg.input / r.relpath).st_size * (3 if cfg.save_parts or cfg.save_masks else 1)
+        except OSError:
+            pass
+    _free_space_check(cfg, needed)
 
-    journal.open(reset=not resume)
-    rows = dict(finished)
+    copied, copy_entries, other_rows = 0, [], list(odd_others)
+    for rel in ds.other_files:
+        entry, row, now = _copy_other(cfg, tree, rel, entries.get(rel) if resume else None, params)
+        other_rows.append(row)
+        copied += now
+        if entry is not None and now:
+            copy_entries.append(entry)
+    if copy_entries:
+        state.commit(copy_entries)
+
+    rows = {rel: e.row for rel, e in finished.items()}
     chunks = plan_chunks(todo, cfg.chunk_size)
     if progress:
         progress(total=len(ds.records), advance=len(finished))
+    pool = None
     try:
         if cfg.workers <= 1 or len(chunks) <= 1:
-            worker = _Worker(cfg)
-            results = (worker.process(c, ds.layout) for c in chunks)
-            pool = None
+            worker = _Worker(cfg, ds.layout, parser)
+            results = (worker.process(c) for c in chunks)
         else:
-            pool = mp.get_context("spawn").Pool(min(cfg.workers, len(chunks)), _init_worker, (cfg,))
-            results = pool.imap_unordered(_work, [(c, ds.layout) for c in chunks])
-        for chunk_rows in results:
-            journal.append(chunk_rows)
-            for row in chunk_rows:
-                rows[row["relpath"]] = row
+            if parser is not None and hasattr(parser, "close"):
+                parser.close()
+            # an executor, not multiprocessing.Pool: a worker killed by the system (out of memory) breaks
+            # the run with an error instead of leaving it waiting forever for the lost chunk
+            pool = ProcessPoolExecutor(min(cfg.workers, len(chunks)), mp_context=_pool_context(parser),
+                                       initializer=_init_worker, initargs=(cfg, ds.layout))
+            results = (f.result() for f in as_completed([pool.submit(_work, c) for c in chunks]))
+        for chunk_entries in results:
+            for e in chunk_entries:  # outputs an earlier result had and this one has not
+                old = entries.get(e.relpath)
+                for kind in (old.outputs if old else {}):
+                    if kind not in e.outputs:
+                        tree.remove(kind, e.relpath)
+            state.commit(chunk_entries)
+            _test_fault("after-commit")
+            for e in chunk_entries:
+                rows[e.relpath] = e.row
             if progress:
-                progress(advance=len(chunk_rows))
+                progress(advance=len(chunk_entries))
         if pool is not None:
-            pool.close()
-            pool.join()
+            pool.shutdown(wait=True)
+    except BrokenProcessPool:
+        _stop(pool)
+        raise WorkerLost("a worker process died (killed by the system, out of memory?); what finished is kept: "
+                         "rerun the same command to resume, with fewer --workers if memory is short.") from None
     except BaseException:
         if pool is not None:
-            pool.terminate()
+            _stop(pool)
         raise
-    finally:
-        journal.close()
 
-    final = [rows[r.relpath] for r in ds.records]
-    write_manifest(tree, final)
+    _test_fault("before-export")
+    final = [rows[r.relpath] for r in ds.records] + odd_rows
+    manifest_sha1 = write_manifest(tree, final)
+    write_other_files(tree, other_rows)
     summary = summarize(final)
-    write_json(tree, tree.summary_file, {"splits": summary, "other_files_copied": len(ds.other_files), "layout": ds.layout, "warnings": warnings})
+    write_json(tree, tree.summary_file, {
+        "splits": summary, "other_files_copied": sum(r["action"] == "copied" for r in other_rows),
+        "other_files_skipped": sum(r["action"] != "copied" for r in other_rows), "layout": ds.layout,
+        "warnings": warnings, "manifest_sha1": manifest_sha1, "manifest_rows": len(final)})
     tree.clear_tmp()
-    return RunResult(rows=final, summary=summary, warnings=warnings, skipped=len(finished), copied=copied)
+    return RunResult(rows=final, summary=summary, warnings=warnings, skipped=len(finished), copied=copied,
+                     other_files=other_rows, removed=len(gone), redone=redone)
+

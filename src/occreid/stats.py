@@ -68,13 +68,14 @@ def manifest_stats(rows: list[dict]) -> dict:
             **_status_counts(rs),
             "parts": {p: parts[p] for p in sorted(parts, key=_part_order)},
             "parts_per_occluder": {str(k): v for k, v in sorted(Counter(len(n) for n in drawn).items())},
-            "image_fraction": _percentiles([float(r["image_fraction"]) for r in occluded]),
-            "person_fraction": _percentiles([float(r["person_fraction"]) for r in occluded]),
+            "image_fraction": _percentiles([float(r["image_fraction"]) for r in occluded if r["image_fraction"]]),
+            "person_fraction": _percentiles([float(r["person_fraction"]) for r in occluded if r["person_fraction"]]),
             "misses_person": sum(float(r["person_fraction"] or 0) == 0 for r in occluded),
         }
     return out
 
 
 def stats_for(output_root: Path) -> dict:
-    """``manifest_stats`` of an output root (or a manifest.csv path)."""
+    """``manifest_stats`` of an output root (or a manifest.csv path); ManifestError (one sentence)
+    when the manifest is damaged, cut short or not occreid's."""
     return manifest_stats(read_manifest(Path(output_root)))

@@ -3,23 +3,29 @@
 Output root::
 
     OUT/<same tree as the input>          occluded images, other files copied unchanged
-    OUT/_occreid/run.json                 the parameters of the run (a rerun must match them)
-    OUT/_occreid/manifest.csv             one row per image, sorted by path (written at the end)
-    OUT/_occreid/journal.csv              rows appended as images finish (what a resume reads)
+    OUT/_occreid/state.sqlite             the run state (SQLite, WAL): what a resume verifies and trusts
+    OUT/_occreid/run.json                 the parameters of the run (for people and OccludeTransform)
+    OUT/_occreid/manifest.csv             one row per image, sorted by path (exported from the state)
+    OUT/_occreid/other_files.csv          every other input file: copied, or skipped and why
     OUT/_occreid/parts/<relpath>.png      part maps   (--save-parts; reused by later runs)
     OUT/_occreid/masks/<relpath>.png      occluder masks (--save-masks)
 
 Every file is written to a temporary file in ``_occreid/tmp`` and renamed into place, so a killed
-run leaves either the old file or the new one, never half of one.
+run leaves either the old file or the new one, never half of one. The manifest is UTF-8 written by
+the csv module; a file name that is not valid UTF-8 keeps its exact bytes there (Python's
+``surrogateescape``), so every name the OS allows round-trips.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
+import hashlib
 import io
+import itertools
 import json
+import math
 import os
-import shutil
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -29,18 +35,32 @@ from PIL import Image, PngImagePlugin
 from .layout import STATE_DIR
 from .parts import PALETTE
 
-MANIFEST_FIELDS = (
-    "relpath", "split", "pid", "camera", "clothes", "status", "reason", "part", "preset", "part_choice",
-    "image_fraction", "person_fraction", "width", "height", "parser", "seed",
-    "pool_levels", "pool_kernel", "threshold", "fill",
-)
 #: Row statuses: occluded, part_absent (paper part choice drew an absent part), no_person,
+#: not_covered (a pasted occluder found no placement covering enough of the part),
 #: not_selected (left unoccluded by the split policy), error.
-STATUSES = ("occluded", "part_absent", "no_person", "not_selected", "error")
+STATUSES = ("occluded", "part_absent", "no_person", "not_covered", "not_selected", "error")
+#: Columns that hold numbers (or nothing); a manifest whose values are not is refused.
+NUMERIC_FIELDS = ("pid", "camera", "image_fraction", "person_fraction", "width", "height", "presence", "seed",
+                  "pool_levels", "pool_kernel", "threshold")
+#: Encoding of the manifest and other_files.csv: UTF-8, with non-UTF-8 file names kept as their bytes.
+ENCODING, ERRORS = "utf-8", "surrogateescape"
+#: errno values that mean the output cannot take more writes (exit code 3; the run is resumable).
+OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO})
 
 
-@dataclass
+class OutputError(OSError):
+    """The output cannot be written (full disk, read-only, no permission); the run can be resumed."""
+
+
+class ManifestError(ValueError):
+    """A manifest that is damaged, cut short or not occreid's; the message says which and where."""
+
+
+@dataclass(kw_only=True)
 class ManifestRow:
+    """One manifest row, its fields in column order. Adding a column is one line here (with a
+    default) plus the value where the runner knows it (``_Worker._row(..., column=value)``)."""
+
     relpath: str
     split: str
     pid: int | None
@@ -48,14 +68,16 @@ class ManifestRow:
     clothes: str | None
     status: str
     reason: str
-    part: str
+    part: str = ""
     preset: str
     part_choice: str
-    image_fraction: float | None
-    person_fraction: float | None
-    width: int | None
-    height: int | None
+    image_fraction: float | None = None
+    person_fraction: float | None = None
+    width: int | None = None
+    height: int | None = None
     parser: str
+    part_source: str = ""  # where the parts came from: the parser's source (pose, silhouette...) or "saved"
+    presence: float | None = None  # the parser's person-presence score, when it gives one
     seed: int
     pool_levels: int
     pool_kernel: int
@@ -70,7 +92,10 @@ class ManifestRow:
         return out
 
 
-assert tuple(f.name for f in fields(ManifestRow)) == MANIFEST_FIELDS
+#: The manifest's columns, in order.
+MANIFEST_FIELDS = tuple(f.name for f in fields(ManifestRow))
+
+_TMP_COUNTER = itertools.count()
 
 
 class OutputTree:
@@ -80,9 +105,10 @@ class OutputTree:
         self.root = Path(root)
         self.state = self.root / STATE_DIR
         self.tmp = self.state / "tmp"
+        self.state_file = self.state / "state.sqlite"
         self.run_file = self.state / "run.json"
-        self.journal_file = self.state / "journal.csv"
         self.manifest_file = self.state / "manifest.csv"
+        self.other_files_file = self.state / "other_files.csv"
         self.summary_file = self.state / "summary.json"
 
     def image_path(self, relpath: str) -> Path:
@@ -94,35 +120,65 @@ class OutputTree:
     def mask_path(self, relpath: str) -> Path:
         return self.state / "masks" / f"{relpath}.png"
 
-    # -- atomic writes ---------------------------------------------------------------------
-    def write_bytes(self, path: Path, data: bytes) -> None:
-        """Write ``data`` to ``path`` through a temporary file and a rename."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        tmp = self.tmp / f"{os.getpid()}-{path.name}"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
+    def output_path(self, kind: str, relpath: str) -> Path:
+        """Where an output of this kind (``image``, ``copy``, ``parts``, ``masks``) of an input lies."""
+        return {"parts": self.part_path, "masks": self.mask_path}.get(kind, self.image_path)(relpath)
 
-    def copy_file(self, src: Path, relpath: str) -> None:
-        """Copy a file unchanged (bytes and modification time) into the mirrored tree."""
-        dst = self.root / relpath
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        tmp = self.tmp / f"{os.getpid()}-{dst.name}"
-        shutil.copy2(src, tmp)
-        os.replace(tmp, dst)
+    # -- atomic writes ---------------------------------------------------------------------
+    def write_bytes(self, path: Path, data: bytes) -> str:
+        """Write ``data`` to ``path`` through a temporary file and a rename; the SHA-1 of ``data``.
+
+        OutputError when the output cannot take it (disk full, read-only, permission): the run
+        stops and can be resumed. Another OSError (a name too long for the output file system)
+        is left to the caller, which records it against the image.
+        """
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.tmp.mkdir(parents=True, exist_ok=True)
+            tmp = self.tmp / f"{os.getpid()}-{next(_TMP_COUNTER)}.tmp"
+            try:
+                with open(tmp, "wb") as fh:
+                    fh.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            if exc.errno in OUTPUT_ERRNOS:
+                raise OutputError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from None
+            raise
+        return hashlib.sha1(data).hexdigest()
 
     def clear_tmp(self) -> None:
         """Remove temporary files a killed run left behind."""
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.tmp.is_dir():
+            for p in self.tmp.iterdir():
+                p.unlink(missing_ok=True)
+
+    def remove(self, kind: str, relpath: str) -> None:
+        """Remove one output file (a no-op when it is not there) and the folders it leaves empty."""
+        path = self.output_path(kind, relpath)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        except IsADirectoryError:
+            return
+        parent = path.parent
+        while parent != self.root and parent != self.state and parent.is_relative_to(self.root):
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
 
     # -- side outputs ----------------------------------------------------------------------
     def save_part_map(self, relpath: str, parts: np.ndarray | None, shape: tuple[int, int],
-                      parser: str, reason: str, source_sha1: str) -> None:
+                      parser: str, reason: str, source_sha1: str, source: str = "") -> str:
         """Save a part map as a palette PNG; a "no person" result is saved as an all-background
-        map. PNG text keeps the parser, its reason and the SHA-1 of the source image's bytes,
-        so a later run reuses the map only for the same image and parser."""
+        map. PNG text keeps the parser, the part source (pose, silhouette...), its reason and the
+        SHA-1 of the source image's bytes, so a later run reuses the map only for the same image
+        and parser, and can say where its parts came from. Returns the PNG's SHA-1."""
         arr = parts if parts is not None else np.zeros(shape, np.uint8)
         pal = Image.fromarray(arr.astype(np.uint8))  # mode L; putpalette turns it into P
         pal.putpalette([c for rgb in PALETTE for c in rgb])
@@ -130,20 +186,30 @@ class OutputTree:
         meta.add_text("occreid-parser", parser)
         meta.add_text("occreid-reason", reason if parts is None else "")
         meta.add_text("occreid-source-sha1", source_sha1)
+        meta.add_text("occreid-part-source", source)
         buf = io.BytesIO()
         pal.save(buf, format="PNG", pnginfo=meta)
-        self.write_bytes(self.part_path(relpath), buf.getvalue())
+        return self.write_bytes(self.part_path(relpath), buf.getvalue())
 
-    def save_mask(self, relpath: str, mask: np.ndarray) -> None:
+    def save_mask(self, relpath: str, mask: np.ndarray) -> str:
         buf = io.BytesIO()
         Image.fromarray(mask.astype(bool)).save(buf, format="PNG")
-        self.write_bytes(self.mask_path(relpath), buf.getvalue())
+        return self.write_bytes(self.mask_path(relpath), buf.getvalue())
 
 
-def load_part_map(path: Path, parser: str, source_sha1: str) -> tuple[np.ndarray | None, str] | None:
-    """A saved part map of this source image made by ``parser``: (parts or None, reason); None
-    when there is none (or it was made by another parser or from other bytes)."""
-    if not path.exists():
+@dataclass(frozen=True)
+class SavedParts:
+    """A saved part map found for an image: parts (None: no person), reason, and the source recorded."""
+
+    parts: np.ndarray | None
+    reason: str
+    source: str
+
+
+def load_part_map(path: Path, parser: str, source_sha1: str) -> SavedParts | None:
+    """A saved part map of this source image made by ``parser``; None when there is none (or it
+    was made by another parser or from other bytes, or is damaged)."""
+    if not os.path.isfile(path):
         return None
     try:
         with Image.open(path) as im:
@@ -151,79 +217,105 @@ def load_part_map(path: Path, parser: str, source_sha1: str) -> tuple[np.ndarray
                 return None
             arr = np.array(im)
             reason = im.info.get("occreid-reason", "")
-    except (OSError, ValueError):
+            source = im.info.get("occreid-part-source", "")
+    except (OSError, ValueError, SyntaxError):
+        return None
+    if arr.ndim != 2 or arr.dtype != np.uint8 or arr.max(initial=0) > 6:
         return None
     if reason or not arr.any():
-        return None, reason or "no person"
-    return arr.astype(np.uint8), ""
+        return SavedParts(None, reason or "no person", source)
+    return SavedParts(arr, "", source)
 
 
-# -- journal and manifest ------------------------------------------------------------------
-class Journal:
-    """Rows appended as images finish; a resumed run reads it to skip finished images."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self._fh = None
-
-    def read(self) -> dict[str, dict]:
-        """Complete rows by relpath (a torn last line from a killed run is ignored)."""
-        if not self.path.exists():
-            return {}
-        rows: dict[str, dict] = {}
-        with open(self.path, newline="", encoding="utf-8") as fh:
-            text = fh.read()
-        lines = text.splitlines(keepends=True)
-        if lines and not lines[-1].endswith("\n"):
-            lines = lines[:-1]
-        for row in csv.DictReader(lines):
-            if None in row or any(v is None for v in row.values()) or row.get("status") not in STATUSES:
-                continue
-            rows[row["relpath"]] = row
-        return rows
-
-    def open(self, reset: bool = False) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if reset and self.path.exists():
-            self.path.unlink()
-        new = not self.path.exists()
-        if not new:  # drop a torn last line so appends start on a fresh line
-            data = self.path.read_bytes()
-            if data and not data.endswith(b"\n"):
-                self.path.write_bytes(data[: data.rfind(b"\n") + 1])
-        self._fh = open(self.path, "a", newline="", encoding="utf-8")
-        self._writer = csv.DictWriter(self._fh, fieldnames=MANIFEST_FIELDS)
-        if new:
-            self._writer.writeheader()
-
-    def append(self, rows: list[dict]) -> None:
-        self._writer.writerows(rows)
-        self._fh.flush()
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-
-
-def write_manifest(tree: OutputTree, rows: list[dict]) -> None:
-    """The final manifest: one row per image, sorted by relpath, written atomically."""
+# -- manifest ------------------------------------------------------------------------------
+def csv_bytes(fieldnames: tuple[str, ...], rows: list[dict]) -> bytes:
+    """CSV text (``\n`` line ends) sorted by relpath (by the name's bytes). A row holding a carriage
+    return is written fully quoted: the csv module quotes only the line terminator's characters,
+    and a bare ``\r`` would otherwise end the row for every reader."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=MANIFEST_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(sorted(rows, key=lambda r: r["relpath"]))
-    tree.write_bytes(tree.manifest_file, buf.getvalue().encode("utf-8"))
+    plain = csv.DictWriter(buf, fieldnames=fieldnames, lineterminator="\n")
+    quoted = csv.DictWriter(buf, fieldnames=fieldnames, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    plain.writeheader()
+    for row in sorted(rows, key=lambda r: os.fsencode(r["relpath"])):
+        (quoted if any("\r" in str(v) for v in row.values()) else plain).writerow(row)
+    return buf.getvalue().encode(ENCODING, ERRORS)
+
+
+def manifest_bytes(rows: list[dict]) -> bytes:
+    """The manifest: one row per image, sorted by relpath (by the name's bytes), csv-quoted."""
+    return csv_bytes(MANIFEST_FIELDS, rows)
+
+
+def write_manifest(tree: OutputTree, rows: list[dict]) -> str:
+    """Write the manifest atomically; its SHA-1 (recorded in summary.json to detect damage)."""
+    return tree.write_bytes(tree.manifest_file, manifest_bytes(rows))
+
+
+def _check_row(row: dict, line: int, where: Path) -> None:
+    if row.get("status") not in STATUSES:
+        raise ManifestError(f"{where}, row {line}: status {row.get('status')!r} is not one of {', '.join(STATUSES)}.")
+    for key in NUMERIC_FIELDS:
+        v = row.get(key, "")
+        if v in ("", None):
+            continue
+        try:
+            x = float(v)
+        except ValueError:
+            raise ManifestError(f"{where}, row {line}: {key} {v!r} is not a number.") from None
+        if not math.isfinite(x):
+            raise ManifestError(f"{where}, row {line}: {key} {v!r} is not a finite number.")
+    for key in ("image_fraction", "person_fraction"):
+        if row.get(key) not in ("", None) and not 0.0 <= float(row[key]) <= 1.0:
+            raise ManifestError(f"{where}, row {line}: {key} {row[key]} is not a fraction in [0, 1].")
 
 
 def read_manifest(path: Path) -> list[dict]:
-    """Rows of a manifest.csv (a path to the file or to an output root)."""
+    """Rows of a manifest.csv (a path to the file or to an output root), checked.
+
+    ManifestError (one sentence) when the file is not UTF-8 text of the csv module, lacks columns,
+    has a row with too few or too many values, a status or number that is not one, or, beside the
+    summary.json of its run, does not hash to what the run wrote (cut short or edited).
+    """
     path = Path(path)
     if path.is_dir():
         path = OutputTree(path).manifest_file
     if not path.exists():
         raise FileNotFoundError(f"no manifest at {path}: is this an occreid output, and has its run finished?")
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+    data = path.read_bytes()
+    summary = path.with_name("summary.json")
+    if summary.is_file():
+        try:
+            recorded = json.loads(summary.read_text(encoding="utf-8")).get("manifest_sha1")
+        except (OSError, ValueError, AttributeError):
+            raise ManifestError(f"{summary} is damaged (not JSON); rerun the generate command to rewrite it.") from None
+        if recorded and hashlib.sha1(data).hexdigest() != recorded:
+            raise ManifestError(f"{path} does not match the run that wrote it (cut short or edited); rerun the "
+                                "same generate command to export it again from the run state.")
+    if b"\0" in data:
+        raise ManifestError(f"{path} holds NUL bytes: it is damaged, not a manifest.")
+    text = data.decode(ENCODING, ERRORS)
+    if text and not text.endswith("\n"):
+        raise ManifestError(f"{path} ends in the middle of a row: it was cut short.")
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+        header = reader.fieldnames or []
+        missing = [k for k in MANIFEST_FIELDS if k not in header and k not in ("part_source", "presence")]
+        if missing:
+            raise ManifestError(f"{path} lacks the column(s) {', '.join(missing)}: it is not an occreid manifest.")
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            if None in row or any(v is None for v in row.values()):
+                raise ManifestError(f"{path}, row {line}: {len(header)} values expected, the row has another count.")
+            _check_row(row, line, path)
+            rows.append(row)
+    except csv.Error as exc:
+        raise ManifestError(f"{path} is not a valid CSV file ({exc}).") from None
+    return rows
+
+
+def write_other_files(tree: OutputTree, rows: list[dict]) -> None:
+    """Every input file that is not an image of the layout: relpath, action (copied / skipped), reason."""
+    tree.write_bytes(tree.other_files_file, csv_bytes(("relpath", "action", "reason"), rows))
 
 
 def write_json(tree: OutputTree, path: Path, obj) -> None:

@@ -1,8 +1,9 @@
 """Evaluation: any model's features (or a weight-free baseline) on a dataset and its occluded twin.
 
 - :mod:`.metrics`: CMC and mAP with CAL's definitions, vectorised and memory-aware.
-- :mod:`.protocols`: the PRCC / LTCC / Market settings (queries, galleries, good / junk rules) and
-  the features file (``paths`` relative to the dataset root, ``features`` N x D).
+- :mod:`.protocols`: every dataset's settings as its declaration in :mod:`occreid.datasets` states
+  them (queries, galleries, good / junk rules, video tracklets, PRCC single-shot draws) and the
+  features file (``paths`` relative to the dataset root, ``features`` N x D).
 - :mod:`.descriptor`: the baseline colour-histogram-over-stripes descriptor.
 - :mod:`.embed`: features from a TorchScript or ONNX model with CAL's test preprocessing.
 - :mod:`.loaders`: CAL-style and torchreid-style sample lists, and torchreid registration.
@@ -14,8 +15,8 @@ from .embed import ModelError, Preprocess, embed_dataset, embed_images, load_mod
 from .loaders import LTCC, PRCC, Market1501, ReIDDataset, register_torchreid
 from .metrics import RANKS, CosineDistance, Metrics, evaluate, evaluate_labels, label_masks
 from .protocols import (
-    FeatureError, FeatureTable, ProtocolError, Setting, evaluate_dataset, evaluate_setting, evaluation_records,
-    settings,
+    FeatureError, FeatureTable, ProtocolError, Setting, cal_single_shot_draws, evaluate_dataset, evaluate_setting,
+    evaluation_records, settings, single_shot_draws, tracklet_features,
 )
 
 __all__ = [
@@ -24,5 +25,5 @@ __all__ = [
     "LTCC", "PRCC", "Market1501", "ReIDDataset", "register_torchreid",
     "RANKS", "CosineDistance", "Metrics", "evaluate", "evaluate_labels", "label_masks",
     "FeatureError", "FeatureTable", "ProtocolError", "Setting", "evaluate_dataset", "evaluate_setting",
-    "evaluation_records", "settings",
+    "evaluation_records", "settings", "cal_single_shot_draws", "single_shot_draws", "tracklet_features",
 ]

@@ -8,15 +8,19 @@ import os
 from pathlib import Path
 
 import click
+import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..layout import LAYOUTS, LayoutError, read_dataset
 from .descriptor import StripeHistogram, baseline_features
-from .embed import CAL_HEIGHT, CAL_WIDTH, IMAGENET_MEAN, IMAGENET_STD, ModelError, Preprocess, embed_dataset, load_model
+from .embed import (
+    CAL_HEIGHT, CAL_WIDTH, IMAGENET_MEAN, IMAGENET_STD, ModelError, Preprocess, embed_dataset, load_features,
+    load_model, save_features,
+)
 from .metrics import RANKS
-from .protocols import FeatureError, FeatureTable, ProtocolError, evaluate_dataset, evaluation_records
+from .protocols import FeatureError, ProtocolError, evaluate_dataset, evaluation_records
 
 _err = Console(stderr=True)
 _out = Console()
@@ -78,12 +82,14 @@ def embed(dataset, model_path, out_path, layout, height, width, mean, std, flip,
             task = bar.add_task("embedding", total=n)
             table = embed_dataset(ds, model, pre, batch_size=batch_size, flip=flip, all_images=all_images,
                                   workers=_workers(), progress=lambda k: bar.advance(task, k))
+        if table.features.size == 0 or not np.isfinite(table.features).all():
+            raise ModelError(f"the model gave {table.features.shape} features, or non-finite values; nothing written")
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        table.save(out_path)
+        save_features(out_path, table, dataset)
     except _KNOWN_ERRORS as e:
-        raise click.ClickException(str(e)) from e
-    except ValueError as e:
-        raise click.ClickException(str(e)) from e
+        raise click.ClickException(str(e)) from None
+    except (ValueError, OSError) as e:
+        raise click.ClickException(str(e)) from None
     _out.print(f"wrote {len(table.paths)} x {table.features.shape[1]} features of {ds.layout} {dataset} to {out_path}")
 
 
@@ -95,7 +101,8 @@ def _drop(a: dict, b: dict) -> dict:
     return {k: (None if a[k] is None or b[k] is None else round(a[k] - b[k], 4)) for k in _METRIC_KEYS}
 
 
-def _run(dataset: Path, features: Path | None, layout, repeats: int, seed: int, progress: bool) -> dict:
+def _run(dataset: Path, features: Path | None, layout, repeats: int, seed: int, progress: bool,
+         allow_other_tree: bool = False) -> dict:
     ds = read_dataset(dataset, layout)
     if features is None:
         with _progress(progress) as bar:
@@ -104,7 +111,7 @@ def _run(dataset: Path, features: Path | None, layout, repeats: int, seed: int, 
                                       progress=lambda k: bar.advance(task, k))
         source = BASELINE_NAME
     else:
-        table = FeatureTable.load(features)
+        table = load_features(features, ds, allow_other_tree)
         source = str(features)
     results = evaluate_dataset(ds, table, single_shot_repeats=repeats, seed=seed)
     return {
@@ -154,8 +161,12 @@ def _table(title: str, rows: list[tuple[str, dict, str]]) -> Table:
 @click.option("--single-shot-repeats", type=click.IntRange(0), default=10, show_default=True,
               help="PRCC single-shot gallery draws to average (0: multi-shot only).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the PRCC single-shot draws.")
+@click.option("--allow-other-tree", is_flag=True,
+              help="Use features recorded as computed on another tree (by default refused: the original's "
+                   "features given for the occluded twin would report the original's scores).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
-def evaluate(dataset, features, compare, features2, json_path, layout, single_shot_repeats, seed, progress):
+def evaluate(dataset, features, compare, features2, json_path, layout, single_shot_repeats, seed, allow_other_tree,
+             progress):
     """CMC (rank-1/5/10/20) and mAP of DATASET per protocol setting, and of its occluded twin with --compare.
 
     Protocols: PRCC same-clothes (query camera B) and cloth-changing (camera C) against camera A,
@@ -169,10 +180,11 @@ def evaluate(dataset, features, compare, features2, json_path, layout, single_sh
         raise click.UsageError("give features for both datasets (--features and --features2) or for neither "
                                "(the baseline descriptor is then computed for both)")
     try:
-        first = _run(dataset, features, layout, single_shot_repeats, seed, progress)
-        second = _run(compare, features2, layout, single_shot_repeats, seed, progress) if compare else None
+        first = _run(dataset, features, layout, single_shot_repeats, seed, progress, allow_other_tree)
+        second = _run(compare, features2, layout, single_shot_repeats, seed, progress, allow_other_tree) \
+            if compare else None
     except _KNOWN_ERRORS as e:
-        raise click.ClickException(str(e)) from e
+        raise click.ClickException(str(e)) from None
     if second is not None and second["layout"] != first["layout"]:
         raise click.ClickException(f"{compare} is a {second['layout']} dataset but {dataset} is {first['layout']}; "
                                    "--compare needs the same layout")

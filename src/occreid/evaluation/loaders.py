@@ -11,7 +11,11 @@ codebases expect:
   clothes ``2 * i`` (cameras A and B) and ``2 * i + 1`` (camera C) for the i-th camera-A identity.
 - torchreid / fast-reid: ``(img_path, pid, camid)`` (:meth:`ReIDDataset.torchreid_lists`).
 
-Layouts without outfits (Market, MARS) get one outfit per identity. Paths are absolute strings.
+Which records are train, query and gallery comes from the dataset's declaration
+(:mod:`occreid.datasets`): its roles, and its ``test_splits`` where a dataset has validation and
+test queries (DeepChange, LaST: the lists hold the test ones). Datasets without outfits (Market,
+MARS, MSMT17, Celeb-reID) get one outfit per identity; datasets without cameras (LaST, Celeb-reID)
+number their images' cameras as LaST's loader does (gallery after query). Paths are absolute strings.
 
 Registering an occluded dataset in torchreid is one line::
 
@@ -27,16 +31,10 @@ from typing import Sequence
 
 import numpy as np
 
-from ..layout import Record, read_dataset
+from ..datasets import declaration, read_dataset
+from ..datasets.records import Record
 
 Sample = tuple  # (img_path, pid, camid, clothes_id) or (img_path, pid, camid)
-
-#: Splits per layout: (train, val, query, gallery); PRCC's query and gallery are test cameras.
-_SPLITS = {
-    "ltcc": ("train", None, "query", "test"),
-    "market": ("bounding_box_train", None, "query", "bounding_box_test"),
-    "mars": ("bbox_train", None, None, "bbox_test"),
-}
 
 
 def _cal_key(layout: str, r: Record) -> str:
@@ -58,8 +56,9 @@ class ReIDDataset:
     ``num_train_pids``, ``num_train_clothes``, ``pid2clothes`` (num_train_pids x num_train_clothes,
     1 where the identity wears the outfit), ``layout``, ``root``. PRCC adds ``val``,
     ``query_same`` (camera B), ``query_diff`` (camera C) and sets ``query = query_same + query_diff``.
-    MARS has no query list (its split lives in info files); ``gallery`` holds ``bbox_test``.
-    A folder layout has no labels and raises ValueError.
+    DeepChange and LaST add ``val_query`` and ``val_gallery`` (``query`` and ``gallery`` are their
+    test sets). MARS's query and gallery come from its ``info/`` files (empty without them); MSMT17's ``val``
+    list is left out of ``train`` as torchreid does. A folder layout has no labels and raises ValueError.
     """
 
     layout_name: str | None = None
@@ -68,6 +67,8 @@ class ReIDDataset:
         self.root = Path(root)
         ds = read_dataset(self.root, layout or self.layout_name)
         self.layout = ds.layout
+        self.video = declaration(ds).video
+        self._tracklet = {self._path(r): r.tracklet for r in ds.records}
         if ds.layout == "folder":
             raise ValueError(f"{self.root} was read as a folder of unlabelled images; re-ID lists need labels")
         recs = [r for r in ds.records if r.pid is not None and r.pid != -1]  # -1: Market junk images
@@ -89,15 +90,25 @@ class ReIDDataset:
             self.query = self.query_same + self.query_diff
             self.num_test_clothes = 2 * len(order)
         else:
-            s_train, _, s_query, s_gallery = _SPLITS[ds.layout]
-            train = [r for r in recs if r.split == s_train]
-            query = [r for r in recs if r.split == s_query]
-            gallery = [r for r in recs if r.split == s_gallery]
+            decl = declaration(ds)
+            s_query, s_gallery = decl.test_splits or (None, None)
+            train = [r for r in recs if decl.role(r) == "train" and r.split not in decl.held_out]
+            query = [r for r in recs if decl.role(r) == "query" and s_query in (None, r.split)]
+            gallery = [r for r in recs if decl.role(r) == "gallery" and s_gallery in (None, r.split)]
+            self._numbered = {r.relpath: i for i, r in enumerate(train)}
+            self._numbered.update({r.relpath: i for i, r in enumerate(query + gallery)})
             self.train, self.num_train_pids, self.num_train_clothes, self.pid2clothes = self._train(train)
             clothes = _relabel(_cal_key(ds.layout, r) for r in query + gallery)
             self.query = [self._sample(r, clothes[_cal_key(ds.layout, r)]) for r in query]
             self.gallery = [self._sample(r, clothes[_cal_key(ds.layout, r)]) for r in gallery]
             self.num_test_clothes = len(clothes)
+            if decl.test_splits is not None:  # DeepChange, LaST: the validation query and gallery, as CAL keeps them
+                v_query = [r for r in recs if decl.role(r) == "query" and r.split != s_query]
+                v_gallery = [r for r in recs if decl.role(r) == "gallery" and r.split != s_gallery]
+                self._numbered.update({r.relpath: i for i, r in enumerate(v_query + v_gallery)})
+                v_clothes = _relabel(_cal_key(ds.layout, r) for r in v_query + v_gallery)
+                self.val_query = [self._sample(r, v_clothes[_cal_key(ds.layout, r)]) for r in v_query]
+                self.val_gallery = [self._sample(r, v_clothes[_cal_key(ds.layout, r)]) for r in v_gallery]
         self.num_query_pids = len({s[1] for s in self.query})
         self.num_gallery_pids = len({s[1] for s in self.gallery})
 
@@ -105,7 +116,8 @@ class ReIDDataset:
         return str(self.root / r.relpath)
 
     def _sample(self, r: Record, clothes_id: int, pid: int | None = None) -> Sample:
-        return (self._path(r), r.pid if pid is None else pid, r.camera, clothes_id)
+        camera = r.camera if r.camera is not None else getattr(self, "_numbered", {}).get(r.relpath, 0)
+        return (self._path(r), r.pid if pid is None else pid, camera, clothes_id)
 
     def _train(self, records: Sequence[Record]) -> tuple[list[Sample], int, int, np.ndarray]:
         pids = _relabel(r.pid for r in records)
@@ -118,12 +130,26 @@ class ReIDDataset:
             pid2clothes[p, c] = 1
         return out, len(pids), len(clothes), pid2clothes
 
+    def tracklets(self, samples: Sequence[Sample]) -> list[Sample]:
+        """Frame samples grouped into video samples ``(img_paths, pid, camid, ...)`` by tracklet.
+
+        The shape CAL's CCVID and torchreid's MARS lists have: one tuple of frame paths (sorted) per
+        tracklet, in order of first appearance, with the first frame's labels.
+        """
+        groups: dict[str, list[Sample]] = {}
+        for s in samples:
+            groups.setdefault(str(self._tracklet.get(s[0])), []).append(s)
+        return [(tuple(sorted(x[0] for x in g)), *g[0][1:]) for g in groups.values()]
+
     def torchreid_lists(self, prcc_query: str = "cloth-changing") -> tuple[list[Sample], list[Sample], list[Sample]]:
         """(train, query, gallery) as torchreid's ``(img_path, pid, camid)`` (train pids relabelled).
 
         For PRCC, ``prcc_query`` picks the queries: ``cloth-changing`` (camera C), ``same-clothes``
-        (camera B) or ``both``; the gallery is camera A.
+        (camera B) or ``both``; the gallery is camera A. Video datasets (MARS, CCVID) give
+        ``(img_paths, pid, camid)`` per tracklet, as torchreid's ``VideoDataset`` takes them.
         """
+        if self.video:
+            return tuple([s[:3] for s in self.tracklets(x)] for x in (self.train, self.query, self.gallery))
         query = self.query
         if self.layout == "prcc":
             choices = {"cloth-changing": self.query_diff, "same-clothes": self.query_same, "both": self.query}
@@ -150,7 +176,8 @@ class PRCC(ReIDDataset):
 
 
 class LTCC(ReIDDataset):
-    """LTCC (or Occ-LTCC / an occreid output of LTCC) at ``root``: the folder holding ``train/``, ``query/``, ``test/``."""
+    """LTCC (or Occ-LTCC / an occreid output of LTCC) at ``root``: the folder holding ``train/``, ``query/``,
+    ``test/``."""
 
     layout_name = "ltcc"
 
@@ -164,7 +191,8 @@ class Market1501(ReIDDataset):
 def register_torchreid(name: str, root: str | Path, layout: str | None = None, prcc_query: str = "cloth-changing"):
     """Register the dataset at ``root`` in torchreid under ``name``; returns the dataset class.
 
-    The class is a ``torchreid.data.ImageDataset`` built from :meth:`ReIDDataset.torchreid_lists`; the
+    The class is a ``torchreid.data.ImageDataset`` (``VideoDataset`` for MARS and CCVID, registered
+    with ``register_video_dataset``) built from :meth:`ReIDDataset.torchreid_lists`; the
     ``root`` torchreid passes when it builds the dataset is ignored (``root`` here is used).
     One line: ``register_torchreid("occ_ltcc", "/data/Occ_LTCC")``, then
     ``torchreid.data.ImageDataManager(root="/data", sources="occ_ltcc")``.
@@ -175,9 +203,10 @@ def register_torchreid(name: str, root: str | Path, layout: str | None = None, p
         raise ImportError("register_torchreid needs torchreid (pip install torchreid, "
                           "https://github.com/KaiyangZhou/deep-person-reid)") from e
     data_root = Path(root)
-    ReIDDataset(data_root, layout)  # fail now, not when torchreid first builds the dataset
+    video = ReIDDataset(data_root, layout).video  # fail now, not when torchreid first builds the dataset
+    base = torchreid.data.VideoDataset if video else torchreid.data.ImageDataset
 
-    class OccReIDImageDataset(torchreid.data.ImageDataset):
+    class OccReIDImageDataset(base):
         dataset_dir = str(data_root)
 
         def __init__(self, root: str = "", **kwargs):
@@ -185,5 +214,6 @@ def register_torchreid(name: str, root: str | Path, layout: str | None = None, p
             super().__init__(*lists, **kwargs)
 
     OccReIDImageDataset.__name__ = OccReIDImageDataset.__qualname__ = f"OccReID_{name}"
-    torchreid.data.register_image_dataset(name, OccReIDImageDataset)
+    register = torchreid.data.register_video_dataset if video else torchreid.data.register_image_dataset
+    register(name, OccReIDImageDataset)
     return OccReIDImageDataset

@@ -11,10 +11,17 @@ items (the correct matches):
 
 A query with no good item is skipped: it is excluded from both averages and counted in
 ``num_skipped``. This is CAL's ``compute_ap_cmc`` / ``evaluate`` / ``evaluate_with_clothes``,
-computed for many queries at once instead of in a Python loop. Two differences that change no
-number on real features: ties in distance are broken by gallery order (a stable sort; CAL's
-``np.argsort`` leaves tie order unspecified), and ``CMC@k`` is defined for ``k`` beyond the gallery
-size (it is then 1 for every counted query) where CAL's array would be too short.
+computed for many queries at once instead of in a Python loop. ``CMC@k`` is defined for ``k``
+beyond the gallery size (it is then 1 for every counted query) where CAL's array would be too short.
+
+Ties in distance: CAL (``tools/eval_metrics.py``) and torchreid (``metrics/rank.py`` and its
+Cython twin) both rank with ``np.argsort(distmat, axis=1)``, NumPy's default introsort, which is
+not stable: the order of tied gallery items is whatever the sort leaves, so a good item tied with
+a wrong one may land before or after it. occreid sorts with a stable sort, so ties are broken by
+gallery order (the dataset's records in sorted relative-path order): the same numbers on every
+machine, equal to CAL's and torchreid's whenever no good item ties with a non-junk wrong one (real
+float features essentially never tie). :func:`tied_queries` counts the queries where such a tie
+could change the result.
 
 Work is done in blocks of queries so that a 10,000 x 10,000 evaluation never holds more than a few
 tens of megabytes of temporary arrays. The distance matrix may be any object with ``shape`` and
@@ -189,6 +196,23 @@ def evaluate(
         return Metrics(np.full(max_rank, np.nan), float("nan"), num_q, 0, num_g)
     cmc = np.cumsum(hist) / num_valid
     return Metrics(cmc, ap_sum / num_valid, num_q, num_valid, num_g)
+
+
+def tied_queries(distmat, good: np.ndarray, junk: np.ndarray | None = None) -> int:
+    """Queries where a good item has exactly the distance of a wrong non-junk item (ranks then depend on ties).
+
+    ``distmat``, ``good`` and ``junk`` are (Q, G) arrays. Such a query's AP and CMC are what the
+    stable sort gives (gallery order decides); an unstable sort, as in CAL and torchreid, may give
+    other numbers for it.
+    """
+    dist = np.asarray(distmat)
+    good = np.asarray(good, dtype=bool)
+    junk = np.zeros_like(good) if junk is None else np.asarray(junk, dtype=bool)
+    wrong = ~good & ~junk
+    count = 0
+    for d, g, w in zip(dist, good & ~junk, wrong):
+        count += bool(np.intersect1d(d[g], d[w]).size)
+    return count
 
 
 # --- good / junk rules from labels ------------------------------------------------------------

@@ -1,39 +1,46 @@
 """Evaluation protocols: which records are queries, which are the gallery, what counts as correct.
 
-The rules are those of ``docs/PROTOCOLS.md`` (the public CAL / OC4-ReID evaluators):
+Each dataset declares its published settings (:meth:`occreid.datasets.Layout.protocols`, see
+``docs/datasets.md``); this module turns them into :class:`Setting` objects and evaluates them
+with features of single images:
 
-| dataset | setting | query | gallery | rule (see :func:`metrics.label_masks`) |
-| --- | --- | --- | --- | --- |
-| PRCC | same-clothes | test camera B | test camera A | general (cameras always differ) |
-| PRCC | cloth-changing | test camera C | test camera A | general |
-| LTCC | general | query/ | test/ | general |
-| LTCC | cloth-changing | query/ | test/ | cloth-changing |
-| LTCC | same-clothes | query/ | test/ | same-clothes |
-| Market | general | query/ | bounding_box_test/ (pid -1 junk images left out) | general |
+- image datasets: one feature per image (the flip-sum is done when embedding), L2-normalised;
+- video datasets (MARS, CCVID): a tracklet's feature is the mean of its frames' features,
+  L2-normalised, as the public code averages its clip features; queries and gallery items are
+  tracklets;
+- the distance is the negative cosine similarity; the good / junk rule is the setting's
+  (:func:`metrics.label_masks`), with the camera taken from the record, from the tracklet
+  (DeepChange) or unique per image (LaST, Celeb-reID: no camera exists).
 
 PRCC is evaluated with both gallery protocols: multi-shot (every camera-A image, what CAL reports)
-and single-shot (one random camera-A image per identity, ``repeats`` seeded draws, averaged; the
-original PRCC paper's). Every result says which one it used.
-
-Features: each image's feature (the flip-sum is done when embedding) is L2-normalised and the
-distance is the negative cosine similarity.
+and single-shot (one camera-A image per identity, ``repeats`` draws averaged; the original PRCC
+paper's). The draws are occreid's own seeded ones (``single_shot="occreid"``) or exactly CAL's
+(``single_shot="cal"``: ``random.seed(3)``, one ``random.choice`` per identity, identities and
+images in CAL's folder order, see :func:`cal_single_shot_draws`). Every result says which.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 import numpy as np
 
-from ..layout import Dataset, Record
+from ..datasets import declaration
+from ..datasets.base import CAMERA_PER_IMAGE, CAMERA_TRACKLET
+from ..datasets.prcc import cal_gallery_order
+from ..datasets.records import Dataset, Record
 from .metrics import CosineDistance, Metrics, average, evaluate_labels
 
-#: Layouts with an evaluation protocol.
-PROTOCOL_LAYOUTS = ("prcc", "ltcc", "market")
+#: Layouts with an evaluation protocol (every declaration but ``folder``).
+PROTOCOL_LAYOUTS = ("prcc", "ltcc", "market", "duke", "msmt17", "mars", "ccvid", "vcclothes", "deepchange", "last",
+                    "celeb", "celeb-light")
 
 MULTI_SHOT = "multi-shot"
+#: Ways to draw PRCC's single-shot galleries.
+SINGLE_SHOT_DRAWS = ("occreid", "cal")
 
 
 class ProtocolError(ValueError):
@@ -48,9 +55,12 @@ class FeatureError(ValueError):
 class Setting:
     """One evaluation setting of a dataset.
 
-    ``query`` and ``gallery`` are the records used; ``rule`` names the good / junk rule;
-    ``gallery_protocol`` is ``"multi-shot"`` or ``"single-shot xN"``, in which case ``draws`` holds
-    N index arrays into ``gallery`` (one image per identity each).
+    ``query`` and ``gallery`` are the records used (every frame, for video settings, where
+    ``video`` is True and items are the tracklets those frames form); ``rule`` names the good /
+    junk rule; ``camera`` says where the rule's camera comes from (``label``, ``tracklet``,
+    ``per-image``); ``gallery_protocol`` is ``"multi-shot"`` or ``"single-shot xN"`` (with
+    ``" (CAL)"`` for CAL's draws), in which case ``draws`` holds N index arrays into ``gallery``
+    (one image per identity each).
     """
 
     dataset: str
@@ -61,6 +71,9 @@ class Setting:
     gallery_protocol: str = MULTI_SHOT
     draws: tuple[np.ndarray, ...] = field(default=(), compare=False, repr=False)
     seed: int | None = None
+    camera: str = "label"
+    video: bool = False
+    note: str = ""
 
     @property
     def label(self) -> str:
@@ -69,8 +82,11 @@ class Setting:
 
     @property
     def key(self) -> str:
-        """A JSON key, e.g. ``cloth-changing/single-shot-x10``."""
-        return self.name if self.dataset != "prcc" else f"{self.name}/{self.gallery_protocol.replace(' ', '-')}"
+        """A JSON key, e.g. ``cloth-changing/single-shot-x10`` (``.../single-shot-x10-cal`` for CAL's draws)."""
+        if self.dataset != "prcc":
+            return self.name
+        proto = self.gallery_protocol.replace(" (CAL)", "-cal").replace(" ", "-")
+        return f"{self.name}/{proto}"
 
 
 def single_shot_draws(gallery: Sequence[Record], repeats: int, seed: int) -> tuple[np.ndarray, ...]:
@@ -89,49 +105,68 @@ def single_shot_draws(gallery: Sequence[Record], repeats: int, seed: int) -> tup
     )
 
 
-def _need(records: Sequence[Record], what: str, root: Path) -> tuple[Record, ...]:
-    if not records:
-        raise ProtocolError(f"{root} has no {what}; the evaluation protocol needs them")
-    return tuple(records)
+def cal_single_shot_draws(
+    gallery: Sequence[Record], root: str | Path, repeats: int = 10, order: str = "sorted",
+) -> tuple[np.ndarray, ...]:
+    """PRCC's single-shot draws exactly as CAL's loader makes them (indices into ``gallery``).
 
-
-def settings(dataset: Dataset, single_shot_repeats: int = 10, seed: int = 0) -> list[Setting]:
-    """The evaluation settings of a dataset, from its layout records.
-
-    PRCC gives same-clothes and cloth-changing, each multi-shot and (if ``single_shot_repeats`` > 0)
-    single-shot averaged over that many draws seeded by ``seed``; LTCC gives general,
-    cloth-changing and same-clothes; Market gives general. Other layouts raise ProtocolError.
+    CAL lists the camera-A gallery (person folders, then their images: :func:`cal_gallery_order`
+    with ``order``), groups indices by identity in the order identities first appear, then calls
+    ``random.seed(3)`` and, for each of its 10 rounds, ``random.choice`` once per identity in that
+    order. A private ``random.Random(3)`` gives the same sequence without touching global state.
     """
-    recs = dataset.records
-    root = dataset.root
-    if dataset.layout == "prcc":
-        test = [r for r in recs if r.split == "test"]
-        gallery = _need([r for r in test if r.camera == 0], "test images of camera A (the gallery)", root)
-        q_same = _need([r for r in test if r.camera == 1], "test images of camera B (same-clothes queries)", root)
-        q_diff = _need([r for r in test if r.camera == 2], "test images of camera C (cloth-changing queries)", root)
-        out = [Setting("prcc", "same-clothes", "general", q_same, gallery),
-               Setting("prcc", "cloth-changing", "general", q_diff, gallery)]
-        if single_shot_repeats > 0:
-            draws = single_shot_draws(gallery, single_shot_repeats, seed)
-            proto = f"single-shot x{single_shot_repeats}"
-            out += [Setting("prcc", "same-clothes", "general", q_same, gallery, proto, draws, seed),
-                    Setting("prcc", "cloth-changing", "general", q_diff, gallery, proto, draws, seed)]
-        return out
-    if dataset.layout == "ltcc":
-        query = _need([r for r in recs if r.split == "query"], "images in query/", root)
-        gallery = _need([r for r in recs if r.split == "test"], "images in test/ (the gallery)", root)
-        return [Setting("ltcc", rule, rule, query, gallery) for rule in ("general", "cloth-changing", "same-clothes")]
-    if dataset.layout == "market":
-        query = _need([r for r in recs if r.split == "query" and r.pid != -1], "images in query/", root)
-        gallery = _need([r for r in recs if r.split == "bounding_box_test" and r.pid != -1],
-                        "images in bounding_box_test/ (the gallery)", root)
-        return [Setting("market", "general", "general", query, gallery)]
-    raise ProtocolError(
-        f"{root} is a {dataset.layout} dataset, which has no evaluation protocol in occreid "
-        f"(supported layouts: {', '.join(PROTOCOL_LAYOUTS)}). "
-        + ("MARS is a video benchmark whose query/gallery split lives in its info files."
-           if dataset.layout == "mars" else "A folder of unlabelled images cannot be evaluated.")
-    )
+    listed = cal_gallery_order(root, order)
+    position = {r.relpath: i for i, r in enumerate(gallery)}
+    missing = [p for p in listed if p not in position]
+    if missing or len(listed) != len(gallery):
+        raise ProtocolError(f"the camera-A gallery of {root} does not match CAL's listing of it "
+                            f"({len(listed)} listed, {len(gallery)} read)")
+    by_pid: dict[int, list[int]] = {}
+    for rel in listed:
+        by_pid.setdefault(gallery[position[rel]].pid, []).append(position[rel])
+    rng = random.Random(3)
+    return tuple(np.array([rng.choice(by_pid[p]) for p in by_pid], dtype=np.int64) for _ in range(repeats))
+
+
+def settings(
+    dataset: Dataset, single_shot_repeats: int = 10, seed: int = 0, single_shot: str = "occreid",
+    cal_order: str = "sorted",
+) -> list[Setting]:
+    """The evaluation settings of a dataset, from its declaration's protocols.
+
+    Every protocol gives one multi-shot setting; PRCC's also give single-shot settings when
+    ``single_shot_repeats`` > 0, drawn by ``single_shot`` (``"occreid"``: seeded by ``seed``;
+    ``"cal"``: CAL's ``random.seed(3)`` draws over ``cal_order``). A dataset without protocols, or
+    without the records a protocol needs, raises ProtocolError with the reason.
+    """
+    if single_shot not in SINGLE_SHOT_DRAWS:
+        raise ProtocolError(f"single_shot must be one of {', '.join(SINGLE_SHOT_DRAWS)}, not {single_shot!r}")
+    decl = declaration(dataset)
+    protocols = decl.protocols(dataset)
+    if not protocols:
+        raise ProtocolError(f"{dataset.root} is a {dataset.layout} dataset, which has no evaluation protocol in "
+                            f"occreid: {decl.no_protocol_reason(dataset)}")
+    out: list[Setting] = []
+    single: list[Setting] = []
+    for p in protocols:
+        query = tuple(r for r in dataset.records if p.query(r))
+        gallery = tuple(r for r in dataset.records if p.gallery(r))
+        for what, recs in (("queries", query), ("gallery images", gallery)):
+            if not recs:
+                raise ProtocolError(f"{dataset.root} has no {what} for the {decl.title} {p.name} setting; "
+                                    "the evaluation protocol needs them")
+        out.append(Setting(dataset.layout, p.name, p.rule, query, gallery, camera=p.camera, video=p.video,
+                           note=p.note))
+        if p.single_shot and single_shot_repeats > 0:
+            if single_shot == "cal":
+                draws = cal_single_shot_draws(gallery, dataset.root, single_shot_repeats, cal_order)
+                proto, draw_seed = f"single-shot x{single_shot_repeats} (CAL)", 3
+            else:
+                draws = single_shot_draws(gallery, single_shot_repeats, seed)
+                proto, draw_seed = f"single-shot x{single_shot_repeats}", seed
+            single.append(Setting(dataset.layout, p.name, p.rule, query, gallery, proto, draws, draw_seed,
+                                  camera=p.camera, note=p.note))
+    return out + single
 
 
 def evaluation_records(dataset: Dataset) -> list[Record]:
@@ -225,23 +260,58 @@ class FeatureTable:
         return self.features[[self._index[r.relpath] for r in records]]
 
 
-def _labels(records: Sequence[Record]) -> tuple[np.ndarray, np.ndarray]:
-    return (np.array([r.pid for r in records], dtype=np.int64), np.array([r.camera for r in records], dtype=np.int64))
+def tracklets(records: Sequence[Record]) -> list[np.ndarray]:
+    """Indices of ``records`` grouped by tracklet, tracklets in order of first appearance."""
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(records):
+        if r.tracklet is None:
+            raise ProtocolError(f"{r.relpath} has no tracklet; a video setting needs one on every frame")
+        groups.setdefault(r.tracklet, []).append(i)
+    return [np.array(g, dtype=np.int64) for g in groups.values()]
+
+
+def tracklet_features(features: np.ndarray, groups: Sequence[np.ndarray]) -> np.ndarray:
+    """The mean of each group's rows (the caller's distance L2-normalises them)."""
+    return np.stack([features[g].mean(axis=0) for g in groups]) if groups else features[:0]
+
+
+def _items(setting: Setting, features: FeatureTable) -> tuple[np.ndarray, list[Record], np.ndarray, list[Record]]:
+    """Query and gallery features with one representative record each (a tracklet's first frame)."""
+    qf, gf = features.rows(setting.query), features.rows(setting.gallery)
+    if not setting.video:
+        return qf, list(setting.query), gf, list(setting.gallery)
+    qg, gg = tracklets(setting.query), tracklets(setting.gallery)
+    return (tracklet_features(qf, qg), [setting.query[g[0]] for g in qg],
+            tracklet_features(gf, gg), [setting.gallery[g[0]] for g in gg])
+
+
+def _cameras(setting: Setting, query: Sequence[Record], gallery: Sequence[Record]) -> tuple[np.ndarray, np.ndarray]:
+    if setting.camera == CAMERA_PER_IMAGE:  # each image its own camera: nothing but the image itself is junk
+        return np.arange(len(query)), len(query) + np.arange(len(gallery))
+    if setting.camera == CAMERA_TRACKLET:
+        codes: dict[str, int] = {}
+        q = [codes.setdefault(str(r.tracklet), len(codes)) for r in query]
+        g = [codes.setdefault(str(r.tracklet), len(codes)) for r in gallery]
+        return np.array(q, dtype=np.int64), np.array(g, dtype=np.int64)
+    return (np.array([r.camera for r in query], dtype=np.int64), np.array([r.camera for r in gallery], dtype=np.int64))
 
 
 def evaluate_setting(setting: Setting, features: FeatureTable, max_rank: int = 20) -> Metrics:
     """CMC and mAP of one setting; single-shot settings are the mean over their draws."""
-    qf, gf = features.rows(setting.query), features.rows(setting.gallery)
-    q_pid, q_cam = _labels(setting.query)
-    g_pid, g_cam = _labels(setting.gallery)
-    codes = {c: i for i, c in enumerate(sorted({str(r.clothes) for r in setting.query + setting.gallery}))}
-    q_clo = np.array([codes[str(r.clothes)] for r in setting.query], dtype=np.int64)
-    g_clo = np.array([codes[str(r.clothes)] for r in setting.gallery], dtype=np.int64)
-    if setting.rule != "general" and any(r.clothes is None for r in setting.query + setting.gallery):
+    qf, query, gf, gallery = _items(setting, features)
+    q_pid = np.array([r.pid for r in query], dtype=np.int64)
+    g_pid = np.array([r.pid for r in gallery], dtype=np.int64)
+    q_cam, g_cam = _cameras(setting, query, gallery)
+    if setting.rule != "general" and any(r.clothes is None for r in query + gallery):
         raise ProtocolError(f"the {setting.rule} setting needs clothes labels on every image")
+    codes = {c: i for i, c in enumerate(sorted({str(r.clothes) for r in query + gallery}))}
+    q_clo = np.array([codes[str(r.clothes)] for r in query], dtype=np.int64)
+    g_clo = np.array([codes[str(r.clothes)] for r in gallery], dtype=np.int64)
+    extra: dict = {"gallery_protocol": setting.gallery_protocol}
+    if setting.video:
+        extra.update(unit="tracklet", query_tracklets=len(query), gallery_tracklets=len(gallery))
     if setting.gallery_protocol == MULTI_SHOT:
         m = evaluate_labels(CosineDistance(qf, gf), q_pid, g_pid, q_cam, g_cam, q_clo, g_clo, setting.rule, max_rank)
-        extra = {"gallery_protocol": MULTI_SHOT}
     else:
         runs = [
             evaluate_labels(CosineDistance(qf, gf[d]), q_pid, g_pid[d], q_cam, g_cam[d], q_clo, g_clo[d],
@@ -249,13 +319,15 @@ def evaluate_setting(setting: Setting, features: FeatureTable, max_rank: int = 2
             for d in setting.draws
         ]
         m = average(runs)
-        extra = {"gallery_protocol": setting.gallery_protocol, "repeats": len(runs), "seed": setting.seed}
+        extra.update(repeats=len(runs), seed=setting.seed)
     return Metrics(m.cmc, m.mAP, m.num_queries, m.num_valid, m.num_gallery, {**m.extra, **extra})
 
 
 def evaluate_dataset(
     dataset: Dataset, features: FeatureTable, single_shot_repeats: int = 10, seed: int = 0, max_rank: int = 20,
+    single_shot: str = "occreid", cal_order: str = "sorted",
 ) -> list[tuple[Setting, Metrics]]:
     """Every setting of ``dataset`` evaluated with ``features`` (checked against the dataset first)."""
     features.check(dataset)
-    return [(s, evaluate_setting(s, features, max_rank)) for s in settings(dataset, single_shot_repeats, seed)]
+    chosen = settings(dataset, single_shot_repeats, seed, single_shot, cal_order)
+    return [(s, evaluate_setting(s, features, max_rank)) for s in chosen]

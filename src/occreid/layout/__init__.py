@@ -1,10 +1,12 @@
-"""Layouts: read a dataset's folders into records (path, split, pid, camera, clothes)."""
+"""Layouts: read a dataset's folders into records. The declarations live in :mod:`occreid.datasets`;
+this package keeps the names other modules import."""
 
-from .layouts import LAYOUTS, Layout, LayoutError, detect_layout, read_dataset
+from ..datasets import DATASETS as LAYOUTS
+from ..datasets import Layout, LayoutError, declaration, detect_layout, get_layout, read_dataset
+from ..datasets.records import IMAGE_EXTENSIONS, STATE_DIR, Dataset, Record
 from .loaders import loader_hazards
-from .records import IMAGE_EXTENSIONS, STATE_DIR, Dataset, Record
 
 __all__ = [
-    "LAYOUTS", "Layout", "LayoutError", "detect_layout", "read_dataset", "loader_hazards",
-    "IMAGE_EXTENSIONS", "STATE_DIR", "Dataset", "Record",
+    "LAYOUTS", "Layout", "LayoutError", "detect_layout", "get_layout", "read_dataset", "declaration",
+    "loader_hazards", "IMAGE_EXTENSIONS", "STATE_DIR", "Dataset", "Record",
 ]

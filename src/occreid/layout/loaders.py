@@ -1,35 +1,38 @@
-"""The public loaders' own label rules (CAL / Simple-CCReID, OC4-ReID, torchreid), applied literally.
+"""The public loaders' own reading of paths, to check outputs and warn about path hazards.
 
-These functions read labels the way the public code does, regexes on the FULL path included, so
-occreid can check that an output will be read back with the input's labels, and warn when the
-output's location would corrupt them (an LTCC output under a folder whose name contains ``_c``).
+:func:`loader_hazards` asks each dataset's declaration how its public loader reads a path
+(regexes on the FULL path included) and warns when an output's location would corrupt the labels
+(an LTCC output under a folder whose name contains ``_c``). :func:`ltcc_labels` and
+:func:`market_labels` are those readings for LTCC and Market-1501; :func:`public_records` lists
+PRCC, LTCC and Market-1501 with the public loaders' globs, an independent check of a re-read.
 """
 
 from __future__ import annotations
 
 import glob
 import os
-import re
 from pathlib import Path
 
-from .records import Record
+from ..datasets import DATASETS, LTCC, PRCC, Layout, Market1501
+from ..datasets.records import Record
 
-_LTCC_ID = re.compile(r"(\d+)_(\d+)_c(\d+)")
-_LTCC_CLOTHES = re.compile(r"(\w+)_c")
-_MARKET_ID = re.compile(r"([-\d]+)_c(\d)")
-_PRCC_CAMS = {"A": 0, "B": 1, "C": 2}
+_PRCC_CAMS = PRCC.CAMERAS
 
 
 def ltcc_labels(img_path: str) -> tuple[int, int, str]:
     """(pid, camid, clothes key) exactly as CAL's LTCC loader reads them: regexes on the full path."""
-    pid, _, cam = map(int, _LTCC_ID.search(img_path).groups())
-    return pid, cam - 1, _LTCC_CLOTHES.search(img_path).group(1)
+    labels = LTCC().loader_labels(img_path)
+    if labels is None:
+        raise AttributeError(f"CAL's LTCC regexes find no labels in {img_path}")
+    return labels
 
 
 def market_labels(img_path: str) -> tuple[int, int]:
     """(pid, camid) exactly as torchreid's Market-1501 loader reads them: a regex on the full path."""
-    pid, cam = map(int, _MARKET_ID.search(img_path).groups())
-    return pid, cam - 1
+    labels = Market1501().loader_labels(img_path)
+    if labels is None:
+        raise AttributeError(f"torchreid's Market-1501 regex finds no labels in {img_path}")
+    return labels
 
 
 def public_records(layout: str, root: str | Path) -> list[Record]:
@@ -75,28 +78,29 @@ def public_records(layout: str, root: str | Path) -> list[Record]:
 def loader_hazards(layout: str, out_root: str | Path, records: list[Record] | tuple[Record, ...]) -> list[str]:
     """Warnings for records whose labels a public loader would misread at ``out_root``.
 
-    The LTCC and Market loaders search their regexes in the whole path, so a folder name such as
-    ``occ_cc_out`` (which contains ``_c``) turns every clothes key into ``occ``.
+    The declaration says how its public loader reads a path (:meth:`Layout.loader_labels`): the
+    LTCC, Market-1501, DukeMTMC-reID, VC-Clothes and Celeb-reID loaders search their regexes in the
+    whole path, so a folder name such as ``occ_cc_out`` (which contains ``_c``) turns every LTCC
+    clothes key into ``occ``; LaST's loaders change their glob when ``query`` is in the path.
     """
-    if layout not in ("ltcc", "market"):
+    if layout not in DATASETS:
         return []
+    decl = DATASETS[layout]()
     out_root = os.path.abspath(str(out_root))
+    warnings = [w for w in [decl.path_hazard(out_root)] if w]
     bad: list[tuple[str, tuple, tuple]] = []
-    for r in records:
-        full = os.path.join(out_root, r.relpath)
-        try:
-            got = ltcc_labels(full) if layout == "ltcc" else market_labels(full)
-        except AttributeError:
-            got = ("unreadable",)
-        want = (r.pid, r.camera, r.clothes) if layout == "ltcc" else (r.pid, r.camera)
+    reads_paths = type(decl).loader_labels is not Layout.loader_labels
+    for r in records if reads_paths else ():
+        got = decl.loader_labels(os.path.join(out_root, r.relpath))
+        want = decl.expected_loader_labels(r)
         if got != want:
-            bad.append((r.relpath, want, got))
-    if not bad:
-        return []
-    rel, want, got = bad[0]
-    return [
-        f"the public {layout.upper()} loaders (CAL, OC4-ReID, torchreid) run their label regexes on the "
-        f"full path, and under {out_root} they would misread {len(bad)} of {len(records)} images "
-        f"(e.g. {rel}: labels {want} read as {got}). Choose an output folder whose path has no "
-        f"'_c' followed by a digit or letter, e.g. {Path(out_root).parent / Path(out_root).name.replace('_c', '-c')}"
-    ]
+            bad.append((r.relpath, want, ("unreadable",) if got is None else got))
+    if bad:
+        rel, want, got = bad[0]
+        warnings.append(
+            f"the public {decl.title or layout} loaders run their label regexes on the full path, and under "
+            f"{out_root} they would misread {len(bad)} of {len(records)} images "
+            f"(e.g. {rel}: labels {want} read as {got}). Choose an output folder whose path has no "
+            f"'_c' followed by a digit or letter (nor digit-dash runs), e.g. "
+            f"{Path(out_root).parent / Path(out_root).name.replace('_c', '-c')}")
+    return warnings

@@ -1,13 +1,16 @@
 """Occlusion: pure NumPy functions (``functional``), thin seeded wrappers (``transforms``), named
-parameter sets (``presets``)."""
+parameter sets (``presets``), and where pasted occluders come from (``donors``)."""
 
 from . import functional
+from .donors import Candidate, Donor, DonorBank, ObjectBank, SceneObject
 from .presets import PRESETS, preset_params
 from .transforms import (
-    FILLS, NO_PERSON, OCCLUDED, PART_ABSENT, PART_CHOICES, SHAPES, Occluder, Occlusion, OcclusionParams, image_rng,
+    DONOR_SPLITS, FILLS, NO_PERSON, NOT_COVERED, OCCLUDED, PART_ABSENT, PART_CHOICES, PASTED_SHAPES, SHAPES, Occluder,
+    Occlusion, OcclusionParams, image_rng, tracklet_order,
 )
 
 __all__ = [
-    "functional", "PRESETS", "preset_params", "FILLS", "NO_PERSON", "OCCLUDED", "PART_ABSENT", "PART_CHOICES",
-    "SHAPES", "Occluder", "Occlusion", "OcclusionParams", "image_rng",
+    "functional", "Candidate", "Donor", "DonorBank", "ObjectBank", "SceneObject", "PRESETS", "preset_params",
+    "DONOR_SPLITS", "FILLS", "NO_PERSON", "NOT_COVERED", "OCCLUDED", "PART_ABSENT", "PART_CHOICES", "PASTED_SHAPES",
+    "SHAPES", "Occluder", "Occlusion", "OcclusionParams", "image_rng", "tracklet_order",
 ]

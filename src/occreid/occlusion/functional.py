@@ -1,8 +1,12 @@
 """The occlusion maths as pure NumPy functions: every parameter explicit, no randomness inside.
 
-The paper's procedure (PAPER-NOTES.md): take one body part's mask from the part map, coarsen it
+The paper's procedure (docs/paper.md): take one body part's mask from the part map, coarsen it
 with repeated average pooling and an interpolation back to the image size, and fuse the coarse
 mask into the image as a solid occluder.
+
+The pasted occluders (docs/occluders.md) add: where a cut-out may go and how much of the drawn
+part each placement covers (``cover_counts``), its soft edge (``edge_alpha``) and the paste
+(``stamp``, ``blend``).
 """
 
 from __future__ import annotations
@@ -163,3 +167,193 @@ def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     if rows.size == 0:
         return None
     return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
+
+
+# -- pasted occluders: real content with a soft edge, placed to cover the drawn part --------
+def person_box(part_map: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(top, left, bottom, right) box of the person's pixels (exclusive ends), None without a person."""
+    return mask_box(part_map != BACKGROUND)
+
+
+def hands_to_head_band(part_map: np.ndarray) -> tuple[int, int] | None:
+    """(top, bottom) rows where a held object stays: from the top of the person (the head) down to
+    the lowest lower-arm pixel (the hands), or to the bottom of the torso when no lower arm shows,
+    or to the middle of the person when neither does. None without a person."""
+    box = person_box(part_map)
+    if box is None:
+        return None
+    top, _, bottom, _ = box
+    for label in (4, 2):  # lower arms (hands), else torso
+        rows = np.flatnonzero((part_map == label).any(axis=1))
+        if rows.size:
+            return top, int(rows[-1]) + 1
+    return top, top + max(1, (bottom - top) // 2)
+
+
+def erode(mask: np.ndarray) -> np.ndarray:
+    """One 4-neighbour binary erosion; outside the image counts as inside the mask, so an occluder
+    that runs off the border keeps a hard edge there (it continues beyond the crop)."""
+    padded = np.pad(mask, 1, mode="constant", constant_values=True)
+    return (padded[1:-1, 1:-1] & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:])
+
+
+def edge_alpha(mask: np.ndarray, softness: int) -> np.ndarray:
+    """Opacity of a pasted occluder: 1 inside, ramping down over its outer ``softness`` pixels.
+
+    A pixel ``d`` erosions deep (the outline is 0) gets ``min(1, (d + 1) / (softness + 1))``: with
+    softness 2 the outline is 1/3 opaque, the next ring 2/3, the rest solid. The ramp is short on
+    purpose: it hides the cut-out's staircase edge without fading the occluder away. Zero outside
+    the mask, so every pixel outside it stays as it was; ``softness`` 0 gives a hard edge.
+    """
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
+    if softness < 0:
+        raise ValueError(f"softness must be >= 0, got {softness}")
+    mask = mask.astype(bool)
+    depth = np.zeros(mask.shape, np.float32)
+    current = mask
+    for _ in range(softness + 1):
+        depth += current
+        if not current.any():
+            break
+        current = erode(current)
+    return np.minimum(depth / np.float32(softness + 1), np.float32(1.0))
+
+
+def fast_length(n: int) -> int:
+    """The smallest length >= ``n`` with no prime factor above 5, where an FFT is fast."""
+    best = 1 << max(0, (n - 1).bit_length())
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            m = p35
+            while m < n:
+                m *= 2
+            best = min(best, m)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def cover_counts(target: np.ndarray, shape: np.ndarray) -> np.ndarray:
+    """How many ``target`` pixels a ``shape`` covers at every placement overlapping the image.
+
+    Entry ``[i, j]`` is the count with the shape's top-left corner at row ``i - (h - 1)`` and
+    column ``j - (w - 1)`` (``h, w = shape.shape``), so the array is (H + h - 1) x (W + w - 1):
+    every placement that keeps at least one row and column of the shape on the image. Computed as
+    one FFT cross-correlation and rounded, which is exact for binary masks of any practical size.
+    ``target`` may also be a stack (K x H x W) of masks: one K x ... array comes back.
+    """
+    if target.ndim not in (2, 3) or shape.ndim != 2:
+        raise ValueError(f"target must be 2-D (or a 3-D stack) and shape 2-D, got {target.shape} and {shape.shape}")
+    (H, W), (h, w) = target.shape[-2:], shape.shape
+    size = (H + h - 1, W + w - 1)
+    fast = (fast_length(size[0]), fast_length(size[1]))
+    kernel = np.fft.rfft2(shape[::-1, ::-1].astype(np.float64), fast)
+    spec = np.fft.rfft2(target.astype(np.float64), fast, axes=(-2, -1)) * kernel
+    full = np.fft.irfft2(spec, fast, axes=(-2, -1))[..., :size[0], :size[1]]
+    return np.rint(full).astype(np.int64)
+
+
+def stamp(shape: tuple[int, int], patch: np.ndarray, alpha: np.ndarray, top: int, left: int
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """An image-sized layer and opacity holding ``patch`` (h x w [x C]) with opacity ``alpha``
+    (h x w) placed with its top-left corner at (``top``, ``left``); parts off the image are cut."""
+    H, W = shape
+    h, w = alpha.shape
+    layer = np.zeros((H, W) + patch.shape[2:], patch.dtype)
+    out_alpha = np.zeros((H, W), np.float32)
+    y0, x0, y1, x1 = max(top, 0), max(left, 0), min(top + h, H), min(left + w, W)
+    if y0 >= y1 or x0 >= x1:
+        return layer, out_alpha
+    layer[y0:y1, x0:x1] = patch[y0 - top:y1 - top, x0 - left:x1 - left]
+    out_alpha[y0:y1, x0:x1] = alpha[y0 - top:y1 - top, x0 - left:x1 - left]
+    return layer, out_alpha
+
+
+def blend(image: np.ndarray, layer: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``alpha * layer + (1 - alpha) * image``, rounded, where ``alpha`` > 0; every other pixel is
+    returned bit for bit. ``layer`` has the image's shape and dtype, ``alpha`` is H x W in [0, 1]."""
+    if layer.shape != image.shape or alpha.shape != image.shape[:2]:
+        raise ValueError(f"layer {layer.shape} and alpha {alpha.shape} must match image {image.shape}")
+    out = image.copy()
+    on = alpha > 0
+    a = alpha[on].astype(np.float64)
+    if image.ndim == 3:
+        a = a[:, None]
+    mixed = a * layer[on].astype(np.float64) + (1.0 - a) * image[on].astype(np.float64)
+    out[on] = np.rint(mixed).astype(image.dtype)
+    return out
+
+
+def resize_cutout(pixels: np.ndarray, mask: np.ndarray, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """A cut-out (RGB pixels and boolean mask, cropped to the mask's box) scaled to ``height`` rows
+    with its aspect ratio kept: pixels bilinear (antialiased when shrinking), the mask bilinear then
+    cut at one half, so its outline stays smooth at any scale."""
+    from PIL import Image
+
+    box = mask_box(mask)
+    if box is None:
+        raise ValueError("the cut-out's mask is empty")
+    y0, x0, y1, x1 = box
+    pixels, mask = pixels[y0:y1, x0:x1], mask[y0:y1, x0:x1]
+    height = max(1, int(height))
+    width = max(1, round((x1 - x0) * height / (y1 - y0)))
+    rgb = np.asarray(Image.fromarray(np.ascontiguousarray(pixels)).resize((width, height), Image.BILINEAR))
+    alpha = Image.fromarray(mask.astype(np.uint8) * 255).resize((width, height), Image.BILINEAR)
+    return rgb, np.asarray(alpha) >= 128
+
+
+def free_windows(blocked: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Where a ``height`` x ``width`` window holds no ``blocked`` pixel: a boolean array with one entry
+    per top-left corner, (H - height + 1) x (W - width + 1), empty when the window is larger."""
+    H, W = blocked.shape
+    if height < 1 or width < 1 or height > H or width > W:
+        return np.zeros((max(0, H - height + 1), max(0, W - width + 1)), bool)
+    table = np.zeros((H + 1, W + 1), np.int64)
+    table[1:, 1:] = blocked.astype(np.int64).cumsum(0).cumsum(1)
+    sums = table[height:, width:] - table[:-height, width:] - table[height:, :-width] + table[:-height, :-width]
+    return sums == 0
+
+
+def largest_free_window(blocked: np.ndarray, aspect: float) -> tuple[int, int] | None:
+    """(height, width) of the tallest window of ``width = round(aspect * height)`` columns that holds
+    no ``blocked`` pixel somewhere in the image (a binary search over heights), None when not even
+    one pixel is free."""
+    H, W = blocked.shape
+
+    def size(h: int) -> tuple[int, int]:
+        return h, max(1, round(aspect * h))
+
+    def fits(h: int) -> bool:
+        hh, ww = size(h)
+        return ww <= W and bool(free_windows(blocked, hh, ww).any())
+
+    if not fits(1):
+        return None
+    lo, hi = 1, H  # fits(lo) holds
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return size(lo)
+
+
+def resize_rgb(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """An RGB uint8 image resized bilinearly (antialiased when shrinking) to ``height`` x ``width``."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(np.ascontiguousarray(pixels)).resize((width, height), Image.BILINEAR))
+
+
+def to_image_layer(rgb: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """An RGB uint8 layer in the form of ``like`` (grey or colour, 8 or 16 bits), for ``blend``."""
+    layer = rgb.astype(np.float64)
+    if like.ndim == 2 or like.shape[2] == 1:
+        layer = layer @ np.array([0.299, 0.587, 0.114])
+        layer = layer if like.ndim == 2 else layer[..., None]
+    top = float(np.iinfo(like.dtype).max)
+    return np.rint(layer * (top / 255.0)).astype(like.dtype)

@@ -7,6 +7,7 @@ Randomness lives here and only here. Each image gets its own generator derived f
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -16,20 +17,50 @@ import numpy as np
 from ..parts import BODY_PARTS, PARTS
 from . import functional as F
 
-#: Statuses an occlusion can end in (the writer adds ``error`` and ``not_selected``).
-OCCLUDED, PART_ABSENT, NO_PERSON = "occluded", "part_absent", "no_person"
+#: Statuses an occlusion can end in (the writer adds ``error`` and ``not_selected``). ``not_covered``:
+#: a pasted occluder (person, scene, object) found no donor or placement covering ``min_cover`` of
+#: the drawn part; the image is left unchanged and the reason says the best share reached.
+OCCLUDED, PART_ABSENT, NO_PERSON, NOT_COVERED = "occluded", "part_absent", "no_person", "not_covered"
 
 PART_CHOICES = ("present", "paper")
-SHAPES = ("part", "rectangle")
+SHAPES = ("part", "rectangle", "person", "scene", "object")
+#: Shapes pasted from real content (another person, the scene, a user's object) with a soft edge.
+PASTED_SHAPES = ("person", "scene", "object")
+DONOR_SPLITS = ("same", "any")
+#: The fields only pasted shapes use; ``as_dict`` leaves them out for the other shapes, so the
+#: fingerprints of part and rectangle runs are what they were before these shapes existed.
+PASTED_FIELDS = ("min_cover", "max_person_covered", "edge_softness", "donor_split", "person_scale",
+                 "person_drop", "object_size", "objects_dir")
 FILLS = ("black", "mean", "noise", "blur", "texture")
 TEXTURE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 def image_rng(seed: int, relpath: str) -> np.random.Generator:
-    """The random generator of one image: a function of the run's seed and the image's relpath only."""
-    digest = hashlib.sha256(relpath.encode("utf-8")).digest()
+    """The random generator of one image: a function of the run's seed and the image's relpath only.
+
+    A name that is not valid UTF-8 reaches Python with surrogate escapes (``os.fsdecode``); its
+    original bytes are hashed, so every name the OS allows has its own generator. The seed is
+    taken as an unsigned 64-bit value, so distinct seeds in [0, 2**64) give distinct generators.
+    """
+    digest = hashlib.sha256(relpath.encode("utf-8", "surrogateescape")).digest()
     words = np.frombuffer(digest[:16], dtype=np.uint32).tolist()
-    return np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, *words]))
+    seed = int(seed)
+    if not 0 <= seed < 1 << 64:
+        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
+    high, low = seed >> 32, seed & 0xFFFFFFFF
+    # seeds below 2**32 keep the entropy of earlier releases (their bytes are unchanged)
+    entropy = [low, *words] if high == 0 else [low, *words, high]
+    return np.random.default_rng(np.random.SeedSequence(entropy))
+
+
+def tracklet_order(seed: int, tracklet: str) -> tuple[int, ...]:
+    """The body parts in a preference order drawn once per tracklet (``--per tracklet``).
+
+    Every frame of the tracklet covers the first present part(s) in this order, so one occluder
+    follows the same body part through the sequence instead of jumping between parts frame to frame.
+    """
+    rng = image_rng(seed, "tracklet:" + tracklet)
+    return tuple(int(x) for x in rng.permutation(np.array(BODY_PARTS)))
 
 
 def _range(value, name: str, low: float, high: float) -> tuple[float, float] | None:
@@ -65,6 +96,25 @@ class OcclusionParams:
         person's pixels.
     rect_sides, rect_fraction: the rectangle's possible sides and its depth range (fraction of
         the image height for top / bottom, width for left / right).
+
+    The pasted shapes (docs/occluders.md) draw the part(s) as ``part`` does, then paste real content
+    over them with a soft edge, placed so that it covers at least ``min_cover`` of the drawn part:
+    ``person`` another pedestrian cut out by its own part map, ``scene`` background of another
+    image shaped by the coarsened part mask, ``object`` a cut-out from ``objects_dir``. Each tries up
+    to ``max_draws`` donors (or objects and sizes); when none reaches ``min_cover`` the image is left
+    unchanged with status ``not_covered``.
+
+    min_cover: the least share of the drawn part's pixels the occluder must cover (pixels at
+        least half opaque count as covered).
+    max_person_covered: the most of the person's pixels a person or object occluder may cover,
+        so a donor standing right in front does not hide the whole target.
+    edge_softness: width in pixels of the occluder's alpha ramp (``functional.edge_alpha``).
+    donor_split: ``same`` draws donors from the target's own split only; ``any`` from every split.
+    person_scale: (min, max) height of the pasted person relative to the target's person height.
+    person_drop: (min, max) how far below the target's feet the pasted person's feet stand, as a
+        fraction of the target's person height (a nearer pedestrian stands lower in the frame).
+    object_size: (min, max) height of a pasted object relative to the target's person height.
+    objects_dir: the object bank of shape ``object`` (``donors.ObjectBank``: ground/ and held/).
     """
 
     shape: str = "part"
@@ -81,6 +131,14 @@ class OcclusionParams:
     min_part_fraction: float = 0.02
     rect_sides: tuple[str, ...] = F.RECT_SIDES
     rect_fraction: tuple[float, float] = (0.25, 0.5)
+    min_cover: float = 0.5
+    max_person_covered: float = 0.6
+    edge_softness: int = 2
+    donor_split: str = "same"
+    person_scale: tuple[float, float] = (0.9, 1.1)
+    person_drop: tuple[float, float] = (0.0, 0.1)
+    object_size: tuple[float, float] = (0.3, 0.6)
+    objects_dir: str | None = None
 
     def __post_init__(self) -> None:
         def bad(name, allowed):
@@ -107,7 +165,8 @@ class OcclusionParams:
             raise bad("blur_radius", "in 1..256")
         if self.fill == "texture":
             if not self.texture_dir:
-                raise ValueError("fill 'texture' needs texture_dir, a folder of object images (bins, cars, umbrellas...)")
+                raise ValueError("fill 'texture' needs texture_dir, a folder of object images "
+                                 "(bins, cars, umbrellas...)")
             if not _texture_files(str(self.texture_dir)):
                 raise ValueError(f"texture_dir {self.texture_dir} holds no images ({', '.join(TEXTURE_EXTENSIONS)})")
         if not 0.0 <= self.min_part_fraction < 1.0:
@@ -120,12 +179,45 @@ class OcclusionParams:
         if rect[0] <= 0:
             raise ValueError(f"rect_fraction must be above 0, got {self.rect_fraction}")
         object.__setattr__(self, "rect_fraction", rect)
+        self._check_pasted(bad)
+
+    def _check_pasted(self, bad) -> None:
+        if not 0.0 < self.min_cover <= 1.0:
+            raise bad("min_cover", "in (0, 1]")
+        if not 0.0 < self.max_person_covered <= 1.0:
+            raise bad("max_person_covered", "in (0, 1]")
+        if not 0 <= self.edge_softness <= 16:
+            raise bad("edge_softness", "in 0..16 (pixels)")
+        if self.donor_split not in DONOR_SPLITS:
+            raise bad("donor_split", f"one of {', '.join(DONOR_SPLITS)}")
+        object.__setattr__(self, "person_scale", _range(self.person_scale, "person_scale", 0.2, 3.0))
+        object.__setattr__(self, "person_drop", _range(self.person_drop, "person_drop", -0.5, 1.0))
+        object.__setattr__(self, "object_size", _range(self.object_size, "object_size", 0.05, 3.0))
+        if self.shape not in PASTED_SHAPES:
+            return
+        if self.target is not None:
+            raise ValueError(f"target applies to shape 'part' only; shape {self.shape!r} covers min_cover of the "
+                             "drawn part instead")
+        if self.fill != "black":
+            raise ValueError(f"fill applies to shapes part and rectangle; shape {self.shape!r} pastes real content")
+        if self.shape == "object":
+            if not self.objects_dir:
+                raise ValueError("shape 'object' needs objects_dir, a folder of cut-outs under ground/ and held/")
+            from .donors import object_files
+
+            object_files(self.objects_dir)  # ValueError naming the offending file
 
     def as_dict(self) -> dict:
         d = asdict(self)
         d["target"] = list(self.target) if self.target else None
         d["rect_sides"] = list(self.rect_sides)
         d["rect_fraction"] = list(self.rect_fraction)
+        if self.shape in PASTED_SHAPES:
+            for key in ("person_scale", "person_drop", "object_size"):
+                d[key] = list(d[key])
+        else:
+            for key in PASTED_FIELDS:
+                del d[key]
         return d
 
 
@@ -157,6 +249,10 @@ class Occlusion:
     person_fraction: float = 0.0
     side: str = ""  # rectangle occluders: top, bottom, left or right
     fill_seed: int = 0  # draws the noise / texture of the fill
+    donor: str = ""  # pasted shapes: the donor's relpath, or the object's file under objects_dir
+    part_covered: float | None = None  # pasted shapes: share of the drawn part covered (0..1)
+    layer: np.ndarray | None = None  # pasted shapes: H x W x 3 uint8 RGB content to paste ...
+    alpha: np.ndarray | None = None  # ... with this H x W opacity in [0, 1] (0 off the occluder)
 
     @property
     def part(self) -> int | None:
@@ -171,7 +267,11 @@ class Occlusion:
 
 
 class Occluder:
-    """Draws and applies one occluder: the paper's body-part blob or the rectangle baseline.
+    """Draws and applies one occluder: the paper's body-part blob, the rectangle baseline, or a
+    pasted one (another person, a piece of scene, an object; docs/occluders.md).
+
+    ``donors``: the ``DonorBank`` of the dataset, needed by shapes person and scene (they then also
+    need the ``target`` in ``plan``); shape object reads ``params.objects_dir`` itself.
 
     >>> occluder = Occluder(OcclusionParams())
     >>> parts = np.zeros((64, 32), np.uint8); parts[8:20, 10:20] = 1; parts[20:60, 8:24] = 2
@@ -181,15 +281,44 @@ class Occluder:
     ('occluded', True)
     """
 
-    def __init__(self, params: OcclusionParams | None = None):
+    def __init__(self, params: OcclusionParams | None = None, donors=None):
         self.params = params or OcclusionParams()
+        self.donors = donors  # a donors.DonorBank: needed by shapes person and scene
+        self._objects = None
+        if self.params.shape in ("person", "scene") and donors is None:
+            raise ValueError(f"shape {self.params.shape!r} needs a donor bank (occlusion.DonorBank) of the dataset's "
+                             "images and their part maps")
+
+    @property
+    def objects(self):
+        """The object bank of shape ``object`` (read from ``objects_dir`` on first use)."""
+        if self._objects is None:
+            from .donors import ObjectBank
+
+            self._objects = ObjectBank(self.params.objects_dir)
+        return self._objects
 
     # -- the decision ----------------------------------------------------------------------
-    def plan(self, part_map: np.ndarray, rng: np.random.Generator) -> Occlusion:
-        """Choose what to cover and build the occluder mask (no pixels touched)."""
+    def plan(self, part_map: np.ndarray, rng: np.random.Generator, target=None,
+             order: tuple[int, ...] | None = None) -> Occlusion:
+        """Choose what to cover and build the occluder mask (no pixels of the image touched).
+
+        ``target`` (anything with ``relpath``, ``split`` and ``pid``, such as a layout ``Record``)
+        is the image being occluded: shapes person and scene need it to draw a donor of another
+        identity; the other shapes ignore it.
+
+        ``order`` (video, ``--per tracklet``): a preference order of the six parts drawn once per
+        tracklet (``tracklet_order``). The part(s) covered are then the first present ones in that
+        order (``paper`` part choice: the first ``num_parts`` of it, absent or not), and with a
+        ``target`` range the order is the first one tried; everything else still comes from ``rng``.
+        """
         p = self.params
         empty = np.zeros(part_map.shape, bool)
         present = F.present_parts(part_map, p.min_part_fraction)
+        if order is not None and p.shape != "rectangle":
+            return self._plan_in_order(part_map, present, rng, target, tuple(int(x) for x in order))
+        if p.shape in PASTED_SHAPES:
+            return self._plan_pasted(part_map, present, rng, target)
         if p.shape == "rectangle":
             side = p.rect_sides[int(rng.integers(len(p.rect_sides)))]
             depth = float(rng.uniform(*p.rect_fraction))
@@ -212,6 +341,28 @@ class Occluder:
             return self._finish(part_map, chosen, rng)
         return self._with_target(part_map, present, rng)
 
+    def _plan_in_order(self, part_map, present, rng, target, order) -> Occlusion:
+        """``plan`` with the part(s) taken from a tracklet's preference order."""
+        p = self.params
+        empty = np.zeros(part_map.shape, bool)
+        if sorted(order) != list(BODY_PARTS):
+            raise ValueError(f"order must be a permutation of the body parts {BODY_PARTS}, got {order}")
+        if not present:
+            return Occlusion(NO_PERSON, empty, reason="no body part in the part map")
+        if p.part_choice == "paper":
+            drawn = order[: p.num_parts]
+            parts = tuple(x for x in drawn if x in present)
+            if not parts:
+                names = "+".join(PARTS[x] for x in drawn)
+                return Occlusion(PART_ABSENT, empty, tuple(drawn), f"drawn part {names} absent (paper part choice)")
+        else:
+            parts = tuple(x for x in order if x in present)[: p.num_parts]
+        if p.shape in PASTED_SHAPES:
+            return self._plan_pasted(part_map, present, rng, target, tuple(sorted(parts)))
+        if p.target is not None:
+            return self._with_target(part_map, present, rng, [x for x in order if x in present])
+        return self._finish(part_map, parts, rng)
+
     def _coarse(self, part_map: np.ndarray, parts: tuple[int, ...]) -> np.ndarray:
         p = self.params
         return F.coarsen(F.part_mask(part_map, parts), p.pool_levels, p.pool_kernel, p.threshold)
@@ -221,13 +372,17 @@ class Occluder:
         image_fraction, person_fraction = F.coverage(mask, part_map)
         return Occlusion(OCCLUDED, mask, tuple(sorted(parts)), "", image_fraction, person_fraction, "", _fill_seed(rng))
 
-    def _with_target(self, part_map, present, rng) -> Occlusion:
+    def _with_target(self, part_map, present, rng, first_order=None) -> Occlusion:
         """Draw orders of the present parts; add parts until the coverage reaches the target,
-        accept a draw inside the target, else keep the draw closest to it."""
+        accept a draw inside the target, else keep the draw closest to it. ``first_order``, when
+        given, is tried first (a tracklet's order)."""
         lo, hi = self.params.target
         best = None  # (distance, parts, mask)
-        for _ in range(self.params.max_draws):
-            order = [int(x) for x in rng.permutation(present)]
+        for attempt in range(self.params.max_draws):
+            if attempt == 0 and first_order is not None:
+                order = list(first_order)
+            else:
+                order = [int(x) for x in rng.permutation(present)]
             for k in range(min(self.params.num_parts, len(order)), len(order) + 1):
                 mask = self._coarse(part_map, tuple(order[:k]))
                 frac = F.coverage(mask, part_map)[1]
@@ -250,9 +405,20 @@ class Occluder:
         if occlusion.status != OCCLUDED or not occlusion.mask.any():
             return image.copy()
         p, mask = self.params, occlusion.mask
+        if mask.shape != image.shape[:2]:
+            raise ValueError(f"occluder mask {mask.shape} does not match image {image.shape[:2]}")
         has_alpha = image.ndim == 3 and image.shape[2] in (2, 4)
         colour = image[..., :-1] if has_alpha else image
         top = np.iinfo(image.dtype).max
+        if occlusion.layer is not None:  # a pasted occluder: real content with a soft edge
+            filled = F.blend(colour, F.to_image_layer(occlusion.layer, colour), occlusion.alpha)
+            if not has_alpha:
+                return filled
+            out = image.copy()
+            out[..., :-1] = filled
+            opaque = np.full(image.shape[:2], top, image.dtype)
+            out[..., -1] = F.blend(image[..., -1], opaque, occlusion.alpha)
+            return out
         if p.fill == "black":
             filled = F.fuse(colour, mask, 0)
         elif p.fill == "mean":
@@ -286,9 +452,163 @@ class Occluder:
         layer[y0:y1, x0:x1] = patch * (top / 255.0)
         return np.round(layer).astype(colour.dtype)
 
-    def __call__(self, image: np.ndarray, part_map: np.ndarray, rng: np.random.Generator):
-        occlusion = self.plan(part_map, rng)
+    def __call__(self, image: np.ndarray, part_map: np.ndarray, rng: np.random.Generator, target=None):
+        occlusion = self.plan(part_map, rng, target)
         return self.apply(image, occlusion), occlusion
+
+    # -- pasted shapes: person, scene, object ------------------------------------------------
+    def _plan_pasted(self, part_map, present, rng, target, parts=None) -> Occlusion:
+        """Draw the part(s) as shape ``part`` does (unless ``parts`` is given), then up to
+        ``max_draws`` donors (or objects and sizes) and a placement covering ``min_cover`` of the
+        drawn part; ``not_covered`` if none does."""
+        p = self.params
+        empty = np.zeros(part_map.shape, bool)
+        if not present:
+            return Occlusion(NO_PERSON, empty, reason="no body part in the part map")
+        if parts is not None:
+            pass
+        elif p.part_choice == "paper":
+            drawn = tuple(int(x) for x in rng.choice(BODY_PARTS, size=p.num_parts, replace=False))
+            parts = tuple(sorted(x for x in drawn if x in present))
+            if not parts:
+                names = "+".join(PARTS[x] for x in drawn)
+                return Occlusion(PART_ABSENT, empty, drawn, f"drawn part {names} absent (paper part choice)")
+        else:
+            k = min(p.num_parts, len(present))
+            parts = tuple(sorted(int(x) for x in rng.choice(present, size=k, replace=False)))
+        names = "+".join(PARTS[x] for x in parts)
+        drawn_mask = F.part_mask(part_map, parts)
+        need = max(1, math.ceil(p.min_cover * int(drawn_mask.sum()) - 1e-9))
+        if p.shape == "scene":
+            found = self._scene(part_map, parts, drawn_mask, need, rng, target)
+        else:
+            found = self._cut_out(part_map, drawn_mask, need, rng, target)
+        if isinstance(found, str):
+            return Occlusion(NOT_COVERED, empty, parts, found.replace("{part}", names))
+        layer, alpha, donor = found
+        mask = alpha > 0
+        covered = float(((alpha >= 0.5) & drawn_mask).sum() / drawn_mask.sum())
+        image_fraction, person_fraction = F.coverage(mask, part_map)
+        return Occlusion(OCCLUDED, mask, parts, "", image_fraction, person_fraction, donor=donor,
+                         part_covered=covered, layer=layer, alpha=alpha)
+
+    def _donor_indices(self, target) -> np.ndarray:
+        if target is None:
+            raise ValueError(f"shape {self.params.shape!r} needs the target image (relpath, split, pid) to draw a "
+                             "donor of another identity")
+        return self.donors.eligible(target.relpath, target.split, target.pid, self.params.donor_split == "same")
+
+    def _no_donor(self, target) -> str:
+        where = f"split {target.split}" if self.params.donor_split == "same" else "the bank"
+        return f"no donor: no other identity in {where}"
+
+    def _cut_out(self, part_map, drawn_mask, need, rng, target):
+        """Shapes person and object: a cut-out scaled to the target's person height, placed where
+        it covers ``need`` drawn-part pixels (and at most ``max_person_covered`` of the person)."""
+        p = self.params
+        H, W = part_map.shape
+        person = part_map != 0
+        top, left, bottom, right = F.person_box(part_map)
+        height = bottom - top
+        max_person = math.floor(p.max_person_covered * int(person.sum()) + 1e-9)
+        if p.shape == "person":
+            pool = self._donor_indices(target)
+            if len(pool) == 0:
+                return self._no_donor(target)
+        band = F.hands_to_head_band(part_map) if p.shape == "object" else None
+        best, tried = 0, 0
+        for _ in range(p.max_draws):
+            if p.shape == "person":
+                donor = self.donors.load(int(pool[int(rng.integers(len(pool)))]))
+                scale = float(rng.uniform(*p.person_scale))
+                if donor is None:
+                    continue
+                source, name, kind = (donor.pixels, donor.part_map != 0), donor.relpath, "person"
+                size = scale
+            else:
+                obj = self.objects.load(int(rng.integers(len(self.objects))))
+                size = float(rng.uniform(*p.object_size))
+                source, name, kind = (obj.pixels, obj.mask), obj.name, obj.kind
+            tried += 1
+            rgb, shape = F.resize_cutout(*source, round(size * height))
+            h, w = shape.shape
+            core = F.edge_alpha(np.pad(shape, 1), p.edge_softness)[1:-1, 1:-1] >= 0.5
+            counts, on_person = F.cover_counts(np.stack([drawn_mask, person]), core)
+            ok = on_person <= max_person
+            rows = np.arange(counts.shape[0]) - (h - 1)  # top row of each placement
+            cols = np.arange(counts.shape[1]) - (w - 1)
+            if kind == "person":  # feet at, or a little below, the target's feet
+                feet = rows + h
+                ok &= ((feet >= bottom + round(p.person_drop[0] * height))
+                       & (feet <= bottom + round(p.person_drop[1] * height)))[:, None]
+            elif kind == "ground":  # rises from the bottom edge
+                ok &= (rows + h == H)[:, None]
+            else:  # held: centre in the hands-to-head band, over the person's box
+                cy, cx = rows + h / 2, cols + w / 2
+                ok &= ((cy >= band[0]) & (cy <= band[1]))[:, None] & ((cx >= left) & (cx <= right))[None, :]
+            if ok.any():
+                best = max(best, int(counts[ok].max()))
+            good = np.flatnonzero((ok & (counts >= need)).ravel())
+            if good.size:
+                i, j = np.unravel_index(int(good[int(rng.integers(good.size))]), counts.shape)
+                layer, placed = F.stamp((H, W), rgb, shape.astype(np.float32), int(rows[i]), int(cols[j]))
+                return layer, F.edge_alpha(placed > 0, p.edge_softness), name
+        what = "donors" if p.shape == "person" else "objects and sizes"
+        if tried == 0:
+            return NO_DONOR_MAP.format(draws=p.max_draws)
+        return (f"no placement of {tried} {what} covers {p.min_cover:.0%} of the drawn {{part}} within "
+                f"max_person_covered {p.max_person_covered:.0%} (best {best / int(drawn_mask.sum()):.0%})")
+
+    def _scene(self, part_map, parts, drawn_mask, need, rng, target):
+        """Shape scene: the coarsened part mask filled with a piece of another image's background.
+
+        The piece is the largest window of the occluder's proportions that holds none of the
+        donor's person (its part map, widened by two pixels: parsers draw outlines loosely), scaled
+        up to the occluder's box by at most ``SCENE_MAX_ZOOM``: scene content in front of the person
+        stands nearer the camera, so it looks larger."""
+        p = self.params
+        H, W = part_map.shape
+        mask = self._coarse(part_map, parts)
+        alpha = F.edge_alpha(mask, p.edge_softness)
+        if int(((alpha >= 0.5) & drawn_mask).sum()) < need:
+            return (f"the coarsened mask of the drawn {{part}} covers less than {p.min_cover:.0%} of it once its edge "
+                    f"is softened; lower edge_softness or threshold")
+        y0, x0, y1, x1 = F.mask_box(mask)
+        box_h, box_w = y1 - y0, x1 - x0
+        pool = self._donor_indices(target)
+        if len(pool) == 0:
+            return self._no_donor(target)
+        tried = 0
+        for _ in range(p.max_draws):
+            donor = self.donors.load(int(pool[int(rng.integers(len(pool)))]))
+            if donor is None:
+                continue
+            tried += 1
+            person = donor.part_map != 0
+            for _ in range(2):
+                person = ~F.erode(~person)
+            found = F.largest_free_window(person, box_w / box_h)
+            if found is None or found[0] * SCENE_MAX_ZOOM < box_h:
+                continue
+            h, w = found
+            corners = np.flatnonzero(F.free_windows(person, h, w).ravel())
+            top, left = np.unravel_index(int(corners[int(rng.integers(corners.size))]), (person.shape[0] - h + 1,
+                                                                                         person.shape[1] - w + 1))
+            piece = F.resize_rgb(donor.pixels[top:top + h, left:left + w], box_h, box_w)
+            layer = np.zeros((H, W, 3), np.uint8)
+            layer[y0:y1, x0:x1] = piece
+            return layer, alpha, donor.relpath
+        if tried == 0:
+            return NO_DONOR_MAP.format(draws=p.max_draws)
+        return (f"no donor among {p.max_draws} draws shows a background piece of the occluder's proportions "
+                f"within {SCENE_MAX_ZOOM}x zoom")
+
+
+NO_DONOR_MAP = "no donor among {draws} draws has a saved part map with a person"
+#: A scene occluder enlarges its piece of background at most this much (more looks blurred).
+SCENE_MAX_ZOOM = 2.0
+
+
 
 
 def _fill_seed(rng: np.random.Generator) -> int:

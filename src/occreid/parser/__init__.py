@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from .base import ParseResult, Parser
 
-PARSERS = ("mediapipe", "schp")
+#: Built-in parser names: ``mediapipe`` (default: the pose landmark model run directly on person
+#: crops), ``mediapipe-graph`` (MediaPipe's whole Pose graph, detector first: for images that are
+#: not person crops) and ``schp`` (the paper's parser; torch and a checkpoint).
+PARSERS = ("mediapipe", "mediapipe-graph", "schp")
 
 
 def make_parser(name: str = "mediapipe", **options) -> Parser:
-    """Build a parser by name. ``mediapipe`` is the embedded offline default; ``schp`` needs torch
-    and a checkpoint the user provides (``checkpoint=...``). ``package.module:Class`` builds a
-    parser of your own (a ``Parser`` subclass importable in worker processes)."""
+    """Build a parser by name. ``mediapipe`` is the embedded offline default (``direct.py``);
+    ``mediapipe-graph`` runs MediaPipe's full Pose graph with its person detector (slower; for
+    images where the person is a small part of the frame); ``schp`` needs torch and a checkpoint
+    the user provides (``checkpoint=...``). ``package.module:Class`` builds a parser of your own
+    (a ``Parser`` subclass importable in worker processes)."""
     if ":" in name:
         import importlib
 
@@ -18,6 +23,10 @@ def make_parser(name: str = "mediapipe", **options) -> Parser:
         cls = getattr(importlib.import_module(module), attr)
         return cls(**options)
     if name == "mediapipe":
+        from .direct import DirectParser
+
+        return DirectParser(**options)
+    if name == "mediapipe-graph":
         from .mediapipe import MediaPipeParser
 
         return MediaPipeParser(**options)

@@ -12,11 +12,16 @@ class ParseResult:
     """A part map (H x W uint8, labels 0..6, see ``occreid.parts``) or None with the reason.
 
     ``parts`` is None when the parser finds no plausible person ("no person": an empty crop, a van,
-    a collapsed skeleton); ``reason`` then says why in a few words.
+    a collapsed skeleton); ``reason`` then says why in a few words. ``source`` says what made the
+    map ("pose": landmarks + segmentation, "silhouette": the segmentation and body proportions;
+    the runner writes "saved" for maps reused from disk and "schp" for SCHP), "" when unknown or
+    when there is no map. ``score`` is the pose presence score in [0, 1] where the parser has one.
     """
 
     parts: np.ndarray | None
     reason: str = ""
+    source: str = ""
+    score: float | None = None
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:
@@ -42,7 +47,7 @@ class Parser:
     A parser is built once per worker process and reused for every image it handles.
     """
 
-    #: Short name recorded in the manifest (``mediapipe``, ``schp``).
+    #: Short name recorded in the manifest (``mediapipe``, ``mediapipe-graph``, ``schp``).
     name: str = ""
 
     def parse(self, rgb: np.ndarray) -> ParseResult:

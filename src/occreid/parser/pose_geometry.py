@@ -1,7 +1,8 @@
 """Pose landmarks + person mask -> 7-label Pascal-Person-Part map, in pure NumPy.
 
-The embedded parser (``occreid.parser.mediapipe``) gets 33 MediaPipe Pose landmarks and a float
-person mask; this module turns them into a part map without importing MediaPipe, so it can be
+The embedded parsers (``occreid.parser.direct``, default, and ``occreid.parser.mediapipe``) get 33
+MediaPipe Pose landmarks and a float person mask (or its logits, with the threshold given as a
+logit); this module turns them into a part map without importing MediaPipe, so it can be
 tested on synthetic skeletons.
 
 Method: the body is modelled as a set of "capsules", each a bone segment with a radius scaled by

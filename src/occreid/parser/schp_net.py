@@ -1,6 +1,6 @@
 """SCHP's AugmentCE2P network in pure PyTorch, and a strict loader for its checkpoints.
 
-Written from the facts in ``docs/SCHP.md`` (shared docs): a ResNet-101 with a deep stem and a
+Written from the facts in ``docs/schp.md``: a ResNet-101 with a deep stem and a
 dilated layer4 (output stride 16), a PSP context module, a decoder, an edge branch and a fusion
 head. Parameter names reproduce the keys of SCHP's released checkpoints exactly (after removing the
 ``module.`` prefix of ``DataParallel``), including the ``fushion`` spelling, so the user's

@@ -1,0 +1,64 @@
+"""Benchmark regenerating from saved part maps (``--parts-from``) and verifying a finished run.
+
+    .venv/bin/python benchmarks/bench_reuse.py                 # 1,000 mars-mini crops, 2 workers
+    .venv/bin/python benchmarks/bench_reuse.py --images 2000 --workers 1 2
+
+Part maps are saved once (``--parser``: the embedded MediaPipe parser by default, or the box test
+parser ``parsers:BoxParser`` from tests/parsers.py for a quick look); then a run with another seed
+reuses them (``--parts-from``), timed end to end with process start-up, and a rerun of that
+finished run (every input's fingerprint and every output's hash verified, nothing redone) is
+timed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(HERE / "tests"))  # the box parser, importable by worker processes too
+
+from occreid.layout import read_dataset  # noqa: E402
+from occreid.runner import GenerateConfig, generate  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", type=Path, default=HERE.parent / "shared" / "data" / "mars-mini")
+    ap.add_argument("--images", type=int, default=1000)
+    ap.add_argument("--workers", type=int, nargs="+", default=[2])
+    ap.add_argument("--parser", default="mediapipe")
+    args = ap.parse_args()
+    import os
+
+    os.environ["PYTHONPATH"] = str(HERE / "tests") + os.pathsep + os.environ.get("PYTHONPATH", "")
+    records = read_dataset(args.dataset).records[: args.images]
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "src"
+        for r in records:
+            (src / r.relpath).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(args.dataset / r.relpath, src / r.relpath)
+        parts = Path(tmp) / "parts"
+        generate(GenerateConfig(input=src, output=parts, parser=args.parser, workers=2, save_parts=True))
+        print(f"dataset: {len(records)} crops of {args.dataset.name}")
+        print(f"{'workers':>8} {'reuse s':>8} {'images/s':>9} {'verify s':>9} {'images/s':>9}")
+        for w in args.workers:
+            out = Path(tmp) / f"out{w}"
+            cfg = GenerateConfig(input=src, output=out, parser=args.parser, workers=w, seed=1,
+                                 parts_from=parts)
+            t0 = time.perf_counter()
+            result = generate(cfg)
+            t1 = time.perf_counter()
+            again = generate(cfg)
+            t2 = time.perf_counter()
+            assert result.errors == 0 and again.skipped == len(records), result.summary
+            n = len(records)
+            print(f"{w:>8} {t1 - t0:>8.2f} {n / (t1 - t0):>9.0f} {t2 - t1:>9.2f} {n / (t2 - t1):>9.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Every dataset occreid knows, each declared once (one module per dataset), and how to read one.
+
+``DATASETS`` maps a ``--layout`` name to its declaration class; detection tries them in order
+(the most specific first); :func:`read_dataset` reads a root into a :class:`Dataset` of records.
+Adding a dataset means adding one module with its declaration and listing it here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import Layout, LayoutError, Protocol
+from .ccvid import CCVID
+from .celeb import CelebReID, CelebReIDLight
+from .deepchange import DeepChange
+from .duke import DukeMTMCreID
+from .folder import Folder
+from .last import LaST
+from .ltcc import LTCC
+from .market import Market1501
+from .mars import MARS
+from .msmt17 import MSMT17
+from .prcc import PRCC
+from .records import IMAGE_EXTENSIONS, STATE_DIR, Dataset, Record
+from .vcclothes import VCClothes
+
+DATASETS: dict[str, type[Layout]] = {cls.name: cls for cls in (
+    PRCC, LTCC, Market1501, DukeMTMCreID, MSMT17, MARS, CCVID, VCClothes, DeepChange, LaST, CelebReID, CelebReIDLight,
+    Folder,
+)}
+
+
+def detect_layout(root: Path) -> Layout:
+    """The declaration whose folders ``root`` has; a LayoutError listing what was expected otherwise."""
+    root = Path(root)
+    Layout.check_root(root)
+    for cls in DATASETS.values():
+        layout = cls()
+        if layout.matches(root):
+            return layout
+    expected = "\n  ".join(cls.expected for cls in DATASETS.values())
+    raise LayoutError(
+        f"{root} matches no known dataset layout. Expected one of:\n  {expected}\n"
+        "Use --layout folder for any other tree of images."
+    )
+
+
+def get_layout(root: Path, layout: str | None = None) -> Layout:
+    """The declaration for ``root``: detected, or the named one after checking that ``root`` fits it."""
+    root = Path(root)
+    if layout is None:
+        return detect_layout(root)
+    if layout not in DATASETS:
+        raise LayoutError(f"unknown layout {layout!r}; expected one of {', '.join(DATASETS)}")
+    chosen = DATASETS[layout]()
+    Layout.check_root(root)
+    if layout != "folder" and not chosen.matches(root):
+        raise LayoutError(f"{root} is not a {layout} dataset. Expected {chosen.expected}")
+    return chosen
+
+
+def read_dataset(root: Path, layout: str | None = None) -> Dataset:
+    """Read a dataset into records, detecting its layout unless one is named."""
+    chosen = get_layout(root, layout)
+    dataset = chosen.read(Path(root))
+    if not dataset.records:
+        raise LayoutError(f"{root} holds no images of the {chosen.name} layout ({chosen.expected})")
+    return dataset
+
+
+def declaration(dataset: Dataset) -> Layout:
+    """The declaration that reads ``dataset`` (bound to its root: MARS reads its info/ split)."""
+    return DATASETS[dataset.layout]().bind(dataset.root)
+
+
+__all__ = [
+    "DATASETS", "Layout", "LayoutError", "Protocol", "IMAGE_EXTENSIONS", "STATE_DIR", "Dataset", "Record",
+    "detect_layout", "get_layout", "read_dataset", "declaration",
+    "CCVID", "CelebReID", "CelebReIDLight", "DeepChange", "DukeMTMCreID", "Folder", "LaST", "LTCC", "Market1501",
+    "MARS", "MSMT17", "PRCC", "VCClothes",
+]

@@ -1,0 +1,52 @@
+"""What a dataset declaration yields: one record per image, labelled by the public loaders' rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Extensions the generic folder layout treats as images.
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+
+#: The folder under an output root where occreid keeps its manifest, state and side outputs.
+#: Layouts skip it, so an output can itself be read as a dataset.
+STATE_DIR = "_occreid"
+
+
+@dataclass(frozen=True, order=True)
+class Record:
+    """One image of a dataset.
+
+    ``relpath`` is relative to the dataset root with forward slashes; ``split`` is the part of the
+    dataset the image belongs to as the dataset names it (a folder such as ``train``, ``query``,
+    ``bounding_box_test``, or for list-file datasets the list, e.g. ``val``). ``pid`` and ``camera``
+    are the public loader's numbers (camera 0-based where the loader subtracts one, as most do;
+    CCVID's and DeepChange's as CAL reads them; None where the dataset has no cameras: LaST,
+    Celeb-reID); ``clothes`` is the outfit key
+    (``"094_1"`` in LTCC, ``"003_AB"`` / ``"003_C"`` in PRCC) or None where the dataset has none.
+    ``tracklet`` is set on video datasets (MARS, CCVID) and on DeepChange: a key shared by every
+    frame of one tracklet and by no other frame, so a generator can occlude a tracklet as a whole.
+    """
+
+    relpath: str
+    split: str
+    pid: int | None = None
+    camera: int | None = None
+    clothes: str | None = None
+    tracklet: str | None = None
+
+    def labels(self) -> tuple[int | None, int | None, str | None]:
+        return (self.pid, self.camera, self.clothes)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset read from disk: its root, layout name, image records and the other files in it."""
+
+    root: Path
+    layout: str
+    records: tuple[Record, ...]
+    other_files: tuple[str, ...]  # relpaths of files that are not records (copied unchanged)
+
+    def splits(self) -> list[str]:
+        return sorted({r.split for r in self.records})

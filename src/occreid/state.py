@@ -1,0 +1,203 @@
+"""The run state: one SQLite database (standard library, WAL mode) per output root.
+
+It holds one row per input file the run has handled: the input's fingerprint (size, modification
+time in ns, SHA-1 of its bytes), what became of it (its manifest row), the hash of the run's
+parameters and the SHA-1 of every file the run wrote for it. Rows are committed one chunk at a
+time, so a killed run loses at most the chunk in flight, and a resume can *verify* what it keeps:
+an input whose fingerprint changed, or an output whose bytes no longer hash to what was written,
+is redone; a row whose own checksum does not match (edited by hand, damaged) is redone too.
+
+Relative paths are stored as the OS's bytes (``os.fsencode``), so any name the OS allows, valid
+UTF-8 or not, with newlines or commas, round-trips exactly.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Bump when the tables change; an older state is refused with instructions.
+SCHEMA_VERSION = 1
+
+#: Kinds of entry: an image of the layout (a manifest row), or another file copied unchanged.
+IMAGE, COPY = "image", "copy"
+
+
+class StateError(RuntimeError):
+    """The run state cannot be used (damaged, from another version, locked); the message says what to do."""
+
+
+@dataclass
+class Entry:
+    """What the state knows of one input file.
+
+    ``outputs`` maps an output kind (``image``, ``parts``, ``masks``, ``copy``) to the SHA-1 of the
+    bytes written; ``row`` is the manifest row (None for a copied file).
+    """
+
+    relpath: str
+    kind: str
+    size: int
+    mtime_ns: int
+    sha1: str
+    params: str
+    outputs: dict[str, str] = field(default_factory=dict)
+    row: dict | None = None
+
+    def checksum(self) -> str:
+        """A hash over every field: a row edited outside occreid no longer matches it."""
+        h = hashlib.sha1()
+        for part in (os.fsencode(self.relpath), self.kind, str(self.size), str(self.mtime_ns), self.sha1,
+                     self.params, json.dumps(self.outputs, sort_keys=True), json.dumps(self.row, sort_keys=True)):
+            h.update(part if isinstance(part, bytes) else part.encode("ascii", "backslashreplace"))
+            h.update(b"\0")
+        return h.hexdigest()
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    relpath BLOB PRIMARY KEY, kind TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    sha1 TEXT NOT NULL, params TEXT NOT NULL, outputs TEXT NOT NULL, row TEXT, checksum TEXT NOT NULL
+);
+"""
+
+
+class StateFullError(OSError):
+    """The run state could not be committed because its disk is full or not writable."""
+
+
+def _guard(action):
+    """Run one SQLite statement; a full or read-only disk becomes StateFullError (the run stops,
+    resumable), any other SQLite failure a StateError."""
+    try:
+        return action()
+    except sqlite3.OperationalError as exc:
+        text = str(exc).lower()
+        if "full" in text or "readonly" in text or "disk i/o" in text:
+            raise StateFullError(28, f"cannot write the run state: {exc}") from None
+        raise StateError(f"the run state cannot be written ({exc}); rerun the same command to resume.") from None
+    except sqlite3.DatabaseError as exc:
+        raise StateError(f"the run state is damaged ({exc}); rerun with --overwrite to start over.") from None
+
+
+class RunState:
+    """The SQLite run state of one output root. Open it with ``RunState.open``; close it when done.
+
+    An exclusive lock (``state.lock`` beside it) keeps two runs from writing one output at once.
+    """
+
+    def __init__(self, path: Path, db: sqlite3.Connection, lock_fh):
+        self.path = Path(path)
+        self._db = db
+        self._lock = lock_fh
+
+    @classmethod
+    def open(cls, path: Path, create: bool) -> RunState:
+        """Open (or, with ``create``, make) the state at ``path``; StateError if it is damaged or locked."""
+        path = Path(path)
+        lock_fh = open(path.with_name(path.name + ".lock"), "a+b")
+        try:
+            fcntl.flock(lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock_fh.close()
+            raise StateError(f"another occreid run is writing to {path.parent.parent}; wait for it to finish "
+                             "(or stop it) before running again.") from None
+        if not create and not path.exists():
+            lock_fh.close()
+            raise StateError(f"no run state at {path}")
+        try:
+            db = sqlite3.connect(path, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            check = db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(check)
+            db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            lock_fh.close()
+            raise StateError(
+                f"the run state {path} is damaged ({exc}). Rerun with --overwrite to start this output over "
+                "(it removes what the earlier run wrote), or choose another --out."
+            ) from None
+        state = cls(path, db, lock_fh)
+        if create and state.get_meta("schema") is None:
+            state.set_meta("schema", str(SCHEMA_VERSION))
+        elif (schema := state.get_meta("schema")) != str(SCHEMA_VERSION):
+            state.close()
+            raise StateError(f"the run state {path} has schema {schema!r}, this occreid "
+                             f"writes {SCHEMA_VERSION}; rerun with --overwrite to start this output over.")
+        return state
+
+    # -- meta ------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        _guard(lambda: self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value)))
+
+    # -- entries ---------------------------------------------------------------------------
+    def entries(self) -> tuple[dict[str, Entry], list[str]]:
+        """Every entry whose checksum verifies, by relpath, and the relpaths of those that do not."""
+        good: dict[str, Entry] = {}
+        bad: list[str] = []
+        for rel_b, kind, size, mtime_ns, sha1, params, outputs, row, checksum in self._db.execute(
+                "SELECT relpath, kind, size, mtime_ns, sha1, params, outputs, row, checksum FROM files"):
+            rel = os.fsdecode(bytes(rel_b)) if isinstance(rel_b, (bytes, memoryview)) else str(rel_b)
+            try:
+                entry = Entry(rel, kind, int(size), int(mtime_ns), str(sha1), str(params),
+                              json.loads(outputs), None if row is None else json.loads(row))
+                ok = entry.checksum() == checksum and isinstance(entry.outputs, dict)
+            except (TypeError, ValueError):
+                ok = False
+            if ok:
+                good[rel] = entry
+            else:
+                bad.append(rel)
+        return good, bad
+
+    def commit(self, entries: list[Entry]) -> None:
+        """Store entries in one transaction (one chunk: commits are per chunk, not per image)."""
+        values = [(os.fsencode(e.relpath), e.kind, e.size, e.mtime_ns, e.sha1, e.params,
+                   json.dumps(e.outputs, sort_keys=True), None if e.row is None else json.dumps(e.row, sort_keys=True),
+                   e.checksum()) for e in entries]
+        with self._transaction():
+            self._db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+
+    def remove(self, relpaths: list[str]) -> None:
+        with self._transaction():
+            self._db.executemany("DELETE FROM files WHERE relpath = ?", [(os.fsencode(r),) for r in relpaths])
+
+
+    def _transaction(self):
+        db = self._db
+
+        class _Tx:
+            def __enter__(self):
+                _guard(lambda: db.execute("BEGIN IMMEDIATE"))
+
+            def __exit__(self, kind, exc, tb):
+                if kind is None:
+                    _guard(lambda: db.execute("COMMIT"))
+                else:
+                    try:
+                        db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                    if isinstance(exc, sqlite3.Error):
+                        _guard(lambda: (_ for _ in ()).throw(exc))
+                return False
+
+        return _Tx()
+
+    def close(self) -> None:
+        try:
+            self._db.close()
+        finally:
+            self._lock.close()
