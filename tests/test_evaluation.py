@@ -386,6 +386,24 @@ def test_cli_evaluate_features_and_compare(cli, prcc, tmp_path):
     assert res.exit_code == 2 and "--features2" in res.output
 
 
+def test_cli_evaluate_draws_prcc_single_shot_as_cal_does(cli, prcc, tmp_path):
+    from occreid.evaluation.protocols import settings
+
+    f = tmp_path / "f.npz"
+    random_features(prcc).save(f)
+    out = {}
+    for draws in ("occreid", "cal"):
+        out[draws] = tmp_path / f"{draws}.json"
+        res = CliRunner().invoke(cli, ["evaluate", str(prcc.root), "-f", str(f), "--single-shot-draws", draws,
+                                       "--single-shot-repeats", "4", "--json", str(out[draws]), "--no-progress"])
+        assert res.exit_code == 0, res.output
+    ours, cal = (json.loads(out[d].read_text())["dataset"]["settings"] for d in ("occreid", "cal"))
+    assert "cloth-changing/single-shot-x4-cal" in cal and "cloth-changing/single-shot-x4" in ours
+    assert ours["cloth-changing/multi-shot"] == cal["cloth-changing/multi-shot"]
+    expected = {s.key: s for s in settings(prcc, 4, single_shot="cal")}["cloth-changing/single-shot-x4-cal"]
+    assert cal["cloth-changing/single-shot-x4-cal"]["queries"] == len(expected.query)
+
+
 def test_cli_evaluate_reports_bad_features(cli, ltcc, tmp_path):
     ft = identity_features(ltcc)
     f = tmp_path / "f.npz"

@@ -280,7 +280,7 @@ def test_padding_and_mirroring_map_back_to_the_crop(parser):
 def test_mediapipe_noise_is_filtered_but_other_stderr_kept(capfd):
     import os
 
-    from occreid.parser.mediapipe import _filtered_stderr
+    from occreid.parser.stderr import filtered_stderr as _filtered_stderr
 
     with _filtered_stderr():
         os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")

@@ -59,7 +59,17 @@ class OccludeTransform:
         if not self.dataset_root.is_dir():
             raise FileNotFoundError(f"dataset_root {dataset_root} is not a folder")
         self._check_root(Path(parts_root))
-        self.occluder = Occluder(params or preset_params(preset))
+        params = params or preset_params(preset)
+        self._targets: dict = {}
+        donors = None
+        if params.shape in ("person", "scene"):  # other images of the dataset are the donors
+            from .layout import read_dataset
+            from .occlusion import DonorBank
+
+            records = read_dataset(self.dataset_root).records
+            donors = DonorBank.from_records(records, self.dataset_root, self.parts_dir)
+            self._targets = {r.relpath: r for r in records}
+        self.occluder = Occluder(params, donors)
         self.seed, self.p = seed, p
         self._epoch = mp.Value("q", self._NO_EPOCH if epoch is None else int(epoch))
         self._counts = mp.Array("q", 2)  # missing, no_person
@@ -148,7 +158,7 @@ class OccludeTransform:
         if pixels.shape[:2] != parts.shape:
             raise ValueError(f"{rel}: image is {pixels.shape[1]}x{pixels.shape[0]} but its part map is "
                              f"{parts.shape[1]}x{parts.shape[0]}; occlude before resizing")
-        out, _ = self.occluder(pixels, parts, image_rng(self.seed, key))
+        out, _ = self.occluder(pixels, parts, image_rng(self.seed, key), self._targets.get(rel))
         return Image.fromarray(out) if isinstance(image, Image.Image) else out
 
     def read(self, path) -> Image.Image:

@@ -16,7 +16,8 @@ from rich.text import Text
 
 from . import __version__
 from .layout import LAYOUTS, LayoutError
-from .occlusion import FILLS, PART_CHOICES, PRESETS, preset_params
+from .occlusion import DONOR_SPLITS, FILLS, PART_CHOICES, PRESETS, SHAPES, preset_params
+from .parser import PARSERS
 from .images import MAX_FILE_BYTES, MAX_PIXELS
 from .runner import SEED_MAX, GenerateConfig, OutputError, RunError, StateError, WorkerLost, default_workers
 from .runner import generate as run_generate
@@ -99,9 +100,11 @@ def summary_table(summary: dict, title: str) -> Table:
               help="Run seed (0 to 2**32-1). Each image's draws depend only on (seed, its relative path).")
 @click.option("--workers", "-j", type=click.IntRange(1), default=default_workers(), show_default="the usable CPU cores",
               help="Worker processes, one parser each. Outputs do not depend on it.")
-@click.option("--parser", default="mediapipe", show_default=True,
-              help="Body-part parser: 'mediapipe' (embedded, offline), 'schp' (needs --checkpoint and torch), "
-                   "or 'package.module:Class' for your own.")
+@click.option("--parser", default="mediapipe", show_default=True, metavar="|".join(PARSERS) + "|module:Class",
+              help="Body-part parser: 'mediapipe' (embedded, offline: MediaPipe's pose model run on the crop "
+                   "itself), 'mediapipe-graph' (MediaPipe's whole Pose graph, person detector first: for frames "
+                   "that are not person crops), 'schp' (the paper's parser; needs --checkpoint and torch), or "
+                   "'package.module:Class' for your own.")
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="SCHP Pascal-Person-Part checkpoint (exp-schp-201908270938-pascal-person-part.pth).")
 @click.option("--device", default=None, help="SCHP device: cpu, cuda, cuda:1 ... (default: cuda if available).")
@@ -121,6 +124,19 @@ def summary_table(summary: dict, title: str) -> Table:
               help="A coarse cell is occluded when its pooled mean exceeds this [default: 0 = any overlap].")
 @click.option("--fill", type=click.Choice(FILLS), default=None,
               help="What the occluder looks like [default: black, the paper's]; 'texture' needs --texture-dir.")
+@click.option("--shape", type=click.Choice(SHAPES), default=None,
+              help="The occluder [default: part, the paper's blob]: 'rectangle' (Feng et al.'s baseline), "
+                   "'person' (another pedestrian of another identity), 'scene' (background of another image "
+                   "in the part's coarse shape), 'object' (a cut-out from --objects). See docs/occluders.md.")
+@click.option("--objects", "objects_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder of object cut-outs for --shape object: ground/ (bins, cars) and held/ (bags, umbrellas).")
+@click.option("--min-cover", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Pasted shapes: share of the drawn part the occluder must cover [default: 0.5].")
+@click.option("--donor-split", type=click.Choice(DONOR_SPLITS), default=None,
+              help="Pasted shapes: draw donors from the target's own split [default: same] or from any split.")
+@click.option("--per", type=click.Choice(["image", "tracklet"]), default="image", show_default=True,
+              help="Video datasets (MARS, CCVID): 'tracklet' draws one part order per tracklet, so the occluder "
+                   "follows the same body part through the sequence.")
 @click.option("--texture-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Folder of object images (bins, cars, umbrellas...) cut to the occluder's shape by --fill texture.")
 @click.option("--occlude", "splits", default=None, metavar="WHICH",
@@ -142,7 +158,8 @@ def summary_table(summary: dict, title: str) -> Table:
               help="Replace an output made with other parameters (removes what the previous run wrote).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 def generate(dataset, output, layout, seed, workers, parser, checkpoint, device, batch_size, preset, part_choice,
-             num_parts, target, pool_levels, pool_kernel, threshold, fill, texture_dir, splits, fraction,
+             num_parts, target, pool_levels, pool_kernel, threshold, fill, shape, objects_dir, min_cover, donor_split,
+             per, texture_dir, splits, fraction,
              jpeg_quality, save_parts, save_masks, parts_from, max_pixels, max_file_bytes, overwrite, progress):
     """Write the occluded twin of DATASET to --out.
 
@@ -163,7 +180,9 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
     try:
         occlusion = preset_params(preset, part_choice=part_choice, num_parts=num_parts, target=target or None,
                                   pool_levels=pool_levels, pool_kernel=pool_kernel, threshold=threshold, fill=fill,
-                                  texture_dir=str(texture_dir) if texture_dir else None)
+                                  texture_dir=str(texture_dir) if texture_dir else None, shape=shape,
+                                  objects_dir=str(objects_dir) if objects_dir else None, min_cover=min_cover,
+                                  donor_split=donor_split)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     options = {}
@@ -181,7 +200,7 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
         splits=tuple(x.strip() for x in splits.split(",") if x.strip()) if splits else None, fraction=fraction,
         jpeg_quality=jpeg_quality, save_parts=save_parts,
         save_masks=save_masks, parts_from=parts_from, overwrite=overwrite, max_pixels=max_pixels,
-        max_file_bytes=max_file_bytes,
+        max_file_bytes=max_file_bytes, per=per,
     )
     bar = Progress(TextColumn("[bold]occluding"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err, disable=not progress)
@@ -295,7 +314,10 @@ def stats(output, json_path):
         parts = ", ".join(f"{k} {v}" for k, v in st["parts"].items())
         sizes = st["parts_per_occluder"]
         per = f"; parts per occluder: {', '.join(f'{k}: {v}' for k, v in sizes.items())}" if len(sizes) > 1 else ""
-        out.print(f"{split}: parts covered: {parts or '-'}{per}" + "".join(f"; {k} {v}" for k, v in extra.items()))
+        sources = ", ".join(f"{k} {v}" for k, v in st["part_sources"].items())
+        covered = f"; drawn part covered % {pct(st['part_covered'])}" if st["part_covered"]["p50"] is not None else ""
+        out.print(f"{split}: parts covered: {parts or '-'}{per}" + "".join(f"; {k} {v}" for k, v in extra.items())
+                  + (f"; part maps from: {sources}" if sources else "") + covered)
     if json_path:
         json_path.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -366,6 +366,7 @@ def _stats_rows(run: _Run, statuses: list[str], parts: list[str]) -> list[dict]:
             "image_fraction": st["image_fraction"],
             "person_fraction": st["person_fraction"],
             "misses_person": st["misses_person"],
+            "part_sources": st.get("part_sources", {}),
         })
     return out
 
@@ -707,6 +708,9 @@ so its original images cannot be shown; the samples show the occluded images onl
       <td data-col="misses_person"{% if row.misses_person %} class="bad"{% endif %}>{{ row.misses_person }}</td></tr>
     {% endfor %}
   </table>
+  {% set total = r.stats[-1] %}{% if total.part_sources %}
+  <p class="tcap" id="sources-{{ r.run.label }}">Part maps made by: {% for k, v in total.part_sources.items() %}{{ k }} {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}</p>
+  {% endif %}
 </div>
 {% endfor %}
 </div>

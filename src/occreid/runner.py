@@ -30,16 +30,24 @@ import numpy as np
 from . import __version__
 from .images import MAX_FILE_BYTES, MAX_PIXELS, ImageError, decode, encode
 from .inputs import bound_layout, layout_record, odd_entries, os_reason, read_input, sha1_file
-from .layout import STATE_DIR, Dataset, Layout, Record, loader_hazards, read_dataset
-from .occlusion import OCCLUDED, Occluder, OcclusionParams, image_rng
+from .layout import LAYOUTS, STATE_DIR, Dataset, Layout, Record, loader_hazards, read_dataset
+from .occlusion import OCCLUDED, Candidate, DonorBank, Occluder, OcclusionParams, image_rng, tracklet_order
+from .occlusion.donors import objects_digest, read_part_map_png
+from .orientation import exif_orientation, to_stored, to_upright
+from .parser import ParseResult
 from .state import COPY, IMAGE, Entry, RunState, StateError, StateFullError
 from .stats import summarize
 from .writer import (
     OutputError, ManifestRow, OutputTree, load_part_map, write_json, write_manifest, write_other_files,
 )
 
-#: 2: state in SQLite, part_source / presence columns, size guards.
+#: 2: state in SQLite, part_source / presence / shape / donor / part_covered columns, size guards,
+#: EXIF-upright parsing, the direct pose parser.
 FORMAT_VERSION = 2
+#: How draws are grouped: every image on its own, or one part order per video tracklet.
+PER_CHOICES = ("image", "tracklet")
+#: Shapes cut from other images of the dataset: every image's part map must exist before any is occluded.
+DONOR_SHAPES = ("person", "scene")
 SEED_MAX = 2**32 - 1  # the seed enters each image's generator as 32 bits: larger ones would alias
 _FREE_MARGIN = 1024 * 1024
 
@@ -81,10 +89,16 @@ class GenerateConfig:
     chunk_size: int = 8
     max_pixels: int = MAX_PIXELS  # images larger than this are refused before decoding
     max_file_bytes: int = MAX_FILE_BYTES  # files larger than this are refused before reading
+    per: str = "image"  # "tracklet": one part order per video tracklet, so the occluder follows the person
 
     def fingerprint(self, layout: str) -> dict:
         opts = {k: str(v) for k, v in sorted(self.parser_options.items()) if k in ("checkpoint", "input_size")}
-        return {
+        extra = {}
+        if self.per != "image":
+            extra["per"] = self.per
+        if self.occlusion.shape == "object" and self.occlusion.objects_dir is not None:
+            extra["objects"] = objects_digest(self.occlusion.objects_dir)  # other objects, other bytes
+        return extra | {
             "format_version": FORMAT_VERSION,
             "layout": layout,
             "seed": self.seed,
@@ -155,22 +169,41 @@ def manifest_row(cfg: GenerateConfig, rec: Record, status: str, reason: str = ""
     return ManifestRow(
         relpath=rec.relpath, split=rec.split, pid=rec.pid, camera=rec.camera, clothes=rec.clothes,
         status=status, reason=reason, preset=cfg.preset, part_choice=o.part_choice, parser=cfg.parser, seed=cfg.seed,
-        pool_levels=o.pool_levels, pool_kernel=o.pool_kernel, threshold=o.threshold, fill=o.fill, **extra,
+        pool_levels=o.pool_levels, pool_kernel=o.pool_kernel, threshold=o.threshold, fill=o.fill, shape=o.shape,
+        **extra,
     ).to_csv()
 
 
-class _Worker:
-    """What one process holds: the config, its parser (built on first use) and the occluder."""
+def donor_candidates(cfg: GenerateConfig, ds: Dataset) -> list[tuple]:
+    """Every image of the dataset as plain data a worker's ``DonorBank`` is built from: (relpath,
+    split, pid, image path). Donors are drawn within the target's split folder by default."""
+    return [(r.relpath, r.split, r.pid, str(cfg.input / r.relpath)) for r in ds.records]
 
-    def __init__(self, config: GenerateConfig, layout: str, parser=None):
+
+class _Worker:
+    """What one process holds: the config, its parser (built on first use) and the occluder (with
+    the donor bank when the shape pastes other images of the dataset)."""
+
+    def __init__(self, config: GenerateConfig, layout: str, parser=None, donors: list[tuple] | None = None):
         self.config = config
         self.layout = layout
         self.roles = bound_layout(layout, config.input)
         self.params = params_hash(config.fingerprint(layout))
         self.tree = OutputTree(config.output)
-        self.occluder = Occluder(config.occlusion)
         self.parts_sources = [self.tree] + ([OutputTree(config.parts_from)] if config.parts_from else [])
+        bank = None
+        if donors is not None:
+            bank = DonorBank(donors, part_loader=self._donor_parts)
+        self.occluder = Occluder(config.occlusion, bank)
         self._parser = parser
+
+    def _donor_parts(self, candidate: Candidate):
+        """A donor's saved part map: this output's own first, then --parts-from's."""
+        for source in self.parts_sources:
+            found = read_part_map_png(source.part_path(candidate.relpath))
+            if found is not None:
+                return found
+        return None
 
     @property
     def parser(self):
@@ -185,24 +218,51 @@ class _Worker:
         return manifest_row(self.config, rec, status, reason, **extra)
 
     def _cached_parts(self, rec: Record, digest: str):
-        """A saved part map of this image (own output first, then --parts-from) and the SHA-1 of
-        its file when it is this output's own (so the run state keeps accounting for it)."""
+        """A saved part map of this image (own output first, then --parts-from), the part source to
+        record, and the SHA-1 of its file when it is this output's own (so the run state keeps
+        accounting for it). This output's own maps keep the source they were made with, so a run
+        resumed after a kill writes the same manifest as an uninterrupted one; maps taken from
+        --parts-from are recorded as ``saved``."""
         for source in self.parts_sources:
             path = source.part_path(rec.relpath)
             found = load_part_map(path, self.config.parser, digest)
             if found is not None:
-                own = source is self.tree and self.config.save_parts
-                return found, (sha1_file(path) if own else None)
+                own = source is self.tree
+                kind = (found.source or (self.config.parser if found.parts is not None else "")) if own else "saved"
+                return found, kind, (sha1_file(path) if own and self.config.save_parts else None)
         return None
 
-    def _write(self, rec: Record, kind: str, data: bytes, outputs: dict) -> None:
-        outputs[kind] = self.tree.write_bytes(self.tree.output_path(kind, rec.relpath), data)
+    def _parse(self, pending: list) -> dict:
+        """Parse the decoded images that have no saved part map, each as a viewer shows it (EXIF
+        orientation applied), and bring the maps back to the stored pixels' orientation."""
+        to_parse = [p for p in pending if p[4] is None]
+        if not to_parse:
+            return {}
+        parser = self.parser  # built outside the per-image guard: a parser that cannot be built stops the run
+        turns = [exif_orientation(p[1]) for p in to_parse]
+        views = [to_upright(p[2].rgb, t) for p, t in zip(to_parse, turns)]
+        try:
+            results = parser.parse_batch(views)
+        except Exception:  # one bad image must not sink its chunk: retry one at a time
+            results = []
+            for view in views:
+                try:
+                    results.append(parser.parse(view))
+                except Exception as exc:  # noqa: BLE001 - recorded in the manifest
+                    results.append(exc)
+        parsed = {}
+        for p, turn, res in zip(to_parse, turns, results):
+            if turn != 1 and isinstance(getattr(res, "parts", None), np.ndarray) and res.parts.ndim == 2:
+                res = ParseResult(to_stored(res.parts, turn), res.reason, getattr(res, "source", ""),
+                                  getattr(res, "score", None))
+            parsed[p[0].relpath] = res
+        return parsed
 
-    def process(self, records: list[Record]) -> list[Entry]:
-        cfg, tree = self.config, self.tree
-        done: dict[str, tuple[dict, dict]] = {}  # relpath -> (row, outputs)
-        facts: dict[str, tuple[int, int, str]] = {}  # relpath -> (size, mtime_ns, sha1)
-        pending = []  # (record, bytes, decoded, digest, saved parts or None)
+    def _read_decoded(self, records: list[Record], done: dict, facts: dict, selected_only: bool = True) -> list:
+        """Read and decode the records: (record, bytes, decoded, digest, saved parts or None) for
+        each usable one; rows for the others go into ``done``."""
+        cfg = self.config
+        pending = []
         for rec in records:
             outputs: dict = {}
             try:
@@ -212,7 +272,7 @@ class _Worker:
                 continue
             digest = hashlib.sha1(data).hexdigest()
             facts[rec.relpath] = (st.st_size, st.st_mtime_ns, digest)
-            why_not = not_selected(cfg, self.roles, rec)
+            why_not = not_selected(cfg, self.roles, rec) if selected_only else ""
             if why_not:
                 self._write(rec, "image", data, outputs)
                 done[rec.relpath] = (self._row(rec, "not_selected", why_not), outputs)
@@ -220,33 +280,47 @@ class _Worker:
             try:
                 dec = decode(data, cfg.max_pixels)  # decode
             except ImageError as exc:
-                self._write(rec, "image", data, outputs)  # keep the file, unchanged
+                if selected_only:
+                    self._write(rec, "image", data, outputs)  # keep the file, unchanged
                 done[rec.relpath] = (self._row(rec, "error", str(exc)), outputs)
                 continue
             pending.append((rec, data, dec, digest, self._cached_parts(rec, digest)))
+        return pending
 
-        to_parse = [p for p in pending if p[4] is None]
-        parsed = {}
-        if to_parse:  # parse
-            parser = self.parser  # built outside the per-image guard: a parser that cannot be built stops the run
-            try:
-                results = parser.parse_batch([p[2].rgb for p in to_parse])
-            except Exception:  # one bad image must not sink its chunk: retry one at a time
-                results = []
-                for p in to_parse:
-                    try:
-                        results.append(parser.parse(p[2].rgb))
-                    except Exception as exc:  # noqa: BLE001 - recorded in the manifest
-                        results.append(exc)
-            for p, res in zip(to_parse, results):
-                parsed[p[0].relpath] = res
+    def save_parts(self, records: list[Record]) -> int:
+        """The parse phase of shapes that paste other images (person, scene): parse every image that
+        has no saved part map yet and save its map, writing nothing else. Returns how many were parsed."""
+        pending = self._read_decoded(records, {}, {}, selected_only=False)
+        parsed = self._parse(pending)
+        for rec, _data, dec, digest, _cached in pending:
+            res = parsed.get(rec.relpath)
+            if res is None or isinstance(res, Exception):
+                continue  # the occlusion phase parses it again and records the error
+            w, h = dec.size
+            if getattr(res, "parts", None) is not None and _check_parts(res.parts, (h, w)):
+                continue
+            parts = None if res.parts is None else res.parts.astype(np.uint8, copy=False)
+            self.tree.save_part_map(rec.relpath, parts, (h, w), self.config.parser, res.reason, digest,
+                                    getattr(res, "source", "") or (self.config.parser if parts is not None else ""),
+                                    getattr(res, "score", None))
+        return len(parsed)
+
+    def _write(self, rec: Record, kind: str, data: bytes, outputs: dict) -> None:
+        outputs[kind] = self.tree.write_bytes(self.tree.output_path(kind, rec.relpath), data)
+
+    def process(self, records: list[Record]) -> list[Entry]:
+        cfg, tree = self.config, self.tree
+        done: dict[str, tuple[dict, dict]] = {}  # relpath -> (row, outputs)
+        facts: dict[str, tuple[int, int, str]] = {}  # relpath -> (size, mtime_ns, sha1)
+        pending = self._read_decoded(records, done, facts)  # read, decode
+        parsed = self._parse(pending)  # parse (upright), or reuse a saved part map below
 
         for rec, data, dec, digest, cached in pending:
             outputs: dict = {}
             w, h = dec.size
             if cached is not None:  # or reuse a saved part map
-                saved, own_sha1 = cached
-                parts, reason, source, presence = saved.parts, saved.reason, "saved", None
+                saved, source, own_sha1 = cached
+                parts, reason, presence = saved.parts, saved.reason, saved.presence
                 if own_sha1:
                     outputs["parts"] = own_sha1
             else:
@@ -258,13 +332,13 @@ class _Worker:
                     done[rec.relpath] = (self._row(rec, "error", problem, width=w, height=h), outputs)
                     continue
                 parts, reason = res.parts, res.reason
-                source = getattr(res, "source", "") or cfg.parser
+                source = getattr(res, "source", "") or (cfg.parser if parts is not None else "")
                 presence = getattr(res, "score", None)
                 if parts is not None:
                     parts = parts.astype(np.uint8, copy=False)
                 if cfg.save_parts:
                     outputs["parts"] = tree.save_part_map(rec.relpath, parts, (h, w), cfg.parser, reason, digest,
-                                                          source)
+                                                          source, presence)
             seen = dict(width=w, height=h, part_source=source,
                         presence=None if presence is None else float(presence))
             if parts is None:
@@ -273,8 +347,11 @@ class _Worker:
                 if cfg.save_masks:
                     outputs["masks"] = tree.save_mask(rec.relpath, np.zeros((h, w), bool))
                 continue
+            order = None
+            if cfg.per == "tracklet" and rec.tracklet is not None:
+                order = tracklet_order(cfg.seed, rng_key(f"{rec.split}/{rec.tracklet}"))
             try:
-                occ = self.occluder.plan(parts, image_rng(cfg.seed, rng_key(rec.relpath)))  # occlude
+                occ = self.occluder.plan(parts, image_rng(cfg.seed, rng_key(rec.relpath)), rec, order)  # occlude
                 body = encode(dec, self.occluder.apply(dec.pixels, occ), cfg.jpeg_quality) if occ.status == OCCLUDED \
                     else data  # encode
             except (ValueError, OSError, TypeError) as exc:  # an odd mode the encoder refuses
@@ -284,9 +361,12 @@ class _Worker:
             self._write(rec, "image", body, outputs)  # write
             if cfg.save_masks:
                 outputs["masks"] = tree.save_mask(rec.relpath, occ.mask)
+            pasted = {}
+            if occ.donor or occ.part_covered is not None:
+                pasted = dict(donor=occ.donor or "", part_covered=occ.part_covered)
             done[rec.relpath] = (self._row(
                 rec, occ.status, occ.reason, part=occ.part_name, image_fraction=occ.image_fraction,
-                person_fraction=occ.person_fraction, **seen), outputs)
+                person_fraction=occ.person_fraction, **seen, **pasted), outputs)
         entries = []
         for rec in records:
             row, outputs = done[rec.relpath]
@@ -298,16 +378,20 @@ class _Worker:
 _WORKER: _Worker | None = None
 
 
-def _init_worker(config: GenerateConfig, layout: str) -> None:
+def _init_worker(config: GenerateConfig, layout: str, donors: list[tuple] | None = None) -> None:
     global _WORKER
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's: it stops the pool, exit 130
-    _WORKER = _Worker(config, layout)
+    _WORKER = _Worker(config, layout, donors=donors)
 
 
 def _work(records: list[Record]) -> list[Entry]:
     return _WORKER.process(records)
+
+
+def _save_parts(records: list[Record]) -> int:
+    return _WORKER.save_parts(records)
 
 
 def not_selected(cfg: GenerateConfig, layout: Layout, rec: Record) -> str:
@@ -333,6 +417,8 @@ def _check_options(cfg: GenerateConfig) -> None:
                         ("max_file_bytes", cfg.max_file_bytes)):
         if int(value) < 1:
             raise RunError(f"{name} must be at least 1, got {value}")
+    if cfg.per not in PER_CHOICES:
+        raise RunError(f"--per must be one of {', '.join(PER_CHOICES)}, got {cfg.per!r}")
     if cfg.parts_from is not None and not (Path(cfg.parts_from) / STATE_DIR).is_dir():
         raise RunError(f"--parts-from {cfg.parts_from} is not an occreid output (it has no {STATE_DIR}/ folder).")
 
@@ -383,8 +469,8 @@ def build_parser(name: str, options: dict):
             raise RunError(f"--parser {name}: importing {module!r} failed ({type(exc).__name__}: {exc}).") from None
     elif name not in PARSERS:
         raise RunError(f"unknown parser {name!r}; use one of {', '.join(PARSERS)} or package.module:Class.")
-    elif name == "mediapipe" and importlib.util.find_spec("mediapipe") is None:
-        raise RunError("--parser mediapipe needs the mediapipe package: pip install 'mediapipe==0.10.21'.")
+    elif name in _EMBEDDED:
+        _check_embedded(name)
     try:
         if ":" in name:
             parser = cls(**options)
@@ -399,12 +485,25 @@ def build_parser(name: str, options: dict):
     return parser
 
 
+#: The embedded parsers and the packages each needs (checked, not imported, before the first image).
+_EMBEDDED = {
+    "mediapipe": (("mediapipe", "mediapipe==0.10.21"), ("ai_edge_litert", "ai-edge-litert==2.3.0")),
+    "mediapipe-graph": (("mediapipe", "mediapipe==0.10.21"),),
+}
+
+
+def _check_embedded(name: str) -> None:
+    for module, requirement in _EMBEDDED[name]:
+        if importlib.util.find_spec(module) is None:
+            raise RunError(f"--parser {name} needs the {requirement.split('==')[0]} package: "
+                           f"pip install '{requirement}'.")
+
+
 def _prebuilt_parser(cfg: GenerateConfig):
     """The parser built once in the main process (plugins and SCHP with its checkpoint); the embedded
-    MediaPipe parser is only checked to be installed, so reusing saved part maps stays fast."""
-    if cfg.parser == "mediapipe":
-        if importlib.util.find_spec("mediapipe") is None:
-            raise RunError("--parser mediapipe needs the mediapipe package: pip install 'mediapipe==0.10.21'.")
+    parsers are only checked to be installed, so reusing saved part maps stays fast."""
+    if cfg.parser in _EMBEDDED:
+        _check_embedded(cfg.parser)
         return None
     return build_parser(cfg.parser, dict(cfg.parser_options))
 
@@ -612,6 +711,11 @@ def generate(cfg: GenerateConfig, progress=None, dataset: Dataset | None = None)
     _check_paths(cfg)
     ds = dataset or read_dataset(cfg.input, cfg.layout)
     check_splits(cfg, ds)
+    if cfg.per == "tracklet" and not getattr(LAYOUTS.get(ds.layout), "video", False):
+        video = ", ".join(name for name, cls in LAYOUTS.items() if getattr(cls, "video", False))
+        raise RunError(f"--per tracklet needs a video dataset ({video}); {ds.layout} has no tracklets.")
+    if cfg.occlusion.shape in DONOR_SHAPES and not cfg.save_parts:
+        cfg = replace(cfg, save_parts=True)  # donors are cut out by their part maps: keep them
     parser = _prebuilt_parser(cfg)
     tree = OutputTree(cfg.output)
     fingerprint = cfg.fingerprint(ds.layout)
@@ -685,9 +789,13 @@ def _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress) ->
     if progress:
         progress(total=len(ds.records), advance=len(finished))
     pool = None
+    donors = donor_candidates(cfg, ds) if cfg.occlusion.shape in DONOR_SHAPES else None
     try:
         if cfg.workers <= 1 or len(chunks) <= 1:
-            worker = _Worker(cfg, ds.layout, parser)
+            worker = _Worker(cfg, ds.layout, parser, donors)
+            if donors is not None and todo:  # parse phase: every donor's part map exists before any draw
+                for c in plan_chunks(list(ds.records), cfg.chunk_size):
+                    worker.save_parts(c)
             results = (worker.process(c) for c in chunks)
         else:
             if parser is not None and hasattr(parser, "close"):
@@ -695,7 +803,11 @@ def _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress) ->
             # an executor, not multiprocessing.Pool: a worker killed by the system (out of memory) breaks
             # the run with an error instead of leaving it waiting forever for the lost chunk
             pool = ProcessPoolExecutor(min(cfg.workers, len(chunks)), mp_context=_pool_context(parser),
-                                       initializer=_init_worker, initargs=(cfg, ds.layout))
+                                       initializer=_init_worker, initargs=(cfg, ds.layout, donors))
+            if donors is not None and todo:  # parse phase, finished everywhere before the first draw
+                for f in as_completed([pool.submit(_save_parts, c)
+                                       for c in plan_chunks(list(ds.records), cfg.chunk_size)]):
+                    f.result()
             results = (f.result() for f in as_completed([pool.submit(_work, c) for c in chunks]))
         for chunk_entries in results:
             for e in chunk_entries:  # outputs an earlier result had and this one has not

@@ -57,7 +57,8 @@ def manifest_stats(rows: list[dict]) -> dict:
     """Per split and over all images: counts of each status, how often each part was covered (an
     occluder over ``head+torso`` counts for both) and how many parts occluders covered, percentiles (in %) of
     the occluded image fraction and of the covered person fraction over occluded images, and the
-    occluded images whose occluder misses the person (covers none of the person's pixels)."""
+    occluded images whose occluder misses the person (covers none of the person's pixels); what made
+    the part maps (``part_sources``) and, for pasted occluders, the covered share of the drawn part."""
     out = {}
     for split, rs in _by_split(rows, sort=True):
         occluded = [r for r in rs if r["status"] == "occluded"]
@@ -71,6 +72,10 @@ def manifest_stats(rows: list[dict]) -> dict:
             "image_fraction": _percentiles([float(r["image_fraction"]) for r in occluded if r["image_fraction"]]),
             "person_fraction": _percentiles([float(r["person_fraction"]) for r in occluded if r["person_fraction"]]),
             "misses_person": sum(float(r["person_fraction"] or 0) == 0 for r in occluded),
+            # what made the part maps (pose, silhouette, schp, saved...), over images that were parsed
+            "part_sources": dict(sorted(Counter(r.get("part_source") for r in rs if r.get("part_source")).items())),
+            # pasted occluders: share of the drawn part(s) covered, in %
+            "part_covered": _percentiles([float(r["part_covered"]) for r in occluded if r.get("part_covered")]),
         }
     return out
 

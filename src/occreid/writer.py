@@ -83,6 +83,9 @@ class ManifestRow:
     pool_kernel: int
     threshold: float
     fill: str
+    shape: str = "part"  # part, rectangle, or a pasted occluder: person, scene, object
+    donor: str = ""  # pasted occluders: the donor image's relpath (person, scene) or the object file
+    part_covered: float | None = None  # pasted occluders: share of the drawn part(s) the occluder covers
 
     def to_csv(self) -> dict:
         out = {}
@@ -174,7 +177,8 @@ class OutputTree:
 
     # -- side outputs ----------------------------------------------------------------------
     def save_part_map(self, relpath: str, parts: np.ndarray | None, shape: tuple[int, int],
-                      parser: str, reason: str, source_sha1: str, source: str = "") -> str:
+                      parser: str, reason: str, source_sha1: str, source: str = "",
+                      presence: float | None = None) -> str:
         """Save a part map as a palette PNG; a "no person" result is saved as an all-background
         map. PNG text keeps the parser, the part source (pose, silhouette...), its reason and the
         SHA-1 of the source image's bytes, so a later run reuses the map only for the same image
@@ -187,6 +191,7 @@ class OutputTree:
         meta.add_text("occreid-reason", reason if parts is None else "")
         meta.add_text("occreid-source-sha1", source_sha1)
         meta.add_text("occreid-part-source", source)
+        meta.add_text("occreid-presence", "" if presence is None else f"{float(presence):.6f}")
         buf = io.BytesIO()
         pal.save(buf, format="PNG", pnginfo=meta)
         return self.write_bytes(self.part_path(relpath), buf.getvalue())
@@ -199,11 +204,13 @@ class OutputTree:
 
 @dataclass(frozen=True)
 class SavedParts:
-    """A saved part map found for an image: parts (None: no person), reason, and the source recorded."""
+    """A saved part map found for an image: parts (None: no person), reason, and the source and
+    presence score recorded when it was made."""
 
     parts: np.ndarray | None
     reason: str
     source: str
+    presence: float | None = None
 
 
 def load_part_map(path: Path, parser: str, source_sha1: str) -> SavedParts | None:
@@ -218,13 +225,22 @@ def load_part_map(path: Path, parser: str, source_sha1: str) -> SavedParts | Non
             arr = np.array(im)
             reason = im.info.get("occreid-reason", "")
             source = im.info.get("occreid-part-source", "")
+            presence = _float_or_none(im.info.get("occreid-presence", ""))
     except (OSError, ValueError, SyntaxError):
         return None
     if arr.ndim != 2 or arr.dtype != np.uint8 or arr.max(initial=0) > 6:
         return None
     if reason or not arr.any():
-        return SavedParts(None, reason or "no person", source)
-    return SavedParts(arr, "", source)
+        return SavedParts(None, reason or "no person", source, presence)
+    return SavedParts(arr, "", source, presence)
+
+
+def _float_or_none(text: str) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if np.isfinite(value) else None
 
 
 # -- manifest ------------------------------------------------------------------------------

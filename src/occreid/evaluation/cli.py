@@ -102,7 +102,7 @@ def _drop(a: dict, b: dict) -> dict:
 
 
 def _run(dataset: Path, features: Path | None, layout, repeats: int, seed: int, progress: bool,
-         allow_other_tree: bool = False) -> dict:
+         allow_other_tree: bool = False, draws: str = "occreid", cal_order: str = "sorted") -> dict:
     ds = read_dataset(dataset, layout)
     if features is None:
         with _progress(progress) as bar:
@@ -113,7 +113,8 @@ def _run(dataset: Path, features: Path | None, layout, repeats: int, seed: int, 
     else:
         table = load_features(features, ds, allow_other_tree)
         source = str(features)
-    results = evaluate_dataset(ds, table, single_shot_repeats=repeats, seed=seed)
+    results = evaluate_dataset(ds, table, single_shot_repeats=repeats, seed=seed, single_shot=draws,
+                               cal_order=cal_order)
     return {
         "root": str(dataset), "layout": ds.layout, "features": source,
         "settings": {s.key: {"setting": s.name, "label": s.label, **m.as_dict()} for s, m in results},
@@ -161,18 +162,27 @@ def _table(title: str, rows: list[tuple[str, dict, str]]) -> Table:
 @click.option("--single-shot-repeats", type=click.IntRange(0), default=10, show_default=True,
               help="PRCC single-shot gallery draws to average (0: multi-shot only).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the PRCC single-shot draws.")
+@click.option("--single-shot-draws", "draws", type=click.Choice(["occreid", "cal"]), default="occreid",
+              show_default=True,
+              help="PRCC single-shot galleries: occreid's draws (seeded by --seed) or exactly CAL's (random.seed(3), "
+                   "one choice per identity; see docs/datasets.md).")
+@click.option("--cal-order", type=click.Choice(["sorted", "filesystem"]), default="sorted", show_default=True,
+              help="With --single-shot-draws cal: visit identities in sorted order, or in the folder listing's "
+                   "order as CAL's os.listdir does on the machine at hand.")
 @click.option("--allow-other-tree", is_flag=True,
               help="Use features recorded as computed on another tree (by default refused: the original's "
                    "features given for the occluded twin would report the original's scores).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
-def evaluate(dataset, features, compare, features2, json_path, layout, single_shot_repeats, seed, allow_other_tree,
-             progress):
+def evaluate(dataset, features, compare, features2, json_path, layout, single_shot_repeats, seed, draws, cal_order,
+             allow_other_tree, progress):
     """CMC (rank-1/5/10/20) and mAP of DATASET per protocol setting, and of its occluded twin with --compare.
 
-    Protocols: PRCC same-clothes (query camera B) and cloth-changing (camera C) against camera A,
-    multi-shot and single-shot (averaged draws); LTCC general, cloth-changing and same-clothes;
-    Market general. Distance: negative cosine similarity of L2-normalised features. Queries without a
-    valid match are skipped and counted ('queries used').
+    Every published setting of the dataset's declaration (docs/datasets.md): PRCC same-clothes and
+    cloth-changing, multi-shot and single-shot (averaged draws); LTCC, VC-Clothes and CCVID general,
+    cloth-changing and same-clothes; DeepChange and LaST val and test; Market-1501, DukeMTMC-reID,
+    MSMT17, MARS and Celeb-reID general. MARS and CCVID are evaluated per tracklet (frame features
+    averaged). Distance: negative cosine similarity of L2-normalised features. Queries without a valid
+    match are skipped and counted ('queries used').
     """
     if compare is None and features2 is not None:
         raise click.UsageError("--features2 needs --compare")
@@ -180,9 +190,10 @@ def evaluate(dataset, features, compare, features2, json_path, layout, single_sh
         raise click.UsageError("give features for both datasets (--features and --features2) or for neither "
                                "(the baseline descriptor is then computed for both)")
     try:
-        first = _run(dataset, features, layout, single_shot_repeats, seed, progress, allow_other_tree)
-        second = _run(compare, features2, layout, single_shot_repeats, seed, progress, allow_other_tree) \
-            if compare else None
+        first = _run(dataset, features, layout, single_shot_repeats, seed, progress, allow_other_tree, draws,
+                     cal_order)
+        second = _run(compare, features2, layout, single_shot_repeats, seed, progress, allow_other_tree, draws,
+                      cal_order) if compare else None
     except _KNOWN_ERRORS as e:
         raise click.ClickException(str(e)) from None
     if second is not None and second["layout"] != first["layout"]:

@@ -236,7 +236,7 @@ def objects_digest(folder) -> str:
 
     root = Path(folder).resolve()
     digest = hashlib.sha1()
-    for name, kind in object_files(root):
+    for name, kind in _object_files.__wrapped__(str(root)):  # a fresh listing: the folder may have changed
         path = root / name
         digest.update(f"{kind}\0{name}\0".encode())
         for part in (path, _mask_path(path)):

@@ -26,6 +26,16 @@ PRESETS: dict[str, tuple[str, dict]] = {
         "full-span rectangle at the top, bottom, left or right, 25-50 % deep",
         {"shape": "rectangle"},
     ),
+    "person": (
+        "another pedestrian of the same split, of another identity, cut out by its own part map and "
+        "pasted with a soft edge over at least half of the drawn part",
+        {"shape": "person"},
+    ),
+    "scene": (
+        "background from another image of the same split, shaped by the coarsened part mask, as if "
+        "the scene stood in front of the person",
+        {"shape": "scene"},
+    ),
 }
 
 

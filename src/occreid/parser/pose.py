@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .stderr import filtered_stderr
+
 #: Side of the model's square input, in pixels.
 INPUT_SIZE = 256
 #: Side of the heatmaps.
@@ -189,8 +191,9 @@ class PoseLandmarkModel:
         self._cv2 = cv2
         self.path = Path(path) if path is not None else model_path()
         self.refine = bool(refine)
-        self._interpreter = Interpreter(model_path=str(self.path), num_threads=int(threads))
-        self._interpreter.allocate_tensors()
+        with filtered_stderr():  # LiteRT announces its XNNPACK delegate on stderr
+            self._interpreter = Interpreter(model_path=str(self.path), num_threads=int(threads))
+            self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]["index"]
         outputs = {d["name"]: d["index"] for d in self._interpreter.get_output_details()}
         try:
