@@ -17,8 +17,15 @@ pipq() {  # pip, quiet; its output is shown only when it fails
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   pipq torch==2.13.0
 fi
-pipq -e '.[schp,test]'
+pipq -e '.[schp,test]'  # test brings ray too (tests/test_ray.py runs real local Ray clusters)
 .venv/bin/python -c "import occreid, mediapipe, PIL, click, rich"
+# Ray must not lift mediapipe's pins: numpy<2 and protobuf<5.
+.venv/bin/python - <<'PY'
+from importlib.metadata import version
+for name, below in (("numpy", 2), ("protobuf", 5)):
+    if int(version(name).split(".")[0]) >= below:
+        raise SystemExit(f"{name} {version(name)} was installed, but mediapipe needs {name}<{below}")
+PY
 # Headless Chromium (Debian's package) for the report's browser test; skipped when it cannot be had.
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \

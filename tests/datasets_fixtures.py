@@ -15,9 +15,10 @@ import shutil
 from functools import lru_cache
 from pathlib import Path
 
+from conftest import DATA
 from PIL import Image
 
-MARS_MINI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mars-mini"
+MARS_MINI = DATA / "mars-mini"
 
 
 @lru_cache(maxsize=1)

@@ -12,6 +12,7 @@ import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import shared_dataset
 from PIL import Image
 
 from occreid.evaluation import (
@@ -21,14 +22,10 @@ from occreid.evaluation import (
 from occreid.evaluation.cli import embed as embed_cmd, evaluate as evaluate_cmd
 from occreid.layout import Dataset, Record, read_dataset
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def _dataset(name: str) -> Dataset:
-    root = DATA / name
-    if not root.is_dir():
-        pytest.skip(f"real test data {root} is absent (the project expects ../shared/data beside it)")
-    return read_dataset(root)
+    return read_dataset(shared_dataset(name))
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +80,8 @@ def test_prcc_settings_follow_the_protocol(prcc):
     other = settings(prcc, single_shot_repeats=10, seed=1)[3]
     assert all((a == b).all() for a, b in zip(ss.draws, again.draws))
     assert any((a != b).any() for a, b in zip(ss.draws, other.draws))
-    assert [s.label for s in settings(prcc, single_shot_repeats=0)] == ["same-clothes (multi-shot)", "cloth-changing (multi-shot)"]
+    labels = [s.label for s in settings(prcc, single_shot_repeats=0)]
+    assert labels == ["same-clothes (multi-shot)", "cloth-changing (multi-shot)"]
 
 
 def test_ltcc_and_market_settings(ltcc, market):
@@ -93,17 +91,19 @@ def test_ltcc_and_market_settings(ltcc, market):
     assert {r.split for r in s.query} == {"query"} and {r.split for r in s.gallery} == {"test"}
     assert (len(s.query), len(s.gallery)) == (64, 256)
     (m,) = settings(market)
-    assert (m.name, {r.split for r in m.query}, {r.split for r in m.gallery}) == ("general", {"query"}, {"bounding_box_test"})
+    got = (m.name, {r.split for r in m.query}, {r.split for r in m.gallery})
+    assert got == ("general", {"query"}, {"bounding_box_test"})
 
 
 def test_layouts_without_protocols_are_refused(tmp_path):
     ds = Dataset(tmp_path, "folder", (Record("a/x.jpg", "a"),), ())
     with pytest.raises(ProtocolError, match="no evaluation protocol"):
         settings(ds)
-    mars = DATA / "mars-mini"
-    if mars.is_dir():
-        with pytest.raises(ProtocolError, match="mars"):
-            settings(read_dataset(mars))
+
+
+def test_mars_without_its_info_tables_is_refused():
+    with pytest.raises(ProtocolError, match="mars"):
+        settings(_dataset("mars-mini"))
 
 
 @pytest.mark.parametrize("name", ["prcc", "ltcc", "market"])
@@ -127,7 +127,8 @@ def test_identity_perfect_features_score_100_in_every_ltcc_setting():
         recs.append(Record(f"query/{pid:03d}_1_c1_000001.png", "query", pid, 0, f"{pid:03d}_1"))
         recs.append(Record(f"query/{pid:03d}_2_c2_000001.png", "query", pid, 1, f"{pid:03d}_2"))
         for k, cam in ((1, 0), (1, 2), (2, 2), (2, 0), (3, 3)):
-            recs.append(Record(f"test/{pid:03d}_{k}_c{cam + 1}_{len(recs):06d}.png", "test", pid, cam, f"{pid:03d}_{k}"))
+            name = f"test/{pid:03d}_{k}_c{cam + 1}_{len(recs):06d}.png"
+            recs.append(Record(name, "test", pid, cam, f"{pid:03d}_{k}"))
     ds = Dataset(Path("/nonexistent"), "ltcc", tuple(recs), ())
     results = evaluate_dataset(ds, identity_features(ds, [r for r in recs]))
     assert [s.name for s, _ in results] == ["general", "cloth-changing", "same-clothes"]

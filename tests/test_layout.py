@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from conftest import shared_dataset
+from public_loaders import ltcc_labels, public_records
 
 from occreid.layout import LayoutError, detect_layout, loader_hazards, read_dataset
-from occreid.layout.loaders import ltcc_labels, public_records
 
 
 @pytest.mark.parametrize("name,layout,count", [

@@ -31,7 +31,7 @@ def reference(dist, good, junk, max_rank=20):
 
 
 def reference_rules(q, g, rule):
-    """The good / junk sets of docs/PROTOCOLS.md, spelled out per (query, gallery) pair."""
+    """The good / junk sets of docs/datasets.md ("Evaluation settings"), spelled out per (query, gallery) pair."""
     good = np.zeros((len(q), len(g)), bool)
     junk = np.zeros((len(q), len(g)), bool)
     for a, (qp, qc, qk) in enumerate(q):

@@ -179,3 +179,88 @@ def test_image_rng_separates_non_utf8_names_and_the_whole_seed_range():
     assert len({image_rng(s, "x.jpg").integers(1 << 62) for s in seeds}) == len(seeds)
     with pytest.raises(ValueError, match="seed"):
         image_rng(-1, "x.jpg")
+
+
+# -- fills -------------------------------------------------------------------------------------
+def _box_reference(image: np.ndarray, radius: int) -> np.ndarray:
+    """The mean over each (2r+1)^2 neighbourhood of the edge-replicated image, one pixel at a time."""
+    pad = [(radius, radius), (radius, radius)] + [(0, 0)] * (image.ndim - 2)
+    padded = np.pad(image.astype(np.float64), pad, mode="edge")
+    k = 2 * radius + 1
+    out = np.empty(image.shape, np.float64)
+    for y in range(image.shape[0]):
+        for x in range(image.shape[1]):
+            out[y, x] = padded[y:y + k, x:x + k].mean(axis=(0, 1))
+    return np.round(out).astype(image.dtype)
+
+
+@given(st.integers(1, 24), st.integers(1, 24), st.sampled_from([(), (1,), (3,)]),
+       st.sampled_from([np.uint8, np.uint16]), st.integers(1, 30), st.integers(0, 2**32 - 1))
+@settings(max_examples=60, deadline=None)
+def test_box_blur_is_the_mean_of_the_replicated_neighbourhood(h, w, channels, dtype, radius, seed):
+    image = np.random.default_rng(seed).integers(0, np.iinfo(dtype).max + 1, (h, w, *channels)).astype(dtype)
+    out = F.box_blur(image, radius)
+    assert out.shape == image.shape and out.dtype == image.dtype
+    assert (out == _box_reference(image, radius)).all()
+
+
+@pytest.mark.parametrize("shape", [(40, 20), (40, 20, 1), (40, 20, 3)])
+def test_fills_change_only_the_mask(shape):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, shape).astype(np.uint8)
+    mask = np.zeros(shape[:2], bool)
+    mask[5:25, 3:15] = True
+    texture = np.zeros((10, 10, 3), np.uint8)
+    texture[..., 0] = 255
+    noise = rng.integers(0, 256, shape).astype(np.uint8)
+    outs = {"black": F.fill_black(image, mask), "mean": F.fill_mean(image, mask), "blur": F.fill_blur(image, mask, 4),
+            "noise": F.fill_noise(image, mask, noise), "texture": F.fill_texture(image, mask, texture)}
+    for name, out in outs.items():
+        assert (out[~mask] == image[~mask]).all(), name
+    assert (outs["black"][mask] == 0).all() and (outs["noise"][mask] == noise[mask]).all()
+    red = 255 if len(shape) == 3 and shape[2] == 3 else round(0.299 * 255)
+    assert (outs["texture"][mask][..., 0] == red).all()
+    assert (outs["blur"][mask] == F.box_blur(image, 4)[mask]).all()
+
+
+def test_opaque_under_and_paste_layer_keep_pixels_off_the_occluder():
+    image = np.full((10, 10, 4), 7, np.uint16)
+    image[..., 3] = 100
+    mask = np.zeros((10, 10), bool)
+    mask[2:5, 2:5] = True
+    out = F.opaque_under(image, F.fill_black(image[..., :3], mask), mask)
+    assert (out[mask][:, 3] == 65535).all() and (out[mask][:, :3] == 0).all() and (out[~mask] == image[~mask]).all()
+    layer = np.full((10, 10, 3), 255, np.uint8)
+    alpha = mask.astype(np.float32)
+    pasted = F.paste_layer(image, layer, alpha, True)
+    assert (pasted[mask] == 65535).all() and (pasted[~mask] == image[~mask]).all()
+
+
+def test_texture_folder_is_checked_listed_and_drawn_by_the_fill_seed(tmp_path):
+    from PIL import Image
+
+    from occreid.occlusion.textures import check_texture_dir, texture_files
+
+    with pytest.raises(ValueError, match="needs texture_dir"):
+        check_texture_dir(None)
+    with pytest.raises(ValueError, match="holds no images"):
+        check_texture_dir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    for name, rgb in (("sub/b.PNG", (0, 0, 255)), ("a.jpg", (255, 0, 0)), ("notes.txt", None)):
+        if rgb is None:
+            (tmp_path / name).write_text("x")
+        else:
+            Image.new("RGB", (8, 8), rgb).save(tmp_path / name, format="PNG" if name.endswith("PNG") else "JPEG")
+    check_texture_dir(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in texture_files(tmp_path)] == ["a.jpg", "sub/b.PNG"]
+    occluder = Occluder(OcclusionParams(fill="texture", texture_dir=str(tmp_path)))
+    parts = np.zeros((64, 32), np.uint8)
+    parts[8:60, 8:24] = 2
+    image = np.full((64, 32, 3), 128, np.uint8)
+    colours = set()
+    for i in range(30):
+        out, occ = occluder(image, parts, image_rng(0, f"{i}.png"))
+        inside = out[occ.mask]
+        assert (np.abs(inside.astype(int) - inside[0]) <= 3).all()  # one texture per image
+        colours.add(int(np.argmax(inside[0])))
+    assert colours == {0, 2}  # both textures are drawn

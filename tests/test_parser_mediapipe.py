@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import shared_dataset
+
 from occreid.parser import pose_geometry as pg
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 # --------------------------------------------------------------------------------------------
 # Synthetic skeletons (no MediaPipe)
@@ -39,21 +40,43 @@ def standing_landmarks(scale: float = 1.0, dx: float = 0.0, dy: float = 0.0) -> 
     return lm
 
 
+def _torso_length(lm: np.ndarray) -> float:
+    """Shoulder midpoint to hip midpoint, in pixels (MediaPipe landmarks 11, 12 and 23, 24)."""
+    return float(np.linalg.norm((lm[11, :2] + lm[12, :2]) / 2 - (lm[23, :2] + lm[24, :2]) / 2))
+
+
+def _segment_distance(px: np.ndarray, py: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance of the points (px, py) to the segment a-b."""
+    d = np.asarray(b, float) - np.asarray(a, float)
+    den = float(d @ d)
+    t = np.zeros(px.shape) if den == 0 else np.clip(((px - a[0]) * d[0] + (py - a[1]) * d[1]) / den, 0.0, 1.0)
+    return np.hypot(px - (a[0] + t * d[0]), py - (a[1] + t * d[1]))
+
+
+def _polygon_distance(px: np.ndarray, py: np.ndarray, poly: np.ndarray) -> np.ndarray:
+    """Distance of the points to a closed polygon's area: 0 inside, else to the nearest edge."""
+    from matplotlib.path import Path as Polygon
+
+    dist = np.min([_segment_distance(px, py, poly[i], poly[(i + 1) % len(poly)]) for i in range(len(poly))], axis=0)
+    inside = Polygon(poly).contains_points(np.column_stack([px.ravel(), py.ravel()])).reshape(px.shape)
+    return np.where(inside, 0.0, dist)
+
+
 def body_mask(lm: np.ndarray, height: int = H, width: int = W, thickness: float = 0.16) -> np.ndarray:
     """A person mask drawn as thick bones around the skeleton (1 inside, 0 outside)."""
     ys, xs = np.mgrid[0:height, 0:width] + 0.5
-    tl = pg.torso_length(lm)
+    tl = _torso_length(lm)
     mask = np.zeros((height, width), dtype=np.float32)
     bones = [(11, 13), (13, 15), (12, 14), (14, 16), (23, 25), (25, 27), (24, 26), (26, 28), (27, 31), (28, 32)]
     for a, b in bones:
-        d = pg.segment_distance(xs, ys, lm[a, :2], lm[b, :2])
+        d = _segment_distance(xs, ys, lm[a, :2], lm[b, :2])
         mask[d < thickness * tl] = 1.0
     quad = lm[[11, 12, 24, 23], :2]
-    mask[pg.polygon_distance(xs, ys, quad) < 0.05 * tl] = 1.0
+    mask[_polygon_distance(xs, ys, quad) < 0.05 * tl] = 1.0
     head = lm[[7, 8], :2].mean(axis=0)
     mask[np.hypot(xs - head[0], ys - head[1] + 4) < 0.2 * tl] = 1.0
     neck = (lm[11, :2] + lm[12, :2]) / 2
-    mask[pg.segment_distance(xs, ys, head, neck) < 0.1 * tl] = 1.0
+    mask[_segment_distance(xs, ys, head, neck) < 0.1 * tl] = 1.0
     return mask
 
 
@@ -178,13 +201,11 @@ def test_sanity_check_rejects_implausible_skeletons():
 
 
 def _real_files() -> list[Path]:
-    if not DATA.is_dir():
-        pytest.skip(f"real test data not found at {DATA} (the shared data folder is absent)")
-    files = sorted((DATA / "prcc-mini" / "rgb").rglob("*.jpg"))[::16]  # 30 of 480
-    files += sorted((DATA / "ltcc-mini").rglob("*.png"))[::16]  # 26 of 416
-    files += sorted((DATA / "market1501-mini").rglob("*.jpg"))[::4]  # 24 of 96, 64 x 128
+    files = sorted((shared_dataset("prcc-mini") / "rgb").rglob("*.jpg"))[::16]  # 30 of 480
+    files += sorted(shared_dataset("ltcc-mini").rglob("*.png"))[::16]  # 26 of 416
+    files += sorted(shared_dataset("market1501-mini").rglob("*.jpg"))[::4]  # 24 of 96, 64 x 128
     if len(files) < 60:
-        pytest.skip(f"real test data at {DATA} is incomplete")
+        pytest.skip("real test data under ../shared/data is incomplete")
     return files
 
 
@@ -247,7 +268,7 @@ def test_heads_are_above_legs(real_results):
 @pytest.mark.parametrize("name", ["query/028_2_c2_002001.png", "query/024_3_c2_003001.png"])
 def test_front_view_crop(parser, name):
     _real_files()
-    path = DATA / "ltcc-mini" / name
+    path = shared_dataset("ltcc-mini") / name
     if not path.exists():
         pytest.skip(f"{path} not found")
     parts = parser.parse(_load(path)).parts
@@ -261,7 +282,7 @@ def test_front_view_crop(parser, name):
 
 def test_padding_and_mirroring_map_back_to_the_crop(parser):
     _real_files()
-    im = _load(DATA / "ltcc-mini" / "query" / "028_2_c2_002001.png")
+    im = _load(shared_dataset("ltcc-mini") / "query" / "028_2_c2_002001.png")
     ref_lm, ref_mask = parser._run(im, 0.0, 1.0, False)
     assert ref_lm is not None and ref_mask.shape == im.shape[:2]
     body = [11, 12, 23, 24]  # shoulders and hips (left/right kept): the most stable landmarks
@@ -303,7 +324,7 @@ def test_large_and_small_copies_give_the_same_parts(parser):
     _real_files()
     from PIL import Image
 
-    im = _load(DATA / "ltcc-mini" / "query" / "028_2_c2_002001.png")
+    im = _load(shared_dataset("ltcc-mini") / "query" / "028_2_c2_002001.png")
     ref = parser.parse(im).parts
     for size in ((512, 1024), (64, 128)):
         r = parser.parse(np.asarray(Image.fromarray(im).resize(size, Image.BILINEAR)))

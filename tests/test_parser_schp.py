@@ -174,8 +174,16 @@ def test_non_dict_and_missing_files_are_refused(tmp_path):
         load_checkpoint(tmp_path / "nope.pth")
 
 
-def test_checkpoint_error_is_a_value_error():
-    assert issubclass(CheckpointError, ValueError)
+def test_checkpoint_errors_are_one_line_value_errors(tmp_path, state_dict):
+    """The CLI turns a ValueError into one sentence: a misfit must arrive as one, on one line."""
+    state = dict(state_dict)
+    del state["module.fushion.3.bias"]
+    path = tmp_path / "short.pth"
+    torch.save({"state_dict": state}, path)
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(path)
+    assert isinstance(info.value, CheckpointError)
+    assert "\n" not in str(info.value) and "1 missing key(s): fushion.3.bias;" in str(info.value)
 
 
 # --------------------------------------------------------------------------- network pieces

@@ -1,6 +1,7 @@
-"""The visual report (``occreid report``): every asset exists, the numbers are the manifest's,
-skipped images are listed with their reasons, two runs side by side, and the page as a real
-browser (headless Chromium) renders it: every image loads and the tables are there.
+"""The visual report (``occreid.report``): every asset exists, the numbers are the manifest's,
+skipped images are listed with their reasons, two runs side by side, pasted occluders with their
+donor, the template shipped as package data, and the page as a real browser (headless Chromium)
+renders it: every image loads and the tables are there.
 
 Outputs are made with the box-figure parser (no model) from a third of ltcc-mini plus a few
 broken files, so the no_person and error lists are not empty."""
@@ -17,13 +18,17 @@ import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
+import jinja2
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import shared_dataset
 from PIL import Image
 
+from occreid.cli import main
 from occreid.occlusion import OcclusionParams
-from occreid.report import ReportError, report, write_report
+from occreid.report import ReportError, write_report
+from occreid.report.thumbnails import open_rgb
 from occreid.runner import GenerateConfig, generate
 from occreid.stats import summarize
 from occreid.writer import read_manifest
@@ -159,7 +164,8 @@ def test_two_runs_side_by_side(outputs, tmp_path):
     check_assets(html, page)
     for label, root in (("A", a), ("B", b)):
         summary = summarize(read_manifest(root))
-        assert all(int(v) == summary[s][c] for s, cols in page.tables[f"stats-{label}"].items() for c, v in cols.items())
+        table = page.tables[f"stats-{label}"]
+        assert all(int(v) == summary[s][c] for s, cols in table.items() for c, v in cols.items())
         assert f"no_person-{label}" in text and f"error-{label}" in text
     assert re.search(r'<td class="differs">part</td><td class="differs">rectangle</td>', text)
     # same input: each sample shows original | part map | occluded by A | occluded by B
@@ -171,7 +177,8 @@ def test_two_runs_side_by_side(outputs, tmp_path):
 def test_cli_without_parts_or_input_and_refusals(outputs, tmp_path):
     inp, a, b = outputs
     html = tmp_path / "b" / "index.html"
-    result = CliRunner().invoke(report, [str(b), "--html", str(html), "--samples", "1", "--max-listed", "1"])
+    args = ["report", str(b), "--html", str(html), "--samples", "1", "--max-listed", "1"]
+    result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     text = html.read_text(encoding="utf-8")
     check_assets(html, Page(text))
@@ -193,8 +200,98 @@ def test_cli_without_parts_or_input_and_refusals(outputs, tmp_path):
     (tmp_path / "mine_assets" / "keep.txt").write_text("not the report's")
     with pytest.raises(ReportError, match="not written by occreid report"):
         write_report([a], tmp_path / "mine.html")
-    bad = CliRunner().invoke(report, [str(a), str(b), str(a), "--html", str(tmp_path / "x.html")])
-    assert bad.exit_code != 0
+    bad = CliRunner().invoke(main, ["report", str(a), str(b), str(a), "--html", str(tmp_path / "x.html")])
+    assert bad.exit_code == 2 and "unexpected extra argument" in bad.output
+
+
+def test_cli_refuses_a_cut_short_manifest_in_one_sentence(outputs, tmp_path):
+    """A manifest cut in the middle of a row: exit code 2, the reason, no traceback, no page."""
+    _, a, _ = outputs
+    root = tmp_path / "cut"
+    (root / "_occreid").mkdir(parents=True)
+    data = (a / "_occreid" / "manifest.csv").read_bytes()
+    (root / "_occreid" / "manifest.csv").write_bytes(data[: len(data) // 2 - 7])
+    html = tmp_path / "cut_report" / "index.html"
+    result = CliRunner().invoke(main, ["report", str(root), "--html", str(html)])
+    assert result.exit_code == 2, result.output
+    assert "cut short" in result.output and "Traceback" not in result.output
+    assert not html.exists()
+
+
+@pytest.fixture(scope="module")
+def pasted(outputs, tmp_path_factory):
+    """Runs with pasted occluders over run A's part maps: other pedestrians (shape person) and an
+    object cut-out (shape object, from an RGBA file made here)."""
+    inp, a, _ = outputs
+    base = tmp_path_factory.mktemp("pasted")
+    objects = base / "objects" / "ground"
+    objects.mkdir(parents=True)
+    rgba = np.zeros((60, 40, 4), np.uint8)
+    rgba[5:55, 5:35] = (40, 160, 60, 255)  # an opaque green box, transparent around it
+    Image.fromarray(rgba, "RGBA").save(objects / "green_bin.png")
+    person, obj = base / "occ_person", base / "occ_object"
+    generate(GenerateConfig(input=inp, output=person, parser=BOX, parts_from=a, workers=1,
+                            occlusion=OcclusionParams(shape="person")))
+    generate(GenerateConfig(input=inp, output=obj, parser=BOX, parts_from=a, workers=1,
+                            occlusion=OcclusionParams(shape="object", objects_dir=str(base / "objects"))))
+    return inp, person, obj
+
+
+def grid_cells(text: str) -> list[str]:
+    """The HTML of each sample cell of the page's grids."""
+    return re.findall(r'<div class="cell".*?<div class="cap">', text, re.S)
+
+
+def test_pasted_occluders_show_their_donor_beside_the_sample(pasted, tmp_path):
+    """Shape person: each sample shows the thumbnail of the very donor image the manifest names
+    (decoded, it matches a thumbnail of that input file); shape object: the object file's name."""
+    inp, person, obj = pasted
+    html = tmp_path / "person" / "index.html"
+    write_report([person], html, samples_per_cell=2)
+    text = html.read_text(encoding="utf-8")
+    check_assets(html, Page(text))
+    rows = {r["relpath"]: r for r in read_manifest(person)}
+    cells = grid_cells(text)
+    assert cells and "<b>donor</b>" in text and "donors drawn from" in text
+    for cell in cells:
+        rel = htmllib.unescape(re.search(r'<div class="cell" title="([^"]+)"', cell).group(1))
+        donor = rows[rel]["donor"]
+        assert donor and donor != rel
+        m = re.search(r'<div class="slot gap" title="donor ([^"]+)">\s*<img src="([^"]+)"', cell)
+        assert m and htmllib.unescape(m.group(1)) == donor, cell
+        with Image.open(html.parent / m.group(2)) as shown:
+            got = np.asarray(shown.convert("RGB"), np.float32)
+        want = np.asarray(open_rgb(inp / donor), np.float32)
+        assert got.shape == want.shape and np.abs(got - want).mean() < 4.0  # the same image, JPEG-compressed
+
+    html = tmp_path / "object" / "index.html"
+    write_report([obj], html, samples_per_cell=2)
+    text = html.read_text(encoding="utf-8")
+    cells = grid_cells(text)
+    assert cells and all('<div class="missing">object<br>green_bin.png</div>' in c for c in cells)
+    assert "objects folder" in text
+
+
+def test_part_and_rectangle_pages_show_no_donor(outputs, tmp_path):
+    _, a, b = outputs
+    html = tmp_path / "index.html"
+    write_report([a, b], html, samples_per_cell=2)
+    text = html.read_text(encoding="utf-8")
+    assert grid_cells(text) and "donor" not in text
+
+
+def test_template_ships_as_package_data():
+    """The page template is a real file, loaded by Jinja2's PackageLoader, and pyproject.toml
+    declares it as package data so an installed occreid has it."""
+    import tomllib
+
+    loader = jinja2.PackageLoader("occreid.report", "templates")
+    source, filename, _ = loader.get_source(jinja2.Environment(), "report.html.j2")
+    assert source.startswith("<!doctype html>") and filename.endswith("report.html.j2")
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    declared = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["package-data"]["occreid.report"]
+    package = Path(filename).parents[1]
+    assert any(Path(filename) in package.glob(pattern) for pattern in declared)
 
 
 CHECK = """<script>

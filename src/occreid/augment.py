@@ -14,15 +14,14 @@ while training, with no parser call per step::
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from .layout import STATE_DIR
 from .occlusion import Occluder, OcclusionParams, image_rng, preset_params
+from .saved import part_map_path, parts_dir, read_labels, read_run
 
 
 class OccludeTransform:
@@ -52,9 +51,11 @@ class OccludeTransform:
                  seed: int = 0, p: float = 1.0, epoch: int | None = 0):
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"p must be in [0, 1], got {p}")
-        self.parts_dir = Path(parts_root) / STATE_DIR / "parts"
+        self.parts_root = Path(parts_root)
+        self.parts_dir = parts_dir(parts_root)
         if not self.parts_dir.is_dir():
-            raise FileNotFoundError(f"no saved part maps under {self.parts_dir}: run occreid generate with --save-parts")
+            raise FileNotFoundError(f"no saved part maps under {self.parts_dir}: run occreid generate with "
+                                    "--save-parts")
         self.dataset_root = Path(dataset_root).resolve()
         if not self.dataset_root.is_dir():
             raise FileNotFoundError(f"dataset_root {dataset_root} is not a folder")
@@ -106,19 +107,12 @@ class OccludeTransform:
 
     @classmethod
     def from_run(cls, output_root, dataset_root=None, p: float = 1.0) -> OccludeTransform:
-        """The transform of a finished run: its parameters, seed and input folder."""
-        path = Path(output_root) / STATE_DIR / "run.json"
-        try:
-            run = json.loads(path.read_text(encoding="utf-8"))
-            fp = run["fingerprint"]
-            occ = dict(fp["occlusion"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path} cannot be read ({exc}); rerun the generate command to rewrite it.") from None
-        for key in ("target", "rect_sides", "rect_fraction"):
-            if occ.get(key) is not None:
-                occ[key] = tuple(occ[key])
-        return cls(output_root, dataset_root or run["input"], params=OcclusionParams(**occ),
-                   seed=fp["seed"], p=p, epoch=None)
+        """The transform of a finished run: its parameters, seed and input folder (``saved.read_run``;
+        ValueError in one sentence when its run.json cannot be read)."""
+        run = read_run(output_root)
+        if dataset_root is None and run.input is None:
+            raise ValueError(f"the run at {output_root} records no input folder; pass dataset_root.")
+        return cls(output_root, dataset_root or run.input, params=run.params, seed=run.seed, p=p, epoch=None)
 
     def set_epoch(self, epoch: int | None) -> None:
         """Draw other occluders from now on (None: the generator's own draws), in every worker."""
@@ -133,12 +127,9 @@ class OccludeTransform:
         return path.as_posix()
 
     def part_map(self, path) -> np.ndarray | None:
-        """The saved part map of an image (absolute or dataset-relative path), or None."""
-        file = self.parts_dir / f"{self._relpath(path)}.png"
-        if not file.exists():
-            return None
-        with Image.open(file) as im:
-            return np.array(im)
+        """The saved part map of an image (absolute or dataset-relative path); None when there is
+        none, or it is damaged or not a map of labels 0..6 (``saved.read_labels``)."""
+        return read_labels(part_map_path(self.parts_root, self._relpath(path)))
 
     def __call__(self, image, path):
         """Occlude ``image`` (PIL image or H x W [x C] array) of the file at ``path``; same type back."""

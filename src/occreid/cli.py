@@ -19,8 +19,10 @@ from .layout import LAYOUTS, LayoutError
 from .occlusion import DONOR_SPLITS, FILLS, PART_CHOICES, PRESETS, SHAPES, preset_params
 from .parser import PARSERS
 from .images import MAX_FILE_BYTES, MAX_PIXELS
+from .engines import ENGINES, EngineError
 from .runner import SEED_MAX, GenerateConfig, OutputError, RunError, StateError, WorkerLost, default_workers
 from .runner import generate as run_generate
+from .shards import ShardError, parse_shard
 from .writer import ManifestError
 
 #: Exit codes (README "Exit codes"): all done, some inputs unusable, usage/configuration, output, interrupted.
@@ -44,6 +46,18 @@ class _JpegQuality(click.ParamType):
         if not 1 <= q <= 100:
             self.fail(f"{q} is not in 1..100", param, ctx)
         return q
+
+
+class _ShardType(click.ParamType):
+    name = "I/N"
+
+    def convert(self, value, param, ctx):
+        if value is None or not isinstance(value, str):
+            return value
+        try:
+            return parse_shard(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 class _RateColumn(ProgressColumn):
@@ -98,8 +112,9 @@ def summary_table(summary: dict, title: str) -> Table:
               help="Dataset layout; detected when omitted. 'folder' takes any tree of images (no labels).")
 @click.option("--seed", type=click.IntRange(0, SEED_MAX), default=0, show_default=True,
               help="Run seed (0 to 2**32-1). Each image's draws depend only on (seed, its relative path).")
-@click.option("--workers", "-j", type=click.IntRange(1), default=default_workers(), show_default="the usable CPU cores",
-              help="Worker processes, one parser each. Outputs do not depend on it.")
+@click.option("--workers", "-j", type=click.IntRange(1), default=None,
+              show_default="the usable CPU cores; with --engine ray, the cluster's",
+              help="Worker processes (or Ray actors), one parser each. Outputs do not depend on it.")
 @click.option("--parser", default="mediapipe", show_default=True, metavar="|".join(PARSERS) + "|module:Class",
               help="Body-part parser: 'mediapipe' (embedded, offline: MediaPipe's pose model run on the crop "
                    "itself), 'mediapipe-graph' (MediaPipe's whole Pose graph, person detector first: for frames "
@@ -115,7 +130,8 @@ def summary_table(summary: dict, title: str) -> Table:
 @click.option("--part-choice", type=click.Choice(PART_CHOICES), default=None,
               help="'present' [default]: one of the parts present in the image, so every person is occluded. "
                    "'paper': uniform over all six parts as in the paper; an absent part leaves the image as is.")
-@click.option("--num-parts", type=click.IntRange(1, 6), default=None, help="Parts covered by one occluder [default: 1].")
+@click.option("--num-parts", type=click.IntRange(1, 6), default=None,
+              help="Parts covered by one occluder [default: 1].")
 @click.option("--target", type=click.FloatRange(0, 1), nargs=2, default=None, metavar="MIN MAX",
               help="Fraction of the person's pixels to cover: parts are added or redrawn until inside it.")
 @click.option("--pool-levels", type=int, default=None, help="Successive average pools [default: 4, the paper's].")
@@ -146,7 +162,8 @@ def summary_table(summary: dict, title: str) -> Table:
               help="Occlude this fraction of each selected split, drawn reproducibly per image.")
 @click.option("--jpeg-quality", type=_JpegQuality(), default="keep", show_default=True,
               help="'keep' re-encodes JPEGs with their own quantisation tables (pixels off the occluder unchanged).")
-@click.option("--save-parts", is_flag=True, help="Save part maps as PNGs under OUT/_occreid/parts (reused by later runs).")
+@click.option("--save-parts", is_flag=True,
+              help="Save part maps as PNGs under OUT/_occreid/parts (reused by later runs).")
 @click.option("--save-masks", is_flag=True, help="Save occluder masks as PNGs under OUT/_occreid/masks.")
 @click.option("--parts-from", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Reuse the part maps saved by another run (its output root).")
@@ -156,11 +173,21 @@ def summary_table(summary: dict, title: str) -> Table:
               help="Refuse image files larger than this many bytes before reading them.")
 @click.option("--overwrite", is_flag=True,
               help="Replace an output made with other parameters (removes what the previous run wrote).")
+@click.option("--shard", type=_ShardType(), default=None,
+              help="Do shard I of N (0 <= I < N) of the inputs, split by a hash of their paths: N processes on any "
+                   "hosts sharing --out (an array job) together write what one run writes; the last to finish "
+                   "writes the manifest (or run occreid merge OUT).")
+@click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True,
+              help="Where the work runs: 'local' (this machine's processes) or 'ray' (Ray actors; "
+                   "pip install 'occreid[ray]'). Same bytes either way.")
+@click.option("--ray-address", default=None, metavar="ADDRESS",
+              help="--engine ray: join this Ray cluster (host:port, or 'auto'); without it a local one is started.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 def generate(dataset, output, layout, seed, workers, parser, checkpoint, device, batch_size, preset, part_choice,
              num_parts, target, pool_levels, pool_kernel, threshold, fill, shape, objects_dir, min_cover, donor_split,
              per, texture_dir, splits, fraction,
-             jpeg_quality, save_parts, save_masks, parts_from, max_pixels, max_file_bytes, overwrite, progress):
+             jpeg_quality, save_parts, save_masks, parts_from, max_pixels, max_file_bytes, overwrite, shard, engine,
+             ray_address, progress):
     """Write the occluded twin of DATASET to --out.
 
     Each person gets a black, blocky occluder over one body part: a parser labels the six
@@ -176,6 +203,8 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
       occreid generate /data/LTCC_ReID --out /data/Occ_LTCC --seed 7 --workers 8
       occreid generate ./crops --layout folder --out ./crops_occ
       occreid generate /data/prcc --out /data/occ_prcc_hard --preset hard --occlude query
+      occreid generate /data/MARS --out /shared/occ_mars --shard $SLURM_ARRAY_TASK_ID/16
+      occreid generate /data/MARS --out /shared/occ_mars --engine ray --ray-address auto
     """
     try:
         occlusion = preset_params(preset, part_choice=part_choice, num_parts=num_parts, target=target or None,
@@ -194,13 +223,17 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
             options["batch_size"] = batch_size
     elif checkpoint or device or batch_size:
         raise click.UsageError("--checkpoint, --device and --batch-size apply to --parser schp only.")
+    if ray_address and engine != "ray":
+        raise click.UsageError("--ray-address applies to --engine ray only.")
+    if workers is None:
+        workers = 0 if engine == "ray" else default_workers()  # ray: one actor per CPU (GPU for SCHP) of the cluster
     cfg = GenerateConfig(
         input=dataset, output=output, layout=layout, seed=seed, workers=workers, parser=parser,
         parser_options=options, occlusion=occlusion, preset=preset,
         splits=tuple(x.strip() for x in splits.split(",") if x.strip()) if splits else None, fraction=fraction,
         jpeg_quality=jpeg_quality, save_parts=save_parts,
         save_masks=save_masks, parts_from=parts_from, overwrite=overwrite, max_pixels=max_pixels,
-        max_file_bytes=max_file_bytes, per=per,
+        max_file_bytes=max_file_bytes, per=per, shard=shard, engine=engine, ray_address=ray_address,
     )
     bar = Progress(TextColumn("[bold]occluding"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err, disable=not progress)
@@ -214,7 +247,7 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
 
     try:
         result = run_generate(cfg, progress=on_progress)
-    except (RunError, LayoutError, StateError) as exc:
+    except (RunError, LayoutError, StateError, ShardError, EngineError) as exc:
         bar.stop()
         _fail(str(exc), EXIT_USAGE)
     except OutputError as exc:
@@ -232,11 +265,19 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
         bar.stop()
     for w in result.warnings:
         err.print(Panel(w, title="WARNING: labels would be misread", border_style="bold red"))
-    out.print(summary_table(result.summary, f"occreid generate: {dataset} -> {output}"))
+    title = f"occreid generate: {dataset} -> {output}" + (f" (shard {shard})" if shard else "")
+    out.print(summary_table(result.summary, title))
     notes = [f"other files copied unchanged: {result.copied}"]
     if result.skipped:
         notes.append(f"resumed: {result.skipped} images were already done")
-    notes.append(f"manifest: {output / '_occreid' / 'manifest.csv'}")
+    if shard is None or result.merged:
+        if shard is not None:
+            notes.append(f"all {shard.count} shards done: merged")
+        notes.append(f"manifest: {output / '_occreid' / 'manifest.csv'}")
+    else:
+        left = ", ".join(f"{i}/{shard.count}" for i in result.waiting[:8]) + (" ..." if len(result.waiting) > 8 else "")
+        notes.append(f"shard {shard} done; waiting for {len(result.waiting)} of {shard.count} ({left}): the last to "
+                     f"finish writes the manifest (or run occreid merge {output})")
     for n in notes:
         out.print(n)
     if result.redone or result.removed:
@@ -247,7 +288,32 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
         err.print(f"[bold red]{skipped_others} other file(s) could not be copied[/]; reasons in "
                   f"{output / '_occreid' / 'other_files.csv'}.")
     if result.errors:
-        err.print(f"[bold red]{result.errors} image(s) could not be used[/]; their reasons are in the manifest (status 'error').")
+        err.print(f"[bold red]{result.errors} image(s) could not be used[/]; their reasons are in the manifest "
+                  "(status 'error').")
+    if result.unusable:
+        sys.exit(EXIT_UNUSABLE)
+
+
+@main.command()
+@click.argument("output", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def merge(output):
+    """Merge the finished shards of OUTPUT (made with generate --shard I/N) into its manifest.csv,
+    other_files.csv, summary.json and run.json: the same bytes one unsharded run writes. The last
+    shard to finish does this itself; run it when that shard could not (or to check). Exit codes: 0
+    merged, 1 merged but some inputs could not be used, 2 shards unfinished, mixed or damaged."""
+    from .shards import merge as merge_shards
+
+    try:
+        result = merge_shards(output)
+    except ShardError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except OSError as exc:
+        _fail(f"cannot write the merged files under {output} ({exc.strerror or exc}); free space or fix the output, "
+              "then merge again.", EXIT_OUTPUT)
+    for w in result.warnings:
+        err.print(Panel(w, title="WARNING: labels would be misread", border_style="bold red"))
+    out.print(summary_table(result.summary, f"occreid merge: {result.count} shards of {output}"))
+    out.print(f"manifest: {output / '_occreid' / 'manifest.csv'}")
     if result.unusable:
         sys.exit(EXIT_UNUSABLE)
 

@@ -27,12 +27,3 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
     (0, 128, 128),
 )
 
-
-def part_index(name: str) -> int:
-    """Index of a part given by name ('torso') or number ('2')."""
-    if name.isdigit() and 0 < int(name) < NUM_LABELS:
-        return int(name)
-    try:
-        return PARTS.index(name)
-    except ValueError:
-        raise ValueError(f"unknown part {name!r}; expected one of {', '.join(PARTS[1:])}") from None

@@ -7,6 +7,10 @@ decode -> parse (or reuse a saved part map) -> occlude with the image's own seed
 encode -> write atomically. The main process commits each finished chunk to the run state
 (SQLite, ``state.py``); a resume verifies every input's fingerprint and every output's hash
 before keeping it, so an interrupted run, rerun, ends byte-identical to an uninterrupted one.
+
+Who runs the chunks is an engine (``engines.py``: local processes or Ray actors); which inputs a
+process takes is all of them, or with ``--shard I/N`` its share (``shards.py``: a per-shard state,
+and a merge of the shards' manifests when the last one ends). Neither changes a byte of the output.
 """
 
 from __future__ import annotations
@@ -16,9 +20,6 @@ import hashlib
 import importlib
 import importlib.util
 import json
-import multiprocessing as mp
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 import os
 import shutil
 import stat
@@ -28,6 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from . import shards as sharding
+from .engines import ENGINES, EngineError, WorkerLost, make_engine, open_session
 from .images import MAX_FILE_BYTES, MAX_PIXELS, ImageError, decode, encode
 from .inputs import bound_layout, layout_record, odd_entries, os_reason, read_input, sha1_file
 from .layout import LAYOUTS, STATE_DIR, Dataset, Layout, Record, loader_hazards, read_dataset
@@ -35,11 +38,10 @@ from .occlusion import OCCLUDED, Candidate, DonorBank, Occluder, OcclusionParams
 from .occlusion.donors import objects_digest, read_part_map_png
 from .orientation import exif_orientation, to_stored, to_upright
 from .parser import ParseResult
-from .state import COPY, IMAGE, Entry, RunState, StateError, StateFullError
+from .shards import Shard, ShardError
 from .stats import summarize
-from .writer import (
-    OutputError, ManifestRow, OutputTree, load_part_map, write_json, write_manifest, write_other_files,
-)
+from .state import COPY, IMAGE, Entry, RunState, StateError, StateFullError
+from .writer import OutputError, ManifestRow, OutputTree, load_part_map, tmp_name, write_json
 
 #: 2: state in SQLite, part_source / presence / shape / donor / part_covered columns, size guards,
 #: EXIF-upright parsing, the direct pose parser.
@@ -51,8 +53,8 @@ DONOR_SHAPES = ("person", "scene")
 SEED_MAX = 2**32 - 1  # the seed enters each image's generator as 32 bits: larger ones would alias
 _FREE_MARGIN = 1024 * 1024
 
-__all__ = ["FORMAT_VERSION", "GenerateConfig", "OutputError", "RunError", "RunResult", "StateError", "WorkerLost",
-           "generate"]
+__all__ = ["FORMAT_VERSION", "EngineError", "GenerateConfig", "OutputError", "RunError", "RunResult", "ShardError",
+           "StateError", "WorkerLost", "generate"]
 
 
 class RunError(RuntimeError):
@@ -90,6 +92,10 @@ class GenerateConfig:
     max_pixels: int = MAX_PIXELS  # images larger than this are refused before decoding
     max_file_bytes: int = MAX_FILE_BYTES  # files larger than this are refused before reading
     per: str = "image"  # "tracklet": one part order per video tracklet, so the occluder follows the person
+    # where the work runs; none of these changes a byte of the output, so none is in the fingerprint
+    shard: Shard | None = None  # --shard I/N: this process does the inputs whose path hashes to I mod N
+    engine: str = "local"  # local (this machine's processes) or ray
+    ray_address: str | None = None  # --engine ray: join this cluster (None: start a local one)
 
     def fingerprint(self, layout: str) -> dict:
         opts = {k: str(v) for k, v in sorted(self.parser_options.items()) if k in ("checkpoint", "input_size")}
@@ -122,6 +128,9 @@ def params_hash(fingerprint: dict) -> str:
 
 @dataclass
 class RunResult:
+    """What a run did. For a shard, ``rows``, ``summary`` and the counts are the shard's own;
+    ``merged`` says whether it was the last shard and wrote the whole output's manifest."""
+
     rows: list[dict]
     summary: dict
     warnings: list[str]
@@ -130,6 +139,9 @@ class RunResult:
     other_files: list[dict] = field(default_factory=list)  # every other input file: relpath, action, reason
     removed: int = 0  # outputs of inputs that are gone, removed by this run
     redone: int = 0  # images an earlier run had finished but that did not verify (input changed, output damaged)
+    shard: Shard | None = None
+    merged: bool = False  # a shard that found every other shard finished and merged the output
+    waiting: list[int] = field(default_factory=list)  # a shard: the shards not finished when it ended
 
     @property
     def errors(self) -> int:
@@ -189,7 +201,7 @@ class _Worker:
         self.layout = layout
         self.roles = bound_layout(layout, config.input)
         self.params = params_hash(config.fingerprint(layout))
-        self.tree = OutputTree(config.output)
+        self.tree = output_tree(config)
         self.parts_sources = [self.tree] + ([OutputTree(config.parts_from)] if config.parts_from else [])
         bank = None
         if donors is not None:
@@ -375,25 +387,6 @@ class _Worker:
         return entries
 
 
-_WORKER: _Worker | None = None
-
-
-def _init_worker(config: GenerateConfig, layout: str, donors: list[tuple] | None = None) -> None:
-    global _WORKER
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's: it stops the pool, exit 130
-    _WORKER = _Worker(config, layout, donors=donors)
-
-
-def _work(records: list[Record]) -> list[Entry]:
-    return _WORKER.process(records)
-
-
-def _save_parts(records: list[Record]) -> int:
-    return _WORKER.save_parts(records)
-
-
 def not_selected(cfg: GenerateConfig, layout: Layout, rec: Record) -> str:
     """Why the split policy leaves this image unoccluded ('' when it is to be occluded)."""
     if cfg.splits:
@@ -413,7 +406,15 @@ def _check_options(cfg: GenerateConfig) -> None:
         raise RunError(f"fraction must be in (0, 1], got {cfg.fraction}")
     if not 0 <= cfg.seed <= SEED_MAX:
         raise RunError(f"seed must be in 0..{SEED_MAX} (32 bits), got {cfg.seed}")
-    for name, value in (("workers", cfg.workers), ("chunk_size", cfg.chunk_size), ("max_pixels", cfg.max_pixels),
+    if cfg.engine not in ENGINES:
+        raise RunError(f"--engine must be one of {', '.join(ENGINES)}, got {cfg.engine!r}")
+    if cfg.ray_address and cfg.engine != "ray":
+        raise RunError("--ray-address applies to --engine ray only.")
+    if cfg.shard is not None and not (isinstance(cfg.shard, Shard) and 0 <= cfg.shard.index < cfg.shard.count):
+        raise RunError(f"--shard {cfg.shard}: write it as I/N with 0 <= I < N.")
+    if not (cfg.engine == "ray" and cfg.workers == 0) and int(cfg.workers) < 1:  # ray: 0 = the cluster's CPUs
+        raise RunError(f"workers must be at least 1, got {cfg.workers}")
+    for name, value in (("chunk_size", cfg.chunk_size), ("max_pixels", cfg.max_pixels),
                         ("max_file_bytes", cfg.max_file_bytes)):
         if int(value) < 1:
             raise RunError(f"{name} must be at least 1, got {value}")
@@ -511,7 +512,7 @@ def _prebuilt_parser(cfg: GenerateConfig):
 def _make_output(cfg: GenerateConfig, tree: OutputTree) -> None:
     try:
         tree.state.mkdir(parents=True, exist_ok=True)
-        probe = tree.state / f".probe-{os.getpid()}"
+        probe = tree.state / f".probe-{tmp_name()}"  # unique across hosts: shards start at once
         probe.write_bytes(b"x")
         probe.unlink()
     except OSError as exc:
@@ -519,11 +520,17 @@ def _make_output(cfg: GenerateConfig, tree: OutputTree) -> None:
                           "choose a folder you can write to.") from None
 
 
-def _open_state(cfg: GenerateConfig, tree: OutputTree, fingerprint: dict,
-                wanted: set[str]) -> tuple[RunState, bool]:
-    """Open or create the run state; True when an earlier run's work may be resumed (after verification)."""
-    has_state = tree.state_file.exists()
-    if not has_state and not cfg.overwrite:
+def _open_state(cfg: GenerateConfig, tree: OutputTree, fingerprint: dict, wanted: set[str],
+                state_file: Path | None = None, exports: tuple[Path, ...] | None = None) -> tuple[RunState, bool]:
+    """Open or create the run state; True when an earlier run's work may be resumed (after verification).
+
+    ``state_file``: a shard's own state (opened private: no file locks); ``exports``: the files a
+    start-over removes (the whole output's manifest, summary and other_files.csv by default)."""
+    private = state_file is not None
+    state_file = state_file or tree.state_file
+    exports = exports if exports is not None else (tree.manifest_file, tree.summary_file, tree.other_files_file)
+    has_state = state_file.exists()
+    if not has_state and not cfg.overwrite and not private:
         if tree.run_file.exists() or tree.manifest_file.exists():
             raise StateError(f"{cfg.output} holds an occreid output without a run state (made by an older occreid, "
                              "or its state.sqlite was deleted); rerun with --overwrite to start it over.")
@@ -532,12 +539,12 @@ def _open_state(cfg: GenerateConfig, tree: OutputTree, fingerprint: dict,
             raise RunError(f"{cfg.output} exists, is not empty and is not an occreid output; use --overwrite to "
                            "write into it anyway, or choose another --out.")
     try:
-        state = RunState.open(tree.state_file, create=True)
+        state = RunState.open(state_file, create=True, private=private)
     except StateError as exc:
         if not cfg.overwrite or "another occreid run" in str(exc):
             raise
-        _drop_state_files(tree)
-        state = RunState.open(tree.state_file, create=True)
+        _drop_state_files(state_file, exports + (tree.run_file,))
+        state = RunState.open(state_file, create=True, private=private)
     previous = state.get_meta("fingerprint")
     try:
         previous_fp = json.loads(previous) if previous else None
@@ -562,19 +569,20 @@ def _open_state(cfg: GenerateConfig, tree: OutputTree, fingerprint: dict,
             f"{cfg.output} holds an occreid output made with other parameters ({detail}). "
             "Rerun with --overwrite to replace it, or choose another --out."
         )
-    _remove_previous(state, tree, wanted)
+    _remove_previous(state, tree, wanted, exports)
     state.set_meta("fingerprint", json.dumps(fingerprint, sort_keys=True))
     return state, False
 
 
-def _drop_state_files(tree: OutputTree) -> None:
-    for name in ("state.sqlite", "state.sqlite-wal", "state.sqlite-shm"):
-        (tree.state / name).unlink(missing_ok=True)
-    for p in (tree.manifest_file, tree.summary_file, tree.other_files_file, tree.run_file):
+def _drop_state_files(state_file: Path, exports: tuple[Path, ...]) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        state_file.with_name(state_file.name + suffix).unlink(missing_ok=True)
+    for p in exports:
         p.unlink(missing_ok=True)
 
 
-def _remove_previous(state: RunState, tree: OutputTree, keep_parts: set[str]) -> None:
+def _remove_previous(state: RunState, tree: OutputTree, keep_parts: set[str],
+                     exports: tuple[Path, ...] | None = None) -> None:
     """--overwrite: remove every file the previous run recorded writing, then forget it. Saved part
     maps of current inputs are kept: they are costly to remake, and a run reuses one only when its
     recorded source hash and parser match."""
@@ -587,7 +595,7 @@ def _remove_previous(state: RunState, tree: OutputTree, keep_parts: set[str]) ->
         for kind in ("image", "masks") if rel in keep_parts else ("image", "parts", "masks"):
             tree.remove(kind, rel)
     state.remove(list(entries) + bad)
-    for p in (tree.manifest_file, tree.summary_file, tree.other_files_file):
+    for p in exports if exports is not None else (tree.manifest_file, tree.summary_file, tree.other_files_file):
         p.unlink(missing_ok=True)
 
 
@@ -642,7 +650,7 @@ def _copy_other(cfg: GenerateConfig, tree: OutputTree, rel: str, entry: Entry | 
         h = hashlib.sha1()
         tree.tmp.mkdir(parents=True, exist_ok=True)
         dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = tree.tmp / f"{os.getpid()}-copy.tmp"
+        tmp = tree.tmp / tmp_name("-copy")
         try:
             with open(src, "rb") as fin, open(tmp, "wb") as fout:
                 st = os.fstat(fin.fileno())
@@ -664,32 +672,6 @@ def _copy_other(cfg: GenerateConfig, tree: OutputTree, rel: str, entry: Entry | 
     return new, {"relpath": rel, "action": "copied", "reason": ""}, True
 
 
-class WorkerLost(RuntimeError):
-    """A worker process died mid-run (killed by the system); finished chunks are kept (exit 130)."""
-
-
-def _stop(pool: ProcessPoolExecutor) -> None:
-    """Stop a worker pool now: cancel what has not started and end the running workers."""
-    for proc in list((getattr(pool, "_processes", None) or {}).values()):
-        proc.terminate()
-    pool.shutdown(wait=True, cancel_futures=True)
-
-
-#: Modules whose threads or devices make a forked child unsafe; with any of them loaded, workers are spawned.
-_FORK_UNSAFE = ("torch", "mediapipe", "tensorflow", "onnxruntime", "cv2", "jax")
-
-
-def _pool_context(parser):
-    """Fork when the main process holds no parser and none of the libraries that start threads
-    (workers then start in milliseconds, and a worker that only reuses part maps never imports a
-    parser's libraries); spawn otherwise, as forking such a process is unsafe."""
-    import sys
-
-    if parser is None and "fork" in mp.get_all_start_methods() and not any(m in sys.modules for m in _FORK_UNSAFE):
-        return mp.get_context("fork")
-    return mp.get_context("spawn")
-
-
 def _test_fault(phase: str) -> None:
     """Test hook: ``OCCREID_TEST_KILL_AT=phase`` kills this process (SIGKILL) at that phase, like a
     kill -9 (the hostile-input suite uses it; nothing else sets it)."""
@@ -699,14 +681,25 @@ def _test_fault(phase: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def output_tree(cfg: GenerateConfig) -> OutputTree:
+    """The output tree a run writes through: a shard's keeps its temporary files in its own folder."""
+    if cfg.shard is not None:
+        return sharding.shard_tree(cfg.output, cfg.shard)
+    return OutputTree(cfg.output)
+
+
 def generate(cfg: GenerateConfig, progress=None, dataset: Dataset | None = None) -> RunResult:
-    """Make the occluded twin of ``cfg.input`` under ``cfg.output``.
+    """Make the occluded twin of ``cfg.input`` under ``cfg.output`` (with ``cfg.shard``, this
+    shard's share of it; the last shard to finish merges the whole output's manifest).
 
     ``progress`` is called as ``progress(total=..., advance=...)`` (see the CLI's rich bar).
-    Raises RunError or StateError (configuration: exit 2), OutputError (output not writable or
-    full: exit 3, resumable) before or instead of writing anything wrong.
+    Raises RunError, ShardError, EngineError or StateError (configuration: exit 2), OutputError
+    (output not writable or full: exit 3, resumable) before or instead of writing anything wrong.
     """
     cfg = replace(cfg, input=Path(cfg.input), output=Path(cfg.output))
+    if cfg.engine == "ray":  # actors may run in another folder, or on another host with the same mounts
+        cfg = replace(cfg, input=cfg.input.absolute(), output=cfg.output.absolute(),
+                      parts_from=None if cfg.parts_from is None else Path(cfg.parts_from).absolute())
     _check_options(cfg)
     _check_paths(cfg)
     ds = dataset or read_dataset(cfg.input, cfg.layout)
@@ -716,32 +709,119 @@ def generate(cfg: GenerateConfig, progress=None, dataset: Dataset | None = None)
         raise RunError(f"--per tracklet needs a video dataset ({video}); {ds.layout} has no tracklets.")
     if cfg.occlusion.shape in DONOR_SHAPES and not cfg.save_parts:
         cfg = replace(cfg, save_parts=True)  # donors are cut out by their part maps: keep them
+    if cfg.shard is not None and cfg.occlusion.shape in DONOR_SHAPES:
+        _check_donor_maps(cfg, ds)
     parser = _prebuilt_parser(cfg)
-    tree = OutputTree(cfg.output)
+    tree = output_tree(cfg)
     fingerprint = cfg.fingerprint(ds.layout)
     params = params_hash(fingerprint)
-    _make_output(cfg, tree)
+    session = open_session(cfg)  # Ray started or joined before anything is written
     try:
-        state, resume = _open_state(cfg, tree, fingerprint, {r.relpath for r in ds.records})
+        _make_output(cfg, tree)
+        wanted = {r.relpath for r in ds.records}
+        if cfg.shard is None:
+            _no_shards(cfg, tree, wanted)
+            state, resume = _open_state(cfg, tree, fingerprint, wanted)
+        else:
+            state, resume = _open_shard_state(cfg, tree, fingerprint, wanted)
         try:
-            return _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress)
+            return _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress, session)
         finally:
             state.close()
     except StateFullError as exc:
         raise OutputError(exc.errno, exc.strerror) from None
+    finally:
+        if session is not None:
+            session.close()
 
 
-def _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress) -> RunResult:
+def _check_donor_maps(cfg: GenerateConfig, ds: Dataset) -> None:
+    """Shards and pasted shapes (person, scene): a shard's images draw donors from every shard, so
+    every donor's part map must exist before any shard starts; they come from --parts-from."""
+    if cfg.parts_from is None:
+        raise RunError(f"--shard with --shape {cfg.occlusion.shape} needs every image's part map before any shard "
+                       "starts: save them first (generate --save-parts, sharded too), then pass that output as "
+                       "--parts-from.")
+    source = OutputTree(cfg.parts_from)
+    missing = [r.relpath for r in ds.records if not source.part_path(r.relpath).is_file()]
+    if missing:
+        raise RunError(f"--parts-from {cfg.parts_from} lacks the part maps of {len(missing)} of {len(ds.records)} "
+                       f"images (e.g. {missing[0]}); with --shard and --shape {cfg.occlusion.shape} every image "
+                       "needs one: finish the --save-parts run first.")
+
+
+def _no_shards(cfg: GenerateConfig, tree: OutputTree, wanted: set[str]) -> None:
+    """A run without --shard into an output made by shards: refused, or with --overwrite, what the
+    shards wrote is removed and their states forgotten."""
+    found = sharding.existing_shards(tree)
+    if not found:
+        return
+    n = found[0].count
+    if not cfg.overwrite:
+        raise RunError(f"{cfg.output} was made by shards (--shard I/{n}); rerun them to resume (occreid merge "
+                       f"{cfg.output} merges finished ones), or add --overwrite to start over as one run.")
+    for shard in found:
+        path = sharding.shard_dir(tree, shard) / "state.sqlite"
+        if not path.exists():
+            continue
+        try:
+            state = RunState.open(path, create=False, private=True)
+        except StateError as exc:
+            if "another occreid run" in str(exc):
+                raise
+            continue  # damaged: its outputs are overwritten in place instead
+        try:
+            _remove_previous(state, tree, wanted)
+        finally:
+            state.close()
+    sharding.remove_all(tree)
+    tree.run_file.unlink(missing_ok=True)
+
+
+def _open_shard_state(cfg: GenerateConfig, tree: OutputTree, fingerprint: dict,
+                      wanted: set[str]) -> tuple[RunState, bool]:
+    """A shard's own state, after checking it may join this output (no unsharded run there, the
+    other shards made with the same N and parameters)."""
+    shard = cfg.shard
+    if tree.state_file.exists():
+        raise ShardError(f"{cfg.output} holds a run made without --shard; rerun that command to resume it, or "
+                         "choose another --out for the shards.")
+    if not cfg.overwrite and not sharding.shards_root(tree).is_dir():
+        if tree.run_file.exists() or tree.manifest_file.exists():
+            raise StateError(f"{cfg.output} holds an occreid output without a run state; rerun with --overwrite "
+                             "to start it over.")
+        if any(p.name != STATE_DIR for p in cfg.output.iterdir()):
+            raise RunError(f"{cfg.output} exists, is not empty and is not an occreid output; use --overwrite to "
+                           "write into it anyway, or choose another --out.")
+    sharding.check_compatible(tree, shard, fingerprint, cfg.overwrite)
+    folder = sharding.unmark(tree, shard)  # first: no merge may take this shard's old results from now on
+    state, resume = _open_state(cfg, tree, fingerprint, wanted, state_file=folder / "state.sqlite",
+                                exports=(tree.manifest_file, tree.summary_file, tree.other_files_file,
+                                         tree.run_file))
+    try:
+        sharding.mark(tree, shard, fingerprint)
+    except BaseException:
+        state.close()
+        raise
+    return state, resume
+
+
+def _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress, session=None) -> RunResult:
     warnings = loader_hazards(ds.layout, cfg.output, ds.records)
     tree.clear_tmp()
-    write_json(tree, tree.run_file, {"fingerprint": fingerprint, "occreid": __version__,
-                                     "input": str(cfg.input.resolve())})
+    if cfg.shard is None:  # shards: the merge writes it, once every shard agrees
+        write_json(tree, tree.run_file, {"fingerprint": fingerprint, "occreid": __version__,
+                                         "input": str(cfg.input.resolve())})
     _test_fault("after-start")
+    mine = cfg.shard.owns if cfg.shard is not None else (lambda rel: True)
     layout = bound_layout(ds.layout, cfg.input)
     listed = layout.index(cfg.input) if hasattr(layout, "index") else None
     entries, bad = state.entries() if resume else ({}, [])
-    wanted = {r.relpath for r in ds.records}
-    others = set(ds.other_files)
+    all_wanted = {r.relpath for r in ds.records}
+    records = [r for r in ds.records if mine(r.relpath)] if cfg.shard is not None else list(ds.records)
+    other_files = [rel for rel in ds.other_files if mine(rel)]
+    wanted = {r.relpath for r in records}
+    others = set(other_files)
 
     # inputs that are gone (or are no longer what they were): remove their outputs and rows
     gone = [rel for rel, e in entries.items() if rel not in (wanted if e.kind == IMAGE else others)]
@@ -753,10 +833,13 @@ def _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress) ->
         state.remove(gone + bad)
 
     # image rows for entries a layout cannot read as files (broken links, folders named like images...)
-    odd_rows, odd_others = [], []
+    odd_rows, odd_others, odd_names = [], [], []
     for rel, reason in odd_entries(cfg.input, lambda rel: layout_record(layout, listed, rel) is not None):
         rec = layout_record(layout, listed, rel)
-        if rec is not None and rel not in wanted:
+        odd_names.append(rel)
+        if not mine(rel):
+            continue
+        if rec is not None and rel not in all_wanted:
             odd_rows.append(manifest_row(cfg, rec, "error", reason))
         elif rec is None and rel not in others:
             odd_others.append({"relpath": rel, "action": "skipped", "reason": reason})
@@ -764,7 +847,7 @@ def _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress) ->
     finished = {rel: entries[rel] for rel in wanted if _verified(cfg, tree, entries.get(rel), params)}
     redone = sum(1 for rel in wanted if rel in entries and rel not in finished and entries[rel].row
                  and entries[rel].row.get("status") != "error")
-    todo = [r for r in ds.records if r.relpath not in finished]
+    todo = [r for r in records if r.relpath not in finished]
 
     needed = 0
     for r in todo:
@@ -775,7 +858,7 @@ def _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress) ->
     _free_space_check(cfg, needed)
 
     copied, copy_entries, other_rows = 0, [], list(odd_others)
-    for rel in ds.other_files:
+    for rel in other_files:
         entry, row, now = _copy_other(cfg, tree, rel, entries.get(rel) if resume else None, params)
         other_rows.append(row)
         copied += now
@@ -787,29 +870,15 @@ def _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress) ->
     rows = {rel: e.row for rel, e in finished.items()}
     chunks = plan_chunks(todo, cfg.chunk_size)
     if progress:
-        progress(total=len(ds.records), advance=len(finished))
-    pool = None
+        progress(total=len(records), advance=len(finished))
     donors = donor_candidates(cfg, ds) if cfg.occlusion.shape in DONOR_SHAPES else None
+    engine = None
     try:
-        if cfg.workers <= 1 or len(chunks) <= 1:
-            worker = _Worker(cfg, ds.layout, parser, donors)
-            if donors is not None and todo:  # parse phase: every donor's part map exists before any draw
-                for c in plan_chunks(list(ds.records), cfg.chunk_size):
-                    worker.save_parts(c)
-            results = (worker.process(c) for c in chunks)
-        else:
-            if parser is not None and hasattr(parser, "close"):
-                parser.close()
-            # an executor, not multiprocessing.Pool: a worker killed by the system (out of memory) breaks
-            # the run with an error instead of leaving it waiting forever for the lost chunk
-            pool = ProcessPoolExecutor(min(cfg.workers, len(chunks)), mp_context=_pool_context(parser),
-                                       initializer=_init_worker, initargs=(cfg, ds.layout, donors))
-            if donors is not None and todo:  # parse phase, finished everywhere before the first draw
-                for f in as_completed([pool.submit(_save_parts, c)
-                                       for c in plan_chunks(list(ds.records), cfg.chunk_size)]):
-                    f.result()
-            results = (f.result() for f in as_completed([pool.submit(_work, c) for c in chunks]))
-        for chunk_entries in results:
+        engine = make_engine(cfg, ds.layout, parser, donors, len(chunks), session)
+        if donors is not None and todo and cfg.shard is None:
+            # parse phase, finished everywhere before the first draw (shards: --parts-from holds every map)
+            engine.save_parts(plan_chunks(list(ds.records), cfg.chunk_size))
+        for chunk_entries in engine.process(chunks):
             for e in chunk_entries:  # outputs an earlier result had and this one has not
                 old = entries.get(e.relpath)
                 for kind in (old.outputs if old else {}):
@@ -821,27 +890,28 @@ def _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress) ->
                 rows[e.relpath] = e.row
             if progress:
                 progress(advance=len(chunk_entries))
-        if pool is not None:
-            pool.shutdown(wait=True)
-    except BrokenProcessPool:
-        _stop(pool)
-        raise WorkerLost("a worker process died (killed by the system, out of memory?); what finished is kept: "
-                         "rerun the same command to resume, with fewer --workers if memory is short.") from None
+        engine.close()
     except BaseException:
-        if pool is not None:
-            _stop(pool)
+        if engine is not None:
+            engine.stop()
         raise
 
     _test_fault("before-export")
-    final = [rows[r.relpath] for r in ds.records] + odd_rows
-    manifest_sha1 = write_manifest(tree, final)
-    write_other_files(tree, other_rows)
-    summary = summarize(final)
-    write_json(tree, tree.summary_file, {
-        "splits": summary, "other_files_copied": sum(r["action"] == "copied" for r in other_rows),
-        "other_files_skipped": sum(r["action"] != "copied" for r in other_rows), "layout": ds.layout,
-        "warnings": warnings, "manifest_sha1": manifest_sha1, "manifest_rows": len(final)})
+    final = [rows[r.relpath] for r in records] + odd_rows
+    if cfg.shard is None:
+        summary = sharding.export(tree, final, other_rows, ds.layout, warnings)
+        tree.clear_tmp()
+        return RunResult(rows=final, summary=summary, warnings=warnings, skipped=len(finished), copied=copied,
+                         other_files=other_rows, removed=len(gone), redone=redone)
+    listing = sharding.listing_digest([r.relpath for r in ds.records], list(ds.other_files), odd_names)
+    sharding.finish(tree, cfg.shard, final, other_rows, {
+        "fingerprint": fingerprint, "listing": listing, "layout": ds.layout, "warnings": warnings,
+        "input": str(cfg.input.resolve()), "occreid": __version__})
+    _test_fault("after-shard")
+    waiting = sharding.pending(tree, cfg.shard.count, fingerprint)
+    if not waiting:  # the last shard to finish (or one of several finishing at once: same bytes) merges
+        sharding.merge(cfg.output, tmp=tree.tmp)
     tree.clear_tmp()
-    return RunResult(rows=final, summary=summary, warnings=warnings, skipped=len(finished), copied=copied,
-                     other_files=other_rows, removed=len(gone), redone=redone)
-
+    return RunResult(rows=final, summary=summarize(final), warnings=warnings, skipped=len(finished), copied=copied,
+                     other_files=other_rows, removed=len(gone), redone=redone, shard=cfg.shard,
+                     merged=not waiting, waiting=waiting)

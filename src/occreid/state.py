@@ -9,15 +9,22 @@ is redone; a row whose own checksum does not match (edited by hand, damaged) is 
 
 Relative paths are stored as the OS's bytes (``os.fsencode``), so any name the OS allows, valid
 UTF-8 or not, with newlines or commas, round-trips exactly.
+
+A shard's state (``--shard I/N``, on an output other machines share over a network file system)
+is opened with ``private=True``: it has one writer by design, so SQLite takes no file locks and
+keeps its WAL index in memory (``unix-none`` VFS, exclusive locking mode), and the lock file beside
+it is a best-effort guard only. Nothing then depends on file locking working over the network.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
 import os
 import sqlite3
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,21 +105,32 @@ class RunState:
         self._lock = lock_fh
 
     @classmethod
-    def open(cls, path: Path, create: bool) -> RunState:
-        """Open (or, with ``create``, make) the state at ``path``; StateError if it is damaged or locked."""
+    def open(cls, path: Path, create: bool, private: bool = False) -> RunState:
+        """Open (or, with ``create``, make) the state at ``path``; StateError if it is damaged or locked.
+
+        ``private``: a state only this process ever opens (a shard's): no SQLite file locks, no
+        shared-memory WAL index, and a lock file that cannot be taken (a network file system
+        without locks) is not an error."""
         path = Path(path)
         lock_fh = open(path.with_name(path.name + ".lock"), "a+b")
         try:
             fcntl.flock(lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            lock_fh.close()
-            raise StateError(f"another occreid run is writing to {path.parent.parent}; wait for it to finish "
-                             "(or stop it) before running again.") from None
+        except OSError as exc:
+            if not (private and exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)):
+                lock_fh.close()
+                where = path.parent.parent if not private else path.parent
+                raise StateError(f"another occreid run is writing to {where}; wait for it to finish "
+                                 "(or stop it) before running again.") from None
         if not create and not path.exists():
             lock_fh.close()
             raise StateError(f"no run state at {path}")
         try:
-            db = sqlite3.connect(path, isolation_level=None)
+            if private:
+                uri = "file:" + urllib.parse.quote(str(path.absolute())) + "?vfs=unix-none"
+                db = sqlite3.connect(uri, uri=True, isolation_level=None)
+                db.execute("PRAGMA locking_mode=EXCLUSIVE")  # before WAL: the WAL index then lives in memory
+            else:
+                db = sqlite3.connect(path, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             check = db.execute("PRAGMA quick_check").fetchone()[0]

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from .parts import PARTS
-from .writer import STATUSES, read_manifest
+from .status import STATUSES, Status
+from .writer import read_manifest
 
 PERCENTILES = (10, 50, 90)
 
@@ -61,7 +62,7 @@ def manifest_stats(rows: list[dict]) -> dict:
     the part maps (``part_sources``) and, for pasted occluders, the covered share of the drawn part."""
     out = {}
     for split, rs in _by_split(rows, sort=True):
-        occluded = [r for r in rs if r["status"] == "occluded"]
+        occluded = [r for r in rs if r["status"] == Status.OCCLUDED]
         drawn = [r["part"].split("+") for r in occluded if r["part"]]
         parts = Counter(p for names in drawn for p in names)
         out[split] = {

@@ -9,6 +9,7 @@ Output root::
     OUT/_occreid/other_files.csv          every other input file: copied, or skipped and why
     OUT/_occreid/parts/<relpath>.png      part maps   (--save-parts; reused by later runs)
     OUT/_occreid/masks/<relpath>.png      occluder masks (--save-masks)
+    OUT/_occreid/shards/I-of-N/           a shard's own state, temporary files and share of the manifest
 
 Every file is written to a temporary file in ``_occreid/tmp`` and renamed into place, so a killed
 run leaves either the old file or the new one, never half of one. The manifest is UTF-8 written by
@@ -26,6 +27,7 @@ import itertools
 import json
 import math
 import os
+import socket
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -101,13 +103,24 @@ MANIFEST_FIELDS = tuple(f.name for f in fields(ManifestRow))
 _TMP_COUNTER = itertools.count()
 
 
-class OutputTree:
-    """Paths and atomic writes under one output root."""
+def tmp_name(tag: str = "") -> str:
+    """A temporary file name no other process writes, on this host or another sharing the output
+    (shards and Ray workers on several machines): host name, process id, a counter."""
+    host = "".join(c if c.isalnum() or c in "-_." else "_" for c in socket.gethostname())[:64] or "host"
+    return f"{host}-{os.getpid()}-{next(_TMP_COUNTER)}{tag}.tmp"
 
-    def __init__(self, root: Path):
+
+class OutputTree:
+    """Paths and atomic writes under one output root.
+
+    ``tmp`` is the folder temporary files are written to before their rename (``_occreid/tmp`` by
+    default); a shard passes its own, so clearing it never touches another shard's files in flight.
+    """
+
+    def __init__(self, root: Path, tmp: Path | None = None):
         self.root = Path(root)
         self.state = self.root / STATE_DIR
-        self.tmp = self.state / "tmp"
+        self.tmp = Path(tmp) if tmp is not None else self.state / "tmp"
         self.state_file = self.state / "state.sqlite"
         self.run_file = self.state / "run.json"
         self.manifest_file = self.state / "manifest.csv"
@@ -138,11 +151,15 @@ class OutputTree:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.tmp.mkdir(parents=True, exist_ok=True)
-            tmp = self.tmp / f"{os.getpid()}-{next(_TMP_COUNTER)}.tmp"
+            tmp = self.tmp / tmp_name()
             try:
                 with open(tmp, "wb") as fh:
                     fh.write(data)
-                os.replace(tmp, path)
+                try:
+                    os.replace(tmp, path)
+                except FileNotFoundError:  # another process (a shard) removed the emptied folder meanwhile
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(tmp, path)
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
@@ -329,9 +346,34 @@ def read_manifest(path: Path) -> list[dict]:
     return rows
 
 
-def write_other_files(tree: OutputTree, rows: list[dict]) -> None:
-    """Every input file that is not an image of the layout: relpath, action (copied / skipped), reason."""
-    tree.write_bytes(tree.other_files_file, csv_bytes(("relpath", "action", "reason"), rows))
+#: The columns of other_files.csv.
+OTHER_FIELDS = ("relpath", "action", "reason")
+
+
+def write_other_files(tree: OutputTree, rows: list[dict]) -> str:
+    """Every input file that is not an image of the layout: relpath, action (copied / skipped), reason.
+    Returns the file's SHA-1."""
+    return tree.write_bytes(tree.other_files_file, csv_bytes(OTHER_FIELDS, rows))
+
+
+def read_csv_rows(data: bytes, fieldnames: tuple[str, ...], where: Path) -> list[dict]:
+    """The rows of CSV bytes occreid wrote (``csv_bytes``), as the dicts that were written: the
+    inverse of ``csv_bytes`` (names that are not UTF-8 come back as the same surrogate escapes).
+    ManifestError when the header is not ``fieldnames`` or a row has another number of values."""
+    reader = csv.reader(io.StringIO(data.decode(ENCODING, ERRORS), newline=""), strict=True)
+    try:
+        header = next(reader, None)
+        if tuple(header or ()) != tuple(fieldnames):
+            raise ManifestError(f"{where} does not have occreid's columns: it is damaged or not occreid's.")
+        rows = []
+        for values in reader:
+            if len(values) != len(fieldnames):
+                raise ManifestError(f"{where}, row {len(rows) + 2}: {len(fieldnames)} values expected, "
+                                    f"the row has {len(values)}.")
+            rows.append(dict(zip(fieldnames, values)))
+    except csv.Error as exc:
+        raise ManifestError(f"{where} is not a valid CSV file ({exc}).") from None
+    return rows
 
 
 def write_json(tree: OutputTree, path: Path, obj) -> None:

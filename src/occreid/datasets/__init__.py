@@ -1,14 +1,17 @@
 """Every dataset occreid knows, each declared once (one module per dataset), and how to read one.
 
-``DATASETS`` maps a ``--layout`` name to its declaration class; detection tries them in order
-(the most specific first); :func:`read_dataset` reads a root into a :class:`Dataset` of records.
-Adding a dataset means adding one module with its declaration and listing it here.
+``DATASETS`` is the registry (:mod:`occreid.registry`) of declarations: it maps a ``--layout``
+name to its declaration class, and detection tries them in registration order (the most specific
+first); :func:`read_dataset` reads a root into a :class:`Dataset` of records. Adding a dataset
+means adding one module with its declaration and listing it here; a user's own declaration is
+registered with :func:`register_dataset` and detection tries it after the built-ins.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..registry import Registry
 from .base import Layout, LayoutError, Protocol
 from .ccvid import CCVID
 from .celeb import CelebReID, CelebReIDLight
@@ -24,10 +27,19 @@ from .prcc import PRCC
 from .records import IMAGE_EXTENSIONS, STATE_DIR, Dataset, Record
 from .vcclothes import VCClothes
 
-DATASETS: dict[str, type[Layout]] = {cls.name: cls for cls in (
-    PRCC, LTCC, Market1501, DukeMTMCreID, MSMT17, MARS, CCVID, VCClothes, DeepChange, LaST, CelebReID, CelebReIDLight,
-    Folder,
-)}
+DATASETS = Registry("layout")
+for _cls in (PRCC, LTCC, Market1501, DukeMTMCreID, MSMT17, MARS, CCVID, VCClothes, DeepChange, LaST, CelebReID,
+             CelebReIDLight, Folder):
+    DATASETS.register(_cls.name, _cls, help=_cls.title)
+del _cls
+
+
+def register_dataset(cls: type[Layout]) -> type[Layout]:
+    """Register a declaration (a :class:`Layout` subclass) under its ``name``; usable as a decorator.
+    Detection tries it after the built-ins; ``--layout NAME`` picks it."""
+    if not (isinstance(cls, type) and issubclass(cls, Layout)):
+        raise TypeError(f"a dataset declaration must be a Layout subclass, got {cls!r}")
+    return DATASETS.register(cls.name, cls, help=cls.title)
 
 
 def detect_layout(root: Path) -> Layout:
@@ -75,7 +87,7 @@ def declaration(dataset: Dataset) -> Layout:
 
 __all__ = [
     "DATASETS", "Layout", "LayoutError", "Protocol", "IMAGE_EXTENSIONS", "STATE_DIR", "Dataset", "Record",
-    "detect_layout", "get_layout", "read_dataset", "declaration",
+    "detect_layout", "get_layout", "read_dataset", "declaration", "register_dataset",
     "CCVID", "CelebReID", "CelebReIDLight", "DeepChange", "DukeMTMCreID", "Folder", "LaST", "LTCC", "Market1501",
     "MARS", "MSMT17", "PRCC", "VCClothes",
 ]

@@ -44,7 +44,7 @@ class LTCC(Layout):
         return int(m.group(1)), int(m.group(3)) - 1, c.group(1)
 
     def expected_loader_labels(self, record: Record) -> tuple:
-        return record.labels()
+        return (record.pid, record.camera, record.clothes)
 
     def protocols(self, dataset: Dataset) -> list[Protocol]:
         q, g = (lambda r: r.split == "query"), (lambda r: r.split == "test")

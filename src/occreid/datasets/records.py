@@ -35,9 +35,6 @@ class Record:
     clothes: str | None = None
     tracklet: str | None = None
 
-    def labels(self) -> tuple[int | None, int | None, str | None]:
-        return (self.pid, self.camera, self.clothes)
-
 
 @dataclass(frozen=True)
 class Dataset:
@@ -47,6 +44,3 @@ class Dataset:
     layout: str
     records: tuple[Record, ...]
     other_files: tuple[str, ...]  # relpaths of files that are not records (copied unchanged)
-
-    def splits(self) -> list[str]:
-        return sorted({r.split for r in self.records})

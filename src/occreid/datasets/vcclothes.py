@@ -49,7 +49,7 @@ class VCClothes(Layout):
         return int(pid), int(cam) - 1, pid + clothes
 
     def expected_loader_labels(self, record: Record) -> tuple:
-        return record.labels()
+        return (record.pid, record.camera, record.clothes)
 
     def protocols(self, dataset: Dataset) -> list[Protocol]:
         def within(split: str, cameras: tuple[int, ...] | None):

@@ -158,16 +158,6 @@ class ReIDDataset:
             query = choices[prcc_query]
         return ([s[:3] for s in self.train], [s[:3] for s in query], [s[:3] for s in self.gallery])
 
-    def summary(self) -> dict:
-        """Counts of the lists (ids, images), for logs and tests."""
-        out = {"train": (self.num_train_pids, len(self.train)), "gallery": (self.num_gallery_pids, len(self.gallery))}
-        if self.layout == "prcc":
-            out["query_same"] = (len({s[1] for s in self.query_same}), len(self.query_same))
-            out["query_diff"] = (len({s[1] for s in self.query_diff}), len(self.query_diff))
-        else:
-            out["query"] = (self.num_query_pids, len(self.query))
-        return out
-
 
 class PRCC(ReIDDataset):
     """PRCC (or Occ-PRCC / an occreid output of PRCC) at ``root``: the folder holding ``rgb/``."""

@@ -1,7 +1,9 @@
-"""Occlusion: pure NumPy functions (``functional``), thin seeded wrappers (``transforms``), named
-parameter sets (``presets``), and where pasted occluders come from (``donors``)."""
+"""Occlusion: pure NumPy functions (``functional``: the maths and the fills), thin seeded wrappers
+(``transforms``), named parameter sets (``presets``), where pasted occluders come from (``donors``)
+and where the texture fill's images come from (``textures``)."""
 
-from . import functional
+from ..status import Status
+from . import functional, textures
 from .donors import Candidate, Donor, DonorBank, ObjectBank, SceneObject
 from .presets import PRESETS, preset_params
 from .transforms import (
@@ -10,7 +12,7 @@ from .transforms import (
 )
 
 __all__ = [
-    "functional", "Candidate", "Donor", "DonorBank", "ObjectBank", "SceneObject", "PRESETS", "preset_params",
-    "DONOR_SPLITS", "FILLS", "NO_PERSON", "NOT_COVERED", "OCCLUDED", "PART_ABSENT", "PART_CHOICES", "PASTED_SHAPES",
-    "SHAPES", "Occluder", "Occlusion", "OcclusionParams", "image_rng", "tracklet_order",
+    "functional", "textures", "Candidate", "Donor", "DonorBank", "ObjectBank", "SceneObject", "PRESETS",
+    "preset_params", "DONOR_SPLITS", "FILLS", "NO_PERSON", "NOT_COVERED", "OCCLUDED", "PART_ABSENT", "PART_CHOICES",
+    "PASTED_SHAPES", "SHAPES", "Occluder", "Occlusion", "OcclusionParams", "Status", "image_rng", "tracklet_order",
 ]

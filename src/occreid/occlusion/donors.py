@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..saved import read_labels
+
 IMAGE_EXTENSIONS = (".png", ".webp", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MASK_SUFFIX = ".mask.png"
 OBJECT_KINDS = ("ground", "held")
@@ -41,18 +43,8 @@ def _read_rgb(path) -> np.ndarray:
 
 
 def read_part_map_png(path) -> np.ndarray | None:
-    """A saved part map (palette PNG of labels 0..6, ``writer.save_part_map``) as uint8 labels; None
-    when the file is missing, damaged, or not such a map."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            arr = np.array(im)
-    except (OSError, ValueError, SyntaxError):
-        return None
-    if arr.ndim != 2 or arr.dtype != np.uint8 or arr.max(initial=0) > 6:
-        return None
-    return arr
+    """A saved part map's labels (``saved.read_labels``); None when missing, damaged or not a map."""
+    return read_labels(path)
 
 
 class _Cache:

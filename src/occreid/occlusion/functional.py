@@ -33,13 +33,6 @@ def present_parts(part_map: np.ndarray, min_fraction: float = 0.02, min_pixels: 
     return [p for p in BODY_PARTS if areas[p] >= floor and areas[p] > 0]
 
 
-def choose_part(rng: np.random.Generator, candidates: Sequence[int]) -> int | None:
-    """One part drawn uniformly from ``candidates`` (None when there are none)."""
-    if len(candidates) == 0:
-        return None
-    return int(candidates[int(rng.integers(len(candidates)))])
-
-
 def part_mask(part_map: np.ndarray, parts: int | Sequence[int]) -> np.ndarray:
     """Boolean mask of the pixels labelled with ``parts`` (one index or several)."""
     return np.isin(part_map, np.atleast_1d(np.asarray(parts)))
@@ -136,19 +129,18 @@ def mean_colour(image: np.ndarray) -> np.ndarray:
 
 
 def box_blur(image: np.ndarray, radius: int) -> np.ndarray:
-    """A (2 * radius + 1)-wide box blur with edge replication, same shape and dtype."""
+    """A (2 * radius + 1)-wide box blur with edge replication, same shape and dtype.
+
+    OpenCV's ``cv2.blur`` (border replicated) on a float64 copy, rounded half to even: exactly the
+    means of the replicated neighbourhoods, for 8- and 16-bit images and any channel count.
+    """
+    import cv2
+
     if radius < 1:
         return image.copy()
     k = 2 * radius + 1
-    arr = image.astype(np.float64)
-    pad = [(radius, radius), (radius, radius)] + [(0, 0)] * (image.ndim - 2)
-    arr = np.pad(arr, pad, mode="edge")
-    for axis in (0, 1):
-        c = np.cumsum(arr, axis=axis)
-        c = np.concatenate([np.zeros_like(np.take(c, [0], axis=axis)), c], axis=axis)
-        n = c.shape[axis]
-        arr = (np.take(c, range(k, n), axis=axis) - np.take(c, range(0, n - k), axis=axis)) / k
-    return np.round(arr).astype(image.dtype)
+    blurred = cv2.blur(image.astype(np.float64), (k, k), borderType=cv2.BORDER_REPLICATE)
+    return np.round(blurred.reshape(image.shape)).astype(image.dtype)
 
 
 def paste(image: np.ndarray, mask: np.ndarray, source: np.ndarray) -> np.ndarray:
@@ -167,6 +159,70 @@ def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     if rows.size == 0:
         return None
     return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
+
+
+def texture_layer(image: np.ndarray, mask: np.ndarray, texture: np.ndarray) -> np.ndarray:
+    """An image-shaped layer holding ``texture`` (RGB uint8) stretched bilinearly over the mask's
+    box, turned grey for a grey image (ITU-R 601 weights) and scaled to the image's bit depth."""
+    from PIL import Image
+
+    top = float(np.iinfo(image.dtype).max)
+    y0, x0, y1, x1 = mask_box(mask)
+    patch = np.asarray(Image.fromarray(texture).resize((x1 - x0, y1 - y0), Image.BILINEAR)).astype(np.float64)
+    if image.ndim == 2 or image.shape[2] == 1:
+        patch = patch @ np.array([0.299, 0.587, 0.114])
+        patch = patch if image.ndim == 2 else patch[..., None]
+    layer = np.zeros(image.shape, np.float64)
+    layer[y0:y1, x0:x1] = patch * (top / 255.0)
+    return np.round(layer).astype(image.dtype)
+
+
+def fill_black(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The paper's fill: the occluder black."""
+    return fuse(image, mask, 0)
+
+
+def fill_mean(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The occluder in the image's mean colour."""
+    return fuse(image, mask, mean_colour(image))
+
+
+def fill_blur(image: np.ndarray, mask: np.ndarray, radius: int) -> np.ndarray:
+    """The occluder as a strong box blur of what lies underneath."""
+    return paste(image, mask, box_blur(image, radius))
+
+
+def fill_noise(image: np.ndarray, mask: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """The occluder taken from ``noise`` (the image's shape and dtype; drawn by the caller)."""
+    return paste(image, mask, noise)
+
+
+def fill_texture(image: np.ndarray, mask: np.ndarray, texture: np.ndarray) -> np.ndarray:
+    """The occluder cut out of ``texture`` stretched over its box (``texture_layer``)."""
+    return paste(image, mask, texture_layer(image, mask, texture))
+
+
+def opaque_under(image: np.ndarray, filled_colour: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``image`` (colour channels then alpha) with its colour channels replaced by ``filled_colour``
+    and its alpha made opaque under ``mask``: an occluder is never see-through."""
+    out = image.copy()
+    out[..., :-1] = filled_colour
+    out[..., -1][mask] = np.iinfo(image.dtype).max
+    return out
+
+
+def paste_layer(image: np.ndarray, layer: np.ndarray, alpha: np.ndarray, has_alpha: bool) -> np.ndarray:
+    """A pasted occluder (RGB ``layer`` with opacity ``alpha``) blended into ``image``; with an alpha
+    channel (``has_alpha``, last channel) the alpha is blended towards opaque the same way."""
+    colour = image[..., :-1] if has_alpha else image
+    filled = blend(colour, to_image_layer(layer, colour), alpha)
+    if not has_alpha:
+        return filled
+    out = image.copy()
+    out[..., :-1] = filled
+    opaque = np.full(image.shape[:2], np.iinfo(image.dtype).max, image.dtype)
+    out[..., -1] = blend(image[..., -1], opaque, alpha)
+    return out
 
 
 # -- pasted occluders: real content with a soft edge, placed to cover the drawn part --------

@@ -9,18 +9,20 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import asdict, dataclass
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
 from ..parts import BODY_PARTS, PARTS
+from ..registry import Registry
+from ..status import Status
 from . import functional as F
+from .textures import check_texture_dir, load_texture, texture_files
 
-#: Statuses an occlusion can end in (the writer adds ``error`` and ``not_selected``). ``not_covered``:
-#: a pasted occluder (person, scene, object) found no donor or placement covering ``min_cover`` of
-#: the drawn part; the image is left unchanged and the reason says the best share reached.
-OCCLUDED, PART_ABSENT, NO_PERSON, NOT_COVERED = "occluded", "part_absent", "no_person", "not_covered"
+#: The statuses an occlusion can end in (``occreid.status``; the runner adds ``error`` and
+#: ``not_selected``). ``not_covered``: a pasted occluder (person, scene, object) found no donor or
+#: placement covering ``min_cover`` of the drawn part; the image is left unchanged.
+OCCLUDED, PART_ABSENT = Status.OCCLUDED, Status.PART_ABSENT
+NO_PERSON, NOT_COVERED = Status.NO_PERSON, Status.NOT_COVERED
 
 PART_CHOICES = ("present", "paper")
 SHAPES = ("part", "rectangle", "person", "scene", "object")
@@ -31,8 +33,45 @@ DONOR_SPLITS = ("same", "any")
 #: fingerprints of part and rectangle runs are what they were before these shapes existed.
 PASTED_FIELDS = ("min_cover", "max_person_covered", "edge_softness", "donor_split", "person_scale",
                  "person_drop", "object_size", "objects_dir")
-FILLS = ("black", "mean", "noise", "blur", "texture")
-TEXTURE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+#: The fills (``--fill``): name -> ``fill(colour, mask, params, fill_seed) -> colour`` (a copy with the
+#: occluder filled). Each draws what it needs from ``fill_seed`` and calls ``functional``; register
+#: your own with ``FILLS.register("name")`` before building ``OcclusionParams(fill="name")``.
+FILLS = Registry("fill")
+
+
+@FILLS.register("black")
+def _black(colour: np.ndarray, mask: np.ndarray, params: OcclusionParams, fill_seed: int) -> np.ndarray:
+    """the paper's: the occluder black"""
+    return F.fill_black(colour, mask)
+
+
+@FILLS.register("mean")
+def _mean(colour: np.ndarray, mask: np.ndarray, params: OcclusionParams, fill_seed: int) -> np.ndarray:
+    """the image's mean colour"""
+    return F.fill_mean(colour, mask)
+
+
+@FILLS.register("noise")
+def _noise(colour: np.ndarray, mask: np.ndarray, params: OcclusionParams, fill_seed: int) -> np.ndarray:
+    """uniform noise drawn from the image's fill seed"""
+    top = int(np.iinfo(colour.dtype).max)
+    noise = np.random.default_rng(fill_seed).integers(0, top + 1, colour.shape, dtype=np.int64)
+    return F.fill_noise(colour, mask, noise.astype(colour.dtype))
+
+
+@FILLS.register("blur")
+def _blur(colour: np.ndarray, mask: np.ndarray, params: OcclusionParams, fill_seed: int) -> np.ndarray:
+    """a strong box blur (blur_radius) of what lies underneath"""
+    return F.fill_blur(colour, mask, params.blur_radius)
+
+
+@FILLS.register("texture")
+def _texture(colour: np.ndarray, mask: np.ndarray, params: OcclusionParams, fill_seed: int) -> np.ndarray:
+    """an object image from texture_dir, drawn by the fill seed, cut to the occluder's shape"""
+    files = texture_files(str(params.texture_dir))
+    texture = load_texture(files[int(np.random.default_rng(fill_seed).integers(len(files)))])
+    return F.fill_texture(colour, mask, texture)
 
 
 def image_rng(seed: int, relpath: str) -> np.random.Generator:
@@ -164,11 +203,7 @@ class OcclusionParams:
         if not 1 <= self.blur_radius <= 256:
             raise bad("blur_radius", "in 1..256")
         if self.fill == "texture":
-            if not self.texture_dir:
-                raise ValueError("fill 'texture' needs texture_dir, a folder of object images "
-                                 "(bins, cars, umbrellas...)")
-            if not _texture_files(str(self.texture_dir)):
-                raise ValueError(f"texture_dir {self.texture_dir} holds no images ({', '.join(TEXTURE_EXTENSIONS)})")
+            check_texture_dir(self.texture_dir)
         if not 0.0 <= self.min_part_fraction < 1.0:
             raise bad("min_part_fraction", "in [0, 1)")
         sides = tuple(self.rect_sides)
@@ -221,27 +256,11 @@ class OcclusionParams:
         return d
 
 
-@lru_cache(maxsize=8)
-def _texture_files(folder: str) -> tuple[Path, ...]:
-    root = Path(folder)
-    if not root.is_dir():
-        return ()
-    return tuple(sorted(p for p in root.rglob("*") if p.suffix.lower() in TEXTURE_EXTENSIONS and p.is_file()))
-
-
-@lru_cache(maxsize=64)
-def _texture(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
-
-
 @dataclass(frozen=True)
 class Occlusion:
     """The decision for one image: the occluder mask and what it covers."""
 
-    status: str
+    status: Status
     mask: np.ndarray  # bool H x W, all False unless occluded
     parts: tuple[int, ...] = ()
     reason: str = ""
@@ -408,49 +427,11 @@ class Occluder:
         if mask.shape != image.shape[:2]:
             raise ValueError(f"occluder mask {mask.shape} does not match image {image.shape[:2]}")
         has_alpha = image.ndim == 3 and image.shape[2] in (2, 4)
-        colour = image[..., :-1] if has_alpha else image
-        top = np.iinfo(image.dtype).max
         if occlusion.layer is not None:  # a pasted occluder: real content with a soft edge
-            filled = F.blend(colour, F.to_image_layer(occlusion.layer, colour), occlusion.alpha)
-            if not has_alpha:
-                return filled
-            out = image.copy()
-            out[..., :-1] = filled
-            opaque = np.full(image.shape[:2], top, image.dtype)
-            out[..., -1] = F.blend(image[..., -1], opaque, occlusion.alpha)
-            return out
-        if p.fill == "black":
-            filled = F.fuse(colour, mask, 0)
-        elif p.fill == "mean":
-            filled = F.fuse(colour, mask, F.mean_colour(colour))
-        elif p.fill == "blur":
-            filled = F.paste(colour, mask, F.box_blur(colour, p.blur_radius))
-        elif p.fill == "noise":
-            noise = np.random.default_rng(occlusion.fill_seed).integers(0, int(top) + 1, colour.shape, dtype=np.int64)
-            filled = F.paste(colour, mask, noise.astype(image.dtype))
-        else:
-            filled = F.paste(colour, mask, self._texture_layer(colour, mask, occlusion.fill_seed, top))
-        if not has_alpha:
-            return filled
-        out = image.copy()
-        out[..., :-1] = filled
-        out[..., -1][mask] = top  # the occluder is opaque
-        return out
-
-    def _texture_layer(self, colour: np.ndarray, mask: np.ndarray, fill_seed: int, top) -> np.ndarray:
-        from PIL import Image
-
-        files = _texture_files(str(self.params.texture_dir))
-        rng = np.random.default_rng(fill_seed)
-        texture = _texture(files[int(rng.integers(len(files)))])
-        y0, x0, y1, x1 = F.mask_box(mask)
-        patch = np.asarray(Image.fromarray(texture).resize((x1 - x0, y1 - y0), Image.BILINEAR)).astype(np.float64)
-        if colour.ndim == 2 or colour.shape[2] == 1:
-            patch = patch @ np.array([0.299, 0.587, 0.114])
-            patch = patch if colour.ndim == 2 else patch[..., None]
-        layer = np.zeros(colour.shape, np.float64)
-        layer[y0:y1, x0:x1] = patch * (top / 255.0)
-        return np.round(layer).astype(colour.dtype)
+            return F.paste_layer(image, occlusion.layer, occlusion.alpha, has_alpha)
+        colour = image[..., :-1] if has_alpha else image
+        filled = FILLS[p.fill](colour, mask, p, occlusion.fill_seed)
+        return F.opaque_under(image, filled, mask) if has_alpha else filled
 
     def __call__(self, image: np.ndarray, part_map: np.ndarray, rng: np.random.Generator, target=None):
         occlusion = self.plan(part_map, rng, target)
@@ -607,8 +588,6 @@ class Occluder:
 NO_DONOR_MAP = "no donor among {draws} draws has a saved part map with a person"
 #: A scene occluder enlarges its piece of background at most this much (more looks blurred).
 SCENE_MAX_ZOOM = 2.0
-
-
 
 
 def _fill_seed(rng: np.random.Generator) -> int:

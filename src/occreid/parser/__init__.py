@@ -1,40 +1,41 @@
-"""Parsers: RGB image -> 7-label Pascal-Person-Part map (0 background, 1 head ... 6 lower legs)."""
+"""Parsers: RGB image -> 7-label Pascal-Person-Part map (0 background, 1 head ... 6 lower legs).
+
+``PARSERS`` is the registry of parsers (:mod:`occreid.registry`): built-ins are registered by
+reference, so MediaPipe or torch is imported only when its parser is chosen, and a user's
+``package.module:Class`` (a :class:`Parser` subclass importable in worker processes) is resolved
+and built by the same path. ``make_parser`` builds either.
+"""
 
 from __future__ import annotations
 
+from ..registry import Registry, RegistryError
 from .base import ParseResult, Parser
 
-#: Built-in parser names: ``mediapipe`` (default: the pose landmark model run directly on person
-#: crops), ``mediapipe-graph`` (MediaPipe's whole Pose graph, detector first: for images that are
-#: not person crops) and ``schp`` (the paper's parser; torch and a checkpoint).
-PARSERS = ("mediapipe", "mediapipe-graph", "schp")
+PARSERS = Registry("parser", plugins=True)
+PARSERS.register("mediapipe", "occreid.parser.direct:DirectParser",
+                 help="the default, offline: MediaPipe's pose landmark model run directly on person crops")
+PARSERS.register("mediapipe-graph", "occreid.parser.mediapipe:MediaPipeParser",
+                 help="MediaPipe's whole Pose graph, person detector first (slower; for wide frames)")
+PARSERS.register("schp", "occreid.parser.schp:SCHPParser",
+                 help="the paper's parser, SCHP (needs torch and --checkpoint)")
+
+
+def register_parser(name: str, target=None, *, help: str = ""):
+    """Register a parser class (or a ``"module:Class"`` reference) under ``name``; a decorator
+    without ``target``. Registered names are listed by ``occreid generate --help``."""
+    return PARSERS.register(name, target, help=help)
 
 
 def make_parser(name: str = "mediapipe", **options) -> Parser:
-    """Build a parser by name. ``mediapipe`` is the embedded offline default (``direct.py``);
-    ``mediapipe-graph`` runs MediaPipe's full Pose graph with its person detector (slower; for
-    images where the person is a small part of the frame); ``schp`` needs torch and a checkpoint
-    the user provides (``checkpoint=...``). ``package.module:Class`` builds a parser of your own
-    (a ``Parser`` subclass importable in worker processes)."""
-    if ":" in name:
-        import importlib
-
-        module, _, attr = name.partition(":")
-        cls = getattr(importlib.import_module(module), attr)
-        return cls(**options)
-    if name == "mediapipe":
-        from .direct import DirectParser
-
-        return DirectParser(**options)
-    if name == "mediapipe-graph":
-        from .mediapipe import MediaPipeParser
-
-        return MediaPipeParser(**options)
-    if name == "schp":
-        from .schp import SCHPParser
-
-        return SCHPParser(**options)
-    raise ValueError(f"unknown parser {name!r}; expected one of {', '.join(PARSERS)}")
+    """Build a parser by name: a registered one (``mediapipe``, ``mediapipe-graph``, ``schp``) or
+    a plugin ``package.module:Class``; ``options`` go to its constructor. ValueError
+    (:class:`~occreid.registry.RegistryError`) in one sentence for a name that builds nothing."""
+    return PARSERS.create(name, **options)
 
 
-__all__ = ["PARSERS", "ParseResult", "Parser", "make_parser"]
+def list_parsers() -> tuple[str, ...]:
+    """The registered parser names, in registration order."""
+    return PARSERS.names()
+
+
+__all__ = ["PARSERS", "ParseResult", "Parser", "RegistryError", "list_parsers", "make_parser", "register_parser"]

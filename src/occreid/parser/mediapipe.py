@@ -68,8 +68,7 @@ class MediaPipeParser(Parser):
         geometry: keyword overrides of ``pose_geometry.part_map`` options (e.g. ``radii``).
         quiet: filter MediaPipe's routine stderr messages (other stderr output is kept).
 
-    A parser holds one MediaPipe graph; use one per process (or thread). ``stats`` counts the
-    images parsed, those with a person, and those found only by the retry.
+    A parser holds one MediaPipe graph; use one per process (or thread).
     """
 
     name = "mediapipe-graph"
@@ -107,7 +106,6 @@ class MediaPipeParser(Parser):
         self.min_detection_confidence = float(min_detection_confidence)
         self.gate = dict(gate or {})
         self.geometry = dict(geometry or {})
-        self.stats = {"images": 0, "found": 0, "found_on_retry": 0}
         self.quiet = bool(quiet)
         with _filtered_stderr(self.quiet):
             import cv2  # noqa: F401  (a mediapipe dependency; imported here to fail early)
@@ -193,7 +191,6 @@ class MediaPipeParser(Parser):
         if self._pose is None:
             raise RuntimeError("parser is closed")
         im = as_rgb(rgb)
-        self.stats["images"] += 1
         h, w = im.shape[:2]
         if min(h, w) < 8:
             return ParseResult(None, "no person")
@@ -203,13 +200,11 @@ class MediaPipeParser(Parser):
             scale = max(base, self.retry_min_height / h)
             parts2, reason2 = self._attempt(im, self.retry_pad, scale, self.retry_mirror)
             if parts2 is not None:
-                self.stats["found_on_retry"] += 1
                 parts = parts2
             elif reason == "no person":
                 reason = reason2
         if parts is None:
             return ParseResult(None, reason)
-        self.stats["found"] += 1
         return ParseResult(parts, "", "pose")
 
     def close(self) -> None:

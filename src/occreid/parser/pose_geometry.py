@@ -64,12 +64,6 @@ def _mid(lm: np.ndarray, a: int, b: int) -> np.ndarray:
     return (lm[a, :2] + lm[b, :2]) / 2.0
 
 
-def torso_length(landmarks: np.ndarray) -> float:
-    """Distance in pixels from the shoulder midpoint to the hip midpoint."""
-    lm = _check_landmarks(landmarks)
-    return float(np.linalg.norm(_mid(lm, LEFT_SHOULDER, RIGHT_SHOULDER) - _mid(lm, LEFT_HIP, RIGHT_HIP)))
-
-
 def _segment_distance2(
     px: np.ndarray, py: np.ndarray, a: np.ndarray, b: np.ndarray, flat_start: bool = False
 ) -> np.ndarray:
@@ -115,16 +109,6 @@ def _polygon_distance2(px: np.ndarray, py: np.ndarray, poly: np.ndarray) -> np.n
             inside ^= (py >= lo) & (py < hi) & (px < x_at)
     dist[inside] = 0.0
     return dist
-
-
-def segment_distance(px: np.ndarray, py: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Euclidean distance of points (px, py) to the segment a-b."""
-    return np.sqrt(_segment_distance2(np.asarray(px, np.float32), np.asarray(py, np.float32), a, b))
-
-
-def polygon_distance(px: np.ndarray, py: np.ndarray, poly: np.ndarray) -> np.ndarray:
-    """Euclidean distance of points (px, py) to a closed polygon's area (0 inside)."""
-    return np.sqrt(_polygon_distance2(np.asarray(px, np.float32), np.asarray(py, np.float32), np.asarray(poly)))
 
 
 def body_capsules(

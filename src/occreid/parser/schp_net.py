@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,8 +32,6 @@ from torch import nn
 NUM_CLASSES = 7
 ABN_EPS = 1e-5
 LEAKY_SLOPE = 0.01
-#: What the released Pascal-Person-Part checkpoint holds.
-EXPECTED_TENSORS = 603
 CHECKPOINT_NAME = "exp-schp-201908270938-pascal-person-part.pth"
 #: Classes of SCHP's other released models, to tell the user which one they passed by mistake.
 _OTHER_MODELS = {20: "LIP (20 classes)", 18: "ATR (18 classes)"}
@@ -296,13 +295,6 @@ def fold_abn(model: nn.Module) -> int:
 # --------------------------------------------------------------------------- checkpoint loading
 
 
-def expected_shapes(num_classes: int = NUM_CLASSES) -> dict[str, tuple[int, ...]]:
-    """The state-dict layout (key -> shape) the network expects, built without allocating."""
-    with torch.device("meta"):
-        net = AugmentCE2P(num_classes)
-    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
-
-
 def _list(keys: list[str], limit: int = 5) -> str:
     shown = ", ".join(keys[:limit])
     return shown + (f", ... (+{len(keys) - limit} more)" if len(keys) > limit else "")
@@ -359,22 +351,23 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
 
 
-def check_state_dict(state: Mapping[str, torch.Tensor], path: str | os.PathLike,
-                     num_classes: int = NUM_CLASSES) -> None:
-    """Raise :class:`CheckpointError` unless ``state`` has exactly the network's keys and shapes."""
-    expected = expected_shapes(num_classes)
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [
-        f"{k} {list(state[k].shape)} (expected {list(shape)})"
-        for k, shape in expected.items()
-        if k in state and tuple(state[k].shape) != shape
-    ]
-    if not (missing or unexpected or wrong):
-        return
+_MISSING = re.compile(r"Missing key\(s\) in state_dict: (.*?)\.\s*$", re.M)
+_UNEXPECTED = re.compile(r"Unexpected key\(s\) in state_dict: (.*?)\.\s*$", re.M)
+_SIZE = re.compile(r"size mismatch for (\S+): copying a param with shape torch\.Size\((\[.*?\])\) from checkpoint, "
+                   r"the shape in current model is torch\.Size\((\[.*?\])\)")
+
+
+def misfit_message(error: str, state: Mapping[str, torch.Tensor], path: str | os.PathLike, expected: int,
+                   num_classes: int = NUM_CLASSES) -> str:
+    """One message naming what does not fit, built from the error ``load_state_dict(strict=True)``
+    raised: the missing and unexpected keys, the keys of the wrong shape, and which of SCHP's other
+    released models the file looks like."""
+    missing = [k for found in _MISSING.findall(error) for k in re.findall(r'"([^"]+)"', found)]
+    unexpected = [k for found in _UNEXPECTED.findall(error) for k in re.findall(r'"([^"]+)"', found)]
+    wrong = [f"{k} {got} (expected {want})" for k, got, want in _SIZE.findall(error)]
     parts = [
         f"SCHP checkpoint {path} does not fit the AugmentCE2P Pascal-Person-Part network "
-        f"({len(expected)} tensors expected, {len(state)} found):"
+        f"({expected} tensors expected, {len(state)} found):"
     ]
     if missing:
         parts.append(f"{len(missing)} missing key(s): {_list(missing)};")
@@ -382,23 +375,29 @@ def check_state_dict(state: Mapping[str, torch.Tensor], path: str | os.PathLike,
         parts.append(f"{len(unexpected)} unexpected key(s): {_list(unexpected)};")
     if wrong:
         parts.append(f"{len(wrong)} key(s) with the wrong shape: {_list(wrong, 3)};")
+    if not (missing or unexpected or wrong):
+        parts.append(f"torch said: {' '.join(error.split())[:300]};")
     head = state.get("fushion.3.weight")
     if head is not None and head.ndim == 4 and head.shape[0] != num_classes:
         other = _OTHER_MODELS.get(int(head.shape[0]), f"{int(head.shape[0])} classes")
         parts.append(f"this looks like SCHP's {other} model;")
     parts.append(f"occreid needs {CHECKPOINT_NAME} (7 Pascal-Person-Part labels).")
-    raise CheckpointError(" ".join(parts))
+    return " ".join(parts)
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
                     num_classes: int = NUM_CLASSES) -> AugmentCE2P:
-    """Build AugmentCE2P from an SCHP checkpoint: strip ``module.``, check every key and shape,
-    load strictly; returns the float32 model in eval mode on ``device`` (not folded)."""
+    """Build AugmentCE2P from an SCHP checkpoint: strip ``module.`` and load strictly
+    (``load_state_dict(strict=True)`` checks every key and shape; what it reports becomes one
+    :class:`CheckpointError` naming the misfits); returns the float32 model in eval mode on
+    ``device`` (not folded)."""
     state = read_state_dict(path)
-    check_state_dict(state, path, num_classes)
     with torch.device("meta"):
         net = AugmentCE2P(num_classes)
-    state = {k: v.to(torch.float32) if v.is_floating_point() else v for k, v in state.items()}
-    result = net.load_state_dict(state, strict=True, assign=True)
-    assert not result.missing_keys and not result.unexpected_keys
+    expected = len(net.state_dict())
+    floats = {k: v.to(torch.float32) if v.is_floating_point() else v for k, v in state.items()}
+    try:
+        net.load_state_dict(floats, strict=True, assign=True)
+    except RuntimeError as exc:
+        raise CheckpointError(misfit_message(str(exc), state, path, expected, num_classes)) from None
     return net.to(device).eval()

@@ -1,0 +1,52 @@
+"""Where the ``texture`` fill's images come from: a folder the user brings (bins, cars, umbrellas).
+
+Listing and decoding live here, apart from the maths (``functional.texture_layer`` stretches one
+over the occluder's box) and from the draw (``transforms`` picks one with the image's fill seed).
+Both are cached per process: a worker lists a folder once and decodes each texture once.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+TEXTURE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+#: Folder -> its texture files, kept once found (an empty listing is not kept: the folder may fill).
+_LISTINGS: dict[str, tuple[Path, ...]] = {}
+
+
+def texture_files(folder: str | Path) -> tuple[Path, ...]:
+    """Every image under ``folder`` (any depth, by extension), sorted; () when it is not a folder."""
+    key = str(folder)
+    found = _LISTINGS.get(key)
+    if found is None:
+        root = Path(folder)
+        found = tuple(sorted(p for p in root.rglob("*") if p.suffix.lower() in TEXTURE_EXTENSIONS and p.is_file())
+                      ) if root.is_dir() else ()
+        if found:
+            _LISTINGS[key] = found
+    return found
+
+
+def check_texture_dir(folder: str | Path | None) -> None:
+    """ValueError in one sentence unless ``folder`` is given and holds at least one texture image."""
+    if not folder:
+        raise ValueError("fill 'texture' needs texture_dir, a folder of object images (bins, cars, umbrellas...)")
+    if not texture_files(folder):
+        raise ValueError(f"texture_dir {folder} holds no images ({', '.join(TEXTURE_EXTENSIONS)})")
+
+
+@lru_cache(maxsize=64)
+def load_texture(path: Path) -> np.ndarray:
+    """A texture image as H x W x 3 uint8 RGB (decoded once per process)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+__all__ = ["TEXTURE_EXTENSIONS", "check_texture_dir", "load_texture", "texture_files"]

@@ -1,0 +1,168 @@
+"""What a generate run saved, read back in one place: its parameters (``run.json``) and its part maps.
+
+The runner (reusing maps with ``--parts-from``), ``augment.OccludeTransform`` (occluding at training
+time), the report and the donor bank all read these; this module is their one reader, so the
+layout of ``OUT/_occreid`` and the checks on what is read are written once::
+
+    OUT/_occreid/run.json             {"fingerprint": {..., "seed", "occlusion": {...}}, "input", "occreid"}
+    OUT/_occreid/parts/<relpath>.png  palette PNG of labels 0..6, with the parser, the part source,
+                                      the reason ("no person" maps are all background), the person
+                                      score and the SHA-1 of the source image in its text chunks
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .datasets.records import STATE_DIR
+from .parts import NUM_LABELS
+
+if TYPE_CHECKING:
+    from .occlusion import OcclusionParams
+
+RUN_FILE = "run.json"
+PARTS_DIR = "parts"
+#: The fields of ``OcclusionParams`` that JSON turns from tuples into lists.
+_TUPLE_FIELDS = ("target", "rect_sides", "rect_fraction", "person_scale", "person_drop", "object_size")
+
+
+class RunFileError(ValueError):
+    """``run.json`` is missing, damaged or not occreid's; the message says which and what to do."""
+
+
+# -- the run's parameters -----------------------------------------------------------------------
+def run_file(output_root: str | Path) -> Path:
+    """Where a run's parameters lie: ``OUT/_occreid/run.json``."""
+    return Path(output_root) / STATE_DIR / RUN_FILE
+
+
+def read_run_file(output_root: str | Path) -> dict:
+    """``run.json`` of an output root as a dict; RunFileError (one sentence) when it cannot be read."""
+    path = run_file(output_root)
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunFileError(f"{path} does not exist: is {output_root} an occreid output?") from None
+    except (OSError, ValueError) as exc:
+        raise RunFileError(f"{path} cannot be read ({exc}); rerun the generate command to rewrite it.") from None
+    if not isinstance(info, dict) or not isinstance(info.get("fingerprint"), dict):
+        raise RunFileError(f"{path} holds no run fingerprint; rerun the generate command to rewrite it.")
+    return info
+
+
+def params_from_fingerprint(occlusion: dict) -> OcclusionParams:
+    """The ``OcclusionParams`` a fingerprint's ``occlusion`` entry records (lists back to tuples)."""
+    from .occlusion import OcclusionParams
+
+    fields = dict(occlusion)
+    for key in _TUPLE_FIELDS:
+        if fields.get(key) is not None:
+            fields[key] = tuple(fields[key])
+    return OcclusionParams(**fields)
+
+
+@dataclass(frozen=True)
+class SavedRun:
+    """A run's parameters: the occlusion, the seed, the input folder and the whole fingerprint."""
+
+    root: Path
+    params: OcclusionParams
+    seed: int
+    input: Path | None
+    fingerprint: dict
+
+
+def read_run(output_root: str | Path) -> SavedRun:
+    """The parameters of the run at ``output_root``; RunFileError (one sentence) when ``run.json``
+    is missing, damaged, or records parameters this version cannot rebuild."""
+    info = read_run_file(output_root)
+    fp = info["fingerprint"]
+    path = run_file(output_root)
+    try:
+        params = params_from_fingerprint(fp["occlusion"])
+        seed = int(fp["seed"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RunFileError(f"{path} cannot be read ({exc}); rerun the generate command to rewrite it.") from None
+    return SavedRun(Path(output_root), params, seed, Path(info["input"]) if info.get("input") else None, fp)
+
+
+# -- part maps ------------------------------------------------------------------------------------
+def parts_dir(output_root: str | Path) -> Path:
+    """The folder of a run's saved part maps: ``OUT/_occreid/parts``."""
+    return Path(output_root) / STATE_DIR / PARTS_DIR
+
+
+def part_map_path(output_root: str | Path, relpath: str) -> Path:
+    """Where the part map of the image at ``relpath`` (relative to the dataset root) is saved."""
+    return parts_dir(output_root) / f"{relpath}.png"
+
+
+@dataclass(frozen=True)
+class SavedParts:
+    """A saved part map: parts (None: no person), reason, and the source and person score recorded
+    when it was made."""
+
+    parts: np.ndarray | None
+    reason: str
+    source: str
+    presence: float | None = None
+
+
+def _open(path: str | Path) -> tuple[np.ndarray, dict] | None:
+    """A part-map PNG's labels and text chunks; None when missing, damaged or not a map of 0..6."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            arr, info = np.array(im), dict(im.info)
+    except (OSError, ValueError, SyntaxError):
+        return None
+    if arr.ndim != 2 or arr.dtype != np.uint8 or arr.max(initial=0) >= NUM_LABELS:
+        return None
+    return arr, info
+
+
+def read_labels(path: str | Path) -> np.ndarray | None:
+    """A saved part map's labels (H x W uint8, 0..6; all 0 for a "no person" map), whoever made it;
+    None when the file is missing, damaged or not such a map."""
+    opened = _open(path)
+    return None if opened is None else opened[0]
+
+
+def read_part_map(path: str | Path, parser: str | None = None, source_sha1: str | None = None) -> SavedParts | None:
+    """A saved part map with what was recorded with it; None when there is none, it is damaged, or
+    (when ``parser`` / ``source_sha1`` are given) it was made by another parser or from other bytes,
+    so that a run reuses a map only for the same image and parser."""
+    opened = _open(path)
+    if opened is None:
+        return None
+    arr, info = opened
+    if parser is not None and info.get("occreid-parser") != parser:
+        return None
+    if source_sha1 is not None and info.get("occreid-source-sha1") != source_sha1:
+        return None
+    reason, source = info.get("occreid-reason", ""), info.get("occreid-part-source", "")
+    presence = _float_or_none(info.get("occreid-presence", ""))
+    if reason or not arr.any():
+        return SavedParts(None, reason or "no person", source, presence)
+    return SavedParts(arr, "", source, presence)
+
+
+def _float_or_none(text: str) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+__all__ = [
+    "PARTS_DIR", "RUN_FILE", "RunFileError", "SavedParts", "SavedRun", "params_from_fingerprint", "part_map_path",
+    "parts_dir", "read_labels", "read_part_map", "read_run", "read_run_file", "run_file",
+]
