@@ -28,7 +28,7 @@ sys.path.insert(0, str(HERE / "tests"))  # the box parser
 
 from occreid import __version__  # noqa: E402
 from occreid import shards as sharding  # noqa: E402
-from occreid.layout import read_dataset  # noqa: E402
+from occreid.datasets import read_dataset  # noqa: E402
 from occreid.runner import GenerateConfig, generate  # noqa: E402
 from occreid.writer import ManifestRow  # noqa: E402
 

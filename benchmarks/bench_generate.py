@@ -56,11 +56,13 @@ def main() -> None:
     # over all frames, unoccluded ones counting 0, to compare with the published samples
     allimg = np.array([float(r["image_fraction"] or 0) for r in rows]) * 100
     print("\n% of image occluded           p10    p50    p90")
-    print(f"{'occreid, occluded images':<28} {np.percentile(img, 10):>5.1f}  {np.median(img):>5.1f}  {np.percentile(img, 90):>5.1f}")
-    print(f"{'occreid, all images':<28} {np.percentile(allimg, 10):>5.1f}  {np.median(allimg):>5.1f}  {np.percentile(allimg, 90):>5.1f}")
+    for name, values in (("occreid, occluded images", img), ("occreid, all images", allimg)):
+        p10, p50, p90 = np.percentile(values, [10, 50, 90])
+        print(f"{name:<28} {p10:>5.1f}  {p50:>5.1f}  {p90:>5.1f}")
     for name, (p10, p50, p90) in PUBLISHED.items():
         print(f"{name:<28} {p10:>5.1f}  {p50:>5.1f}  {p90:>5.1f}")
-    print(f"\n% of person covered (occluded images): p10 {np.percentile(per, 10):.1f}  p50 {np.median(per):.1f}  p90 {np.percentile(per, 90):.1f}")
+    p10, p50, p90 = np.percentile(per, [10, 50, 90])
+    print(f"\n% of person covered (occluded images): p10 {p10:.1f}  p50 {p50:.1f}  p90 {p90:.1f}")
     parts = {}
     for r in occ:
         parts[r["part"]] = parts.get(r["part"], 0) + 1

@@ -22,7 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HERE / "tests"))  # the box parser, importable by worker processes too
 
-from occreid.layout import read_dataset  # noqa: E402
+from occreid.datasets import read_dataset  # noqa: E402
 from occreid.runner import GenerateConfig, generate  # noqa: E402
 
 

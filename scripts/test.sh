@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+.venv/bin/ruff check src tests benchmarks  # lint (pyproject.toml [tool.ruff]); a finding fails the run
 exec .venv/bin/python -m pytest -q "$@"

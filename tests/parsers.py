@@ -11,7 +11,7 @@ import signal
 
 import numpy as np
 
-from occreid.parser import ParseResult, Parser
+from occreid.parser import Parser, ParseResult
 
 
 class BoxParser(Parser):

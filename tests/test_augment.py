@@ -7,7 +7,7 @@ from conftest import shared_dataset
 from PIL import Image
 
 from occreid.augment import OccludeTransform
-from occreid.layout import read_dataset
+from occreid.datasets import read_dataset
 from occreid.occlusion import preset_params
 from occreid.runner import GenerateConfig, generate
 

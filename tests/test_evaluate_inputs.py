@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from conftest import shared_dataset
 
 from occreid.cli import main
+from occreid.datasets import read_dataset
 from occreid.evaluation.embed import load_features, save_features, tree_fingerprint
 from occreid.evaluation.protocols import FeatureError, FeatureTable, evaluation_records
-from occreid.layout import read_dataset
 
 
 @pytest.fixture(scope="module")

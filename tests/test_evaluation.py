@@ -15,13 +15,24 @@ from click.testing import CliRunner
 from conftest import shared_dataset
 from PIL import Image
 
+from occreid.datasets import Dataset, Record, read_dataset
 from occreid.evaluation import (
-    FeatureError, FeatureTable, Preprocess, ProtocolError, ReIDDataset, StripeHistogram, baseline_features,
-    embed_dataset, evaluate_dataset, evaluation_records, load_model, register_torchreid, settings,
+    FeatureError,
+    FeatureTable,
+    Preprocess,
+    ProtocolError,
+    ReIDDataset,
+    StripeHistogram,
+    baseline_features,
+    embed_dataset,
+    evaluate_dataset,
+    evaluation_records,
+    load_model,
+    register_torchreid,
+    settings,
 )
-from occreid.evaluation.cli import embed as embed_cmd, evaluate as evaluate_cmd
-from occreid.layout import Dataset, Record, read_dataset
-
+from occreid.evaluation.cli import embed as embed_cmd
+from occreid.evaluation.cli import evaluate as evaluate_cmd
 
 
 def _dataset(name: str) -> Dataset:

@@ -4,7 +4,6 @@ determinism, resume after a kill, refusals, bad inputs. The real parser runs in 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import os
 import shutil
@@ -17,10 +16,10 @@ import pytest
 from click.testing import CliRunner
 from conftest import shared_dataset, tree_digest
 from PIL import Image
+from public_loaders import public_records
 
 from occreid.cli import main
-from occreid.layout import read_dataset
-from occreid.layout.loaders import public_records
+from occreid.datasets import read_dataset
 from occreid.runner import GenerateConfig, RunError, generate
 
 TESTS = Path(__file__).resolve().parent
@@ -151,7 +150,8 @@ def test_broken_and_odd_files_are_recorded_and_the_run_goes_on(tmp_path):
     for name, data in files.items():
         (src / name).write_bytes(data)
     before = tree_digest(src, exclude_state=False)
-    res = cli("generate", src, "--layout", "folder", "--out", tmp_path / "out", "--parser", BOX, "--no-progress", "-j", "2")
+    res = cli("generate", src, "--layout", "folder", "--out", tmp_path / "out", "--parser", BOX, "--no-progress",
+              "-j", "2")
     assert res.returncode == 1, res.stderr  # errors happened, and the run finished
     rows = {r["relpath"]: r for r in csv.DictReader(open(tmp_path / "out/_occreid/manifest.csv"))}
     assert set(rows) == set(files)
@@ -187,7 +187,8 @@ def test_saved_part_maps_are_reused_instead_of_parsing(tmp_path, monkeypatch):
 def test_cli_warns_about_ltcc_paths_the_public_loaders_misread(tmp_path):
     src = shared_dataset("ltcc-mini")
     out = tmp_path / "occ_cc_out"
-    result = CliRunner().invoke(main, ["generate", str(src), "--out", str(out), "--parser", BOX, "-j", "1", "--no-progress"])
+    result = CliRunner().invoke(main, ["generate", str(src), "--out", str(out), "--parser", BOX, "-j", "1",
+                                       "--no-progress"])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.replace("│", " ").split())
     assert "WARNING" in text and "would misread 416 of 416 images" in text

@@ -13,7 +13,7 @@ from conftest import shared_dataset, tree_digest
 from PIL import Image
 
 from occreid.augment import OccludeTransform
-from occreid.layout import read_dataset
+from occreid.datasets import read_dataset
 from occreid.occlusion import preset_params
 from occreid.orientation import to_stored, to_upright
 from occreid.runner import GenerateConfig, RunError, generate

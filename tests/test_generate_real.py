@@ -7,15 +7,14 @@ image's size, and every ``occluded`` image has a non-empty occluder that overlap
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import shared_dataset, tree_digest
 from PIL import Image
+from public_loaders import public_records
 
-from occreid.layout import read_dataset
-from occreid.layout.loaders import public_records
+from occreid.datasets import read_dataset
 from occreid.occlusion import preset_params
 from occreid.runner import GenerateConfig, generate
 
@@ -106,6 +105,7 @@ def test_presets_on_real_crops_with_the_real_parts(generated, tmp_path):
     assert person("hard") > person("default") + 0.15
     for row in runs["rectangle"].rows:
         if row["status"] == "occluded":
-            m = np.array(Image.open(tmp_path / "rectangle" / "_occreid" / "masks" / f"{row['relpath']}.png")).astype(bool)
+            mask_file = tmp_path / "rectangle" / "_occreid" / "masks" / f"{row['relpath']}.png"
+            m = np.array(Image.open(mask_file)).astype(bool)
             assert m[0].all() or m[-1].all() or m[:, 0].all() or m[:, -1].all(), row["relpath"]
     assert sum(float(r["person_fraction"]) == 0 for r in runs["default"].rows if r["status"] == "occluded") == 0

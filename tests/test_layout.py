@@ -6,7 +6,7 @@ import pytest
 from conftest import shared_dataset
 from public_loaders import ltcc_labels, public_records
 
-from occreid.layout import LayoutError, detect_layout, loader_hazards, read_dataset
+from occreid.datasets import LayoutError, detect_layout, loader_hazards, read_dataset
 
 
 @pytest.mark.parametrize("name,layout,count", [

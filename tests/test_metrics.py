@@ -8,7 +8,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from occreid.evaluation.metrics import (
-    CosineDistance, Metrics, average, evaluate, evaluate_labels, l2_normalize, label_masks, rank_queries,
+    CosineDistance,
+    Metrics,
+    average,
+    evaluate,
+    evaluate_labels,
+    l2_normalize,
+    label_masks,
+    rank_queries,
 )
 
 # --- a reference written from the definitions, one query at a time --------------------------------

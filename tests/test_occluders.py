@@ -19,7 +19,17 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 from occreid.occlusion import (
-    NOT_COVERED, OCCLUDED, Candidate, DonorBank, ObjectBank, Occluder, OcclusionParams, functional as F, image_rng,
+    NOT_COVERED,
+    OCCLUDED,
+    Candidate,
+    DonorBank,
+    ObjectBank,
+    Occluder,
+    OcclusionParams,
+    image_rng,
+)
+from occreid.occlusion import (
+    functional as F,
 )
 from occreid.occlusion.transforms import PASTED_FIELDS
 

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from occreid.occlusion import OcclusionParams, Occluder, functional as F, image_rng
+from occreid.occlusion import Occluder, OcclusionParams, image_rng
+from occreid.occlusion import functional as F
 
 masks = st.integers(1, 70).flatmap(lambda h: st.integers(1, 70).flatmap(
     lambda w: arrays(bool, (h, w), elements=st.booleans())))

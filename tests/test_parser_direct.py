@@ -18,8 +18,7 @@ import pytest
 from conftest import shared_dataset
 from PIL import Image, ImageFilter
 
-from occreid.parser import ParseResult, make_parser
-from occreid.parser import framing, pose, silhouette
+from occreid.parser import ParseResult, framing, make_parser, pose, silhouette
 
 # ------------------------------------------------------------------------------------------------
 # Region of interest maths (no model)

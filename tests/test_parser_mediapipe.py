@@ -10,11 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import shared_dataset
 
 from occreid.parser import pose_geometry as pg
-
 
 # --------------------------------------------------------------------------------------------
 # Synthetic skeletons (no MediaPipe)

@@ -11,7 +11,8 @@ from conftest import shared_dataset
 from PIL import Image
 
 from occreid.cli import main
-from occreid.occlusion import Occluder, OcclusionParams, functional as F, image_rng, preset_params
+from occreid.occlusion import Occluder, OcclusionParams, image_rng, preset_params
+from occreid.occlusion import functional as F
 
 BOX = "parsers:BoxParser"
 

@@ -9,7 +9,13 @@ import pytest
 
 from occreid.occlusion import OcclusionParams, preset_params
 from occreid.saved import (
-    RunFileError, part_map_path, read_labels, read_part_map, read_run, read_run_file, run_file,
+    RunFileError,
+    part_map_path,
+    read_labels,
+    read_part_map,
+    read_run,
+    read_run_file,
+    run_file,
 )
 from occreid.writer import OutputTree
 

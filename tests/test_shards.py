@@ -97,7 +97,7 @@ def test_two_shards_run_concurrently_into_one_output_and_merge_to_a_single_runs_
     procs = [subprocess.Popen(_args(market, out, "--shard", f"{i}/2"), env=_env(), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for i in range(2)]
     results = [p.communicate(timeout=300) + (p.returncode,) for p in procs]
-    for i, (stdout, stderr, returncode) in enumerate(results):
+    for i, (_stdout, stderr, returncode) in enumerate(results):
         assert returncode == code(f"{i}/2"), stderr  # the broken link is an input that could not be used
         assert "Traceback" not in stderr
     assert sum("merged" in stdout for stdout, _, _ in results) >= 1  # the last to finish merged

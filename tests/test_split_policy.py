@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from conftest import shared_dataset
 
-from occreid.layout import read_dataset
+from occreid.datasets import read_dataset
 from occreid.runner import GenerateConfig, generate
 
 BOX = "parsers:BoxParser"

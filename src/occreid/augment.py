@@ -64,7 +64,7 @@ class OccludeTransform:
         self._targets: dict = {}
         donors = None
         if params.shape in ("person", "scene"):  # other images of the dataset are the donors
-            from .layout import read_dataset
+            from .datasets import read_dataset
             from .occlusion import DonorBank
 
             records = read_dataset(self.dataset_root).records

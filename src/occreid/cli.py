@@ -9,17 +9,23 @@ import click
 from rich.console import Console
 from rich.panel import Panel
 from rich.progress import (
-    BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 from rich.table import Table
 from rich.text import Text
 
 from . import __version__
-from .layout import LAYOUTS, LayoutError
+from .datasets import DATASETS, LayoutError
+from .engines import ENGINES, EngineError
+from .images import MAX_FILE_BYTES, MAX_PIXELS
 from .occlusion import DONOR_SPLITS, FILLS, PART_CHOICES, PRESETS, SHAPES, preset_params
 from .parser import PARSERS
-from .images import MAX_FILE_BYTES, MAX_PIXELS
-from .engines import ENGINES, EngineError
 from .runner import SEED_MAX, GenerateConfig, OutputError, RunError, StateError, WorkerLost, default_workers
 from .runner import generate as run_generate
 from .shards import ShardError, parse_shard
@@ -108,7 +114,7 @@ def summary_table(summary: dict, title: str) -> Table:
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", "-o", "output", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output root: the same tree, names and sizes as DATASET, occluded. Must lie outside DATASET.")
-@click.option("--layout", type=click.Choice(list(LAYOUTS)), default=None,
+@click.option("--layout", type=click.Choice(list(DATASETS)), default=None,
               help="Dataset layout; detected when omitted. 'folder' takes any tree of images (no labels).")
 @click.option("--seed", type=click.IntRange(0, SEED_MAX), default=0, show_default=True,
               help="Run seed (0 to 2**32-1). Each image's draws depend only on (seed, its relative path).")
@@ -388,12 +394,44 @@ def stats(output, json_path):
         json_path.write_text(json.dumps(result, indent=2) + "\n")
 
 
+@main.command()
+@click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("out2", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--html", "html", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The page to write, e.g. report/index.html; its images go to report/index_assets/.")
+@click.option("--samples", type=click.IntRange(0, 50), default=4, show_default=True,
+              help="Sampled images per split and body part.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the reproducible sampling.")
+@click.option("--max-listed", type=click.IntRange(0), default=40, show_default=True,
+              help="Most no_person and error images shown (each); all are counted.")
+def report(out: Path, out2: Path | None, html: Path, samples: int, seed: int, max_listed: int) -> None:
+    """Write a visual report of a generated dataset OUT (or of OUT and OUT2 side by side).
+
+    The page shows statistics per split, plots of the parts drawn and of the occluded fractions
+    (with the published samples' medians), sample grids (original | part map | occluded, and the
+    donor of pasted occluders) per split and body part, and the images with no person or an error,
+    with their reasons.
+
+    \b
+    Examples:
+      occreid report /data/occ_prcc --html report/index.html
+      occreid report /data/occ_prcc /data/occ_prcc_rect --html compare/index.html
+    """
+    from .report import ReportError, write_report
+
+    try:
+        res = write_report([out] + ([out2] if out2 else []), html, samples_per_cell=samples, seed=seed,
+                           max_listed=max_listed)
+    except ReportError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    click.echo(f"report written to {res.html} ({res.files} images in {res.assets.name}/, "
+               f"{res.bytes / 1e6:.2f} MB in all) in {res.seconds:.1f} s")
+
+
 from .evaluation.cli import embed, evaluate  # noqa: E402  (registered after the generator's commands)
-from .report import report  # noqa: E402
 
 main.add_command(embed)
 main.add_command(evaluate)
-main.add_command(report)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

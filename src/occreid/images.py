@@ -54,7 +54,8 @@ _NATIVE = {"L", "LA", "RGB", "RGBA", "I;16", "I;16B", "I;16L", "I"}
 
 def _to_rgb(im: Image.Image, pixels: np.ndarray) -> np.ndarray:
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        scaled = (pixels.astype(np.float64) * (255.0 / max(1, int(pixels.max())) if im.mode == "I" else 1 / 257)).round()
+        factor = 255.0 / max(1, int(pixels.max())) if im.mode == "I" else 1 / 257
+        scaled = (pixels.astype(np.float64) * factor).round()
         gray = np.clip(scaled, 0, 255).astype(np.uint8)
         return np.repeat(gray[..., None], 3, axis=2)
     return np.asarray(im.convert("RGB"))

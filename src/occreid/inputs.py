@@ -13,8 +13,8 @@ import os
 import stat
 from pathlib import Path
 
+from .datasets import DATASETS, STATE_DIR, Layout, Record
 from .images import ImageError
-from .layout import LAYOUTS, STATE_DIR, Layout, Record
 
 
 def read_input(path: Path, max_bytes: int) -> tuple[bytes, os.stat_result]:
@@ -93,7 +93,7 @@ def odd_entries(root: Path, image_folder=lambda rel: False) -> list[tuple[str, s
 
 def bound_layout(name: str, root: Path) -> Layout:
     """The layout's declaration, prepared to read ``root`` (PRCC's prefix, list files)."""
-    layout = LAYOUTS[name]()
+    layout = DATASETS[name]()
     if hasattr(layout, "bind"):
         layout.bind(Path(root))
     else:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import importlib
 import importlib.util
 import json
 import os
@@ -30,18 +29,20 @@ import numpy as np
 
 from . import __version__
 from . import shards as sharding
+from .datasets import DATASETS, STATE_DIR, Dataset, Layout, Record, loader_hazards, read_dataset
 from .engines import ENGINES, EngineError, WorkerLost, make_engine, open_session
 from .images import MAX_FILE_BYTES, MAX_PIXELS, ImageError, decode, encode
 from .inputs import bound_layout, layout_record, odd_entries, os_reason, read_input, sha1_file
-from .layout import LAYOUTS, STATE_DIR, Dataset, Layout, Record, loader_hazards, read_dataset
 from .occlusion import OCCLUDED, Candidate, DonorBank, Occluder, OcclusionParams, image_rng, tracklet_order
-from .occlusion.donors import objects_digest, read_part_map_png
+from .occlusion.donors import objects_digest
 from .orientation import exif_orientation, to_stored, to_upright
 from .parser import ParseResult
+from .saved import read_labels, read_part_map
 from .shards import Shard, ShardError
-from .stats import summarize
 from .state import COPY, IMAGE, Entry, RunState, StateError, StateFullError
-from .writer import OutputError, ManifestRow, OutputTree, load_part_map, tmp_name, write_json
+from .stats import summarize
+from .status import Status
+from .writer import ManifestRow, OutputError, OutputTree, UsableCounts, tmp_name, write_json
 
 #: 2: state in SQLite, part_source / presence / shape / donor / part_covered columns, size guards,
 #: EXIF-upright parsing, the direct pose parser.
@@ -127,7 +128,7 @@ def params_hash(fingerprint: dict) -> str:
 
 
 @dataclass
-class RunResult:
+class RunResult(UsableCounts):
     """What a run did. For a shard, ``rows``, ``summary`` and the counts are the shard's own;
     ``merged`` says whether it was the last shard and wrote the whole output's manifest."""
 
@@ -142,15 +143,6 @@ class RunResult:
     shard: Shard | None = None
     merged: bool = False  # a shard that found every other shard finished and merged the output
     waiting: list[int] = field(default_factory=list)  # a shard: the shards not finished when it ended
-
-    @property
-    def errors(self) -> int:
-        return sum(r["status"] == "error" for r in self.rows)
-
-    @property
-    def unusable(self) -> int:
-        """Inputs that could not be used: error images and other files that could not be copied."""
-        return self.errors + sum(r["action"] != "copied" for r in self.other_files)
 
 
 def rng_key(relpath: str) -> str:
@@ -212,7 +204,7 @@ class _Worker:
     def _donor_parts(self, candidate: Candidate):
         """A donor's saved part map: this output's own first, then --parts-from's."""
         for source in self.parts_sources:
-            found = read_part_map_png(source.part_path(candidate.relpath))
+            found = read_labels(source.part_path(candidate.relpath))
             if found is not None:
                 return found
         return None
@@ -237,7 +229,7 @@ class _Worker:
         --parts-from are recorded as ``saved``."""
         for source in self.parts_sources:
             path = source.part_path(rec.relpath)
-            found = load_part_map(path, self.config.parser, digest)
+            found = read_part_map(path, self.config.parser, digest)
             if found is not None:
                 own = source is self.tree
                 kind = (found.source or (self.config.parser if found.parts is not None else "")) if own else "saved"
@@ -280,21 +272,21 @@ class _Worker:
             try:
                 data, st = read_input(cfg.input / rec.relpath, cfg.max_file_bytes)  # read
             except ImageError as exc:
-                done[rec.relpath] = (self._row(rec, "error", str(exc)), outputs)
+                done[rec.relpath] = (self._row(rec, Status.ERROR, str(exc)), outputs)
                 continue
             digest = hashlib.sha1(data).hexdigest()
             facts[rec.relpath] = (st.st_size, st.st_mtime_ns, digest)
             why_not = not_selected(cfg, self.roles, rec) if selected_only else ""
             if why_not:
                 self._write(rec, "image", data, outputs)
-                done[rec.relpath] = (self._row(rec, "not_selected", why_not), outputs)
+                done[rec.relpath] = (self._row(rec, Status.NOT_SELECTED, why_not), outputs)
                 continue
             try:
                 dec = decode(data, cfg.max_pixels)  # decode
             except ImageError as exc:
                 if selected_only:
                     self._write(rec, "image", data, outputs)  # keep the file, unchanged
-                done[rec.relpath] = (self._row(rec, "error", str(exc)), outputs)
+                done[rec.relpath] = (self._row(rec, Status.ERROR, str(exc)), outputs)
                 continue
             pending.append((rec, data, dec, digest, self._cached_parts(rec, digest)))
         return pending
@@ -341,7 +333,7 @@ class _Worker:
                            else "" if getattr(res, "parts", None) is None else _check_parts(res.parts, (h, w)))
                 if problem:
                     self._write(rec, "image", data, outputs)
-                    done[rec.relpath] = (self._row(rec, "error", problem, width=w, height=h), outputs)
+                    done[rec.relpath] = (self._row(rec, Status.ERROR, problem, width=w, height=h), outputs)
                     continue
                 parts, reason = res.parts, res.reason
                 source = getattr(res, "source", "") or (cfg.parser if parts is not None else "")
@@ -355,7 +347,7 @@ class _Worker:
                         presence=None if presence is None else float(presence))
             if parts is None:
                 self._write(rec, "image", data, outputs)
-                done[rec.relpath] = (self._row(rec, "no_person", reason or "no person", **seen), outputs)
+                done[rec.relpath] = (self._row(rec, Status.NO_PERSON, reason or "no person", **seen), outputs)
                 if cfg.save_masks:
                     outputs["masks"] = tree.save_mask(rec.relpath, np.zeros((h, w), bool))
                 continue
@@ -368,7 +360,7 @@ class _Worker:
                     else data  # encode
             except (ValueError, OSError, TypeError) as exc:  # an odd mode the encoder refuses
                 self._write(rec, "image", data, outputs)
-                done[rec.relpath] = (self._row(rec, "error", f"cannot occlude or encode: {exc}", **seen), outputs)
+                done[rec.relpath] = (self._row(rec, Status.ERROR, f"cannot occlude or encode: {exc}", **seen), outputs)
                 continue
             self._write(rec, "image", body, outputs)  # write
             if cfg.save_masks:
@@ -455,30 +447,17 @@ def build_parser(name: str, options: dict):
     """Build the parser (in the main process first, so a bad name, plugin or checkpoint stops the
     run before any image, with one sentence); RunError when it cannot be built."""
     from .parser import PARSERS
+    from .registry import RegistryError
 
-    if ":" in name:
-        module, _, attr = name.partition(":")
-        if not module or not attr:
-            raise RunError(f"--parser {name!r}: write a plugin as package.module:Class.")
-        try:
-            cls = getattr(importlib.import_module(module), attr)
-        except ImportError as exc:
-            raise RunError(f"--parser {name}: cannot import {module!r} ({exc}); is it on PYTHONPATH?") from None
-        except AttributeError:
-            raise RunError(f"--parser {name}: module {module!r} has no {attr!r}.") from None
-        except Exception as exc:  # noqa: BLE001 - a plugin that fails on import
-            raise RunError(f"--parser {name}: importing {module!r} failed ({type(exc).__name__}: {exc}).") from None
-    elif name not in PARSERS:
-        raise RunError(f"unknown parser {name!r}; use one of {', '.join(PARSERS)} or package.module:Class.")
-    elif name in _EMBEDDED:
-        _check_embedded(name)
+    if name in _EMBEDDED:
+        _check_embedded(name)  # before the lookup: its lazy import would fail first, less clearly
     try:
-        if ":" in name:
-            parser = cls(**options)
-        else:
-            from .parser import make_parser
-
-            parser = make_parser(name, **options)
+        cls = PARSERS.lookup(name)  # built-ins and package.module:Class plugins, one path
+    except RegistryError as exc:
+        message = str(exc)
+        raise RunError(message if message.startswith("unknown") else "--" + message) from None
+    try:
+        parser = cls(**options)
     except Exception as exc:  # noqa: BLE001 - any failure to build it is a configuration error
         raise RunError(f"--parser {name} cannot be built: {type(exc).__name__}: {exc}") from None
     if not callable(getattr(parser, "parse", None)):
@@ -619,7 +598,7 @@ def _verified(cfg: GenerateConfig, tree: OutputTree, entry: Entry | None, params
     unchanged (size and mtime, else its content hash), every output hashing to what was written."""
     if entry is None or entry.params != params or entry.kind != IMAGE or entry.row is None:
         return False
-    if entry.row.get("status") == "error" or entry.row.get("relpath") != entry.relpath:
+    if entry.row.get("status") == Status.ERROR or entry.row.get("relpath") != entry.relpath:
         return False
     src = cfg.input / entry.relpath
     try:
@@ -704,8 +683,8 @@ def generate(cfg: GenerateConfig, progress=None, dataset: Dataset | None = None)
     _check_paths(cfg)
     ds = dataset or read_dataset(cfg.input, cfg.layout)
     check_splits(cfg, ds)
-    if cfg.per == "tracklet" and not getattr(LAYOUTS.get(ds.layout), "video", False):
-        video = ", ".join(name for name, cls in LAYOUTS.items() if getattr(cls, "video", False))
+    if cfg.per == "tracklet" and not getattr(DATASETS.get(ds.layout), "video", False):
+        video = ", ".join(name for name, cls in DATASETS.items() if getattr(cls, "video", False))
         raise RunError(f"--per tracklet needs a video dataset ({video}); {ds.layout} has no tracklets.")
     if cfg.occlusion.shape in DONOR_SHAPES and not cfg.save_parts:
         cfg = replace(cfg, save_parts=True)  # donors are cut out by their part maps: keep them
@@ -840,13 +819,13 @@ def _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress, se
         if not mine(rel):
             continue
         if rec is not None and rel not in all_wanted:
-            odd_rows.append(manifest_row(cfg, rec, "error", reason))
+            odd_rows.append(manifest_row(cfg, rec, Status.ERROR, reason))
         elif rec is None and rel not in others:
             odd_others.append({"relpath": rel, "action": "skipped", "reason": reason})
 
     finished = {rel: entries[rel] for rel in wanted if _verified(cfg, tree, entries.get(rel), params)}
     redone = sum(1 for rel in wanted if rel in entries and rel not in finished and entries[rel].row
-                 and entries[rel].row.get("status") != "error")
+                 and entries[rel].row.get("status") != Status.ERROR)
     todo = [r for r in records if r.relpath not in finished]
 
     needed = 0

@@ -31,7 +31,15 @@ from pathlib import Path
 
 from .stats import summarize
 from .writer import (
-    MANIFEST_FIELDS, OTHER_FIELDS, ManifestError, OutputTree, csv_bytes, read_csv_rows, write_json, write_manifest,
+    MANIFEST_FIELDS,
+    OTHER_FIELDS,
+    ManifestError,
+    OutputTree,
+    UsableCounts,
+    csv_bytes,
+    read_csv_rows,
+    write_json,
+    write_manifest,
     write_other_files,
 )
 
@@ -197,20 +205,12 @@ def pending(tree: OutputTree, count: int, fingerprint: dict | None = None) -> li
 
 # -- merge ----------------------------------------------------------------------------------
 @dataclass
-class MergeResult:
+class MergeResult(UsableCounts):
     rows: list[dict]
     other_files: list[dict]
     summary: dict
     warnings: list[str]
     count: int  # N, the number of shards merged
-
-    @property
-    def errors(self) -> int:
-        return sum(r["status"] == "error" for r in self.rows)
-
-    @property
-    def unusable(self) -> int:
-        return self.errors + sum(r["action"] != "copied" for r in self.other_files)
 
 
 def export(tree: OutputTree, rows: list[dict], other_rows: list[dict], layout: str, warnings: list[str]) -> dict:

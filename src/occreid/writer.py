@@ -34,13 +34,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from .layout import STATE_DIR
+from .datasets import STATE_DIR
 from .parts import PALETTE
+from .saved import SavedParts, part_map_path  # noqa: F401  (SavedParts re-exported)
+from .saved import read_part_map as load_part_map  # noqa: F401  (re-exported)
+from .status import STATUSES, Status  # the manifest accepts exactly these (status.py says what each means)
 
-#: Row statuses: occluded, part_absent (paper part choice drew an absent part), no_person,
-#: not_covered (a pasted occluder found no placement covering enough of the part),
-#: not_selected (left unoccluded by the split policy), error.
-STATUSES = ("occluded", "part_absent", "no_person", "not_covered", "not_selected", "error")
 #: Columns that hold numbers (or nothing); a manifest whose values are not is refused.
 NUMERIC_FIELDS = ("pid", "camera", "image_fraction", "person_fraction", "width", "height", "presence", "seed",
                   "pool_levels", "pool_kernel", "threshold")
@@ -131,7 +130,7 @@ class OutputTree:
         return self.root / relpath
 
     def part_path(self, relpath: str) -> Path:
-        return self.state / "parts" / f"{relpath}.png"
+        return part_map_path(self.root, relpath)
 
     def mask_path(self, relpath: str) -> Path:
         return self.state / "masks" / f"{relpath}.png"
@@ -219,48 +218,21 @@ class OutputTree:
         return self.write_bytes(self.mask_path(relpath), buf.getvalue())
 
 
-@dataclass(frozen=True)
-class SavedParts:
-    """A saved part map found for an image: parts (None: no person), reason, and the source and
-    presence score recorded when it was made."""
-
-    parts: np.ndarray | None
-    reason: str
-    source: str
-    presence: float | None = None
-
-
-def load_part_map(path: Path, parser: str, source_sha1: str) -> SavedParts | None:
-    """A saved part map of this source image made by ``parser``; None when there is none (or it
-    was made by another parser or from other bytes, or is damaged)."""
-    if not os.path.isfile(path):
-        return None
-    try:
-        with Image.open(path) as im:
-            if im.info.get("occreid-parser") != parser or im.info.get("occreid-source-sha1") != source_sha1:
-                return None
-            arr = np.array(im)
-            reason = im.info.get("occreid-reason", "")
-            source = im.info.get("occreid-part-source", "")
-            presence = _float_or_none(im.info.get("occreid-presence", ""))
-    except (OSError, ValueError, SyntaxError):
-        return None
-    if arr.ndim != 2 or arr.dtype != np.uint8 or arr.max(initial=0) > 6:
-        return None
-    if reason or not arr.any():
-        return SavedParts(None, reason or "no person", source, presence)
-    return SavedParts(arr, "", source, presence)
-
-
-def _float_or_none(text: str) -> float | None:
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        return None
-    return value if np.isfinite(value) else None
-
-
 # -- manifest ------------------------------------------------------------------------------
+class UsableCounts:
+    """``errors`` and ``unusable`` of a result holding manifest ``rows`` and ``other_files`` rows
+    (a run's, a shard's or a merge's): what decides exit code 1."""
+
+    @property
+    def errors(self) -> int:
+        return sum(r["status"] == Status.ERROR for r in self.rows)
+
+    @property
+    def unusable(self) -> int:
+        """Inputs that could not be used: error images and other files that could not be copied."""
+        return self.errors + sum(r["action"] != "copied" for r in self.other_files)
+
+
 def csv_bytes(fieldnames: tuple[str, ...], rows: list[dict]) -> bytes:
     """CSV text (``\n`` line ends) sorted by relpath (by the name's bytes). A row holding a carriage
     return is written fully quoted: the csv module quotes only the line terminator's characters,

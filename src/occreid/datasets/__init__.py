@@ -18,6 +18,7 @@ from .celeb import CelebReID, CelebReIDLight
 from .deepchange import DeepChange
 from .duke import DukeMTMCreID
 from .folder import Folder
+from .hazards import loader_hazards
 from .last import LaST
 from .ltcc import LTCC
 from .market import Market1501
@@ -87,7 +88,7 @@ def declaration(dataset: Dataset) -> Layout:
 
 __all__ = [
     "DATASETS", "Layout", "LayoutError", "Protocol", "IMAGE_EXTENSIONS", "STATE_DIR", "Dataset", "Record",
-    "detect_layout", "get_layout", "read_dataset", "declaration", "register_dataset",
+    "detect_layout", "get_layout", "read_dataset", "declaration", "register_dataset", "loader_hazards",
     "CCVID", "CelebReID", "CelebReIDLight", "DeepChange", "DukeMTMCreID", "Folder", "LaST", "LTCC", "Market1501",
     "MARS", "MSMT17", "PRCC", "VCClothes",
 ]

@@ -15,9 +15,9 @@ output folder would make that loader misread the labels.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .records import STATE_DIR, Dataset, Record
 
@@ -125,7 +125,7 @@ class Layout:
         """Records by relpath read from list files, or None when file names alone decide (the default)."""
         return None
 
-    def bind(self, root: Path) -> "Layout":
+    def bind(self, root: Path) -> Layout:
         """Prepare to read ``root`` (where the dataset sits under it, split files); returns self."""
         if Path(root).is_dir():
             self.matches(Path(root))

@@ -47,7 +47,7 @@ class MARS(Layout):
         pid = -1 if m.group(1) == "00-1" else int(m.group(1))
         return Record(relpath, parts[0], pid, int(m.group(2)) - 1, None, f"{parts[0]}/{parts[2][:11]}")
 
-    def bind(self, root: Path) -> "MARS":
+    def bind(self, root: Path) -> MARS:
         if all((Path(root) / "info" / f).is_file() for f in INFO_FILES):
             self._split = self.test_split(Path(root))
         return self
@@ -73,7 +73,7 @@ class MARS(Layout):
         except (KeyError, ValueError, OSError) as e:
             raise LayoutError(f"{info} does not hold MARS's track_test_info / query_IDX: {e}") from None
         out: dict[str, str] = {}
-        for row, (start, end, pid, _cam) in enumerate(tracks.astype(int).tolist()):
+        for row, (start, _end, pid, _cam) in enumerate(tracks.astype(int).tolist()):
             if pid == -1:
                 continue  # junk tracklets are ignored, as in torchreid
             first = names[start - 1]

@@ -38,7 +38,7 @@ class MSMT17(Layout):
     def matches(self, root: Path) -> bool:
         for prefix in [f"{v}/" for v in VERSIONS] + [""]:
             base = root / prefix
-            for version, folders in VERSIONS.items():
+            for folders in VERSIONS.values():
                 if (base / folders[0]).is_dir() and (base / "list_train.txt").is_file():
                     self.prefix, self.folders = prefix, folders
                     return True

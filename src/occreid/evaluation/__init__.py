@@ -15,8 +15,17 @@ from .embed import ModelError, Preprocess, embed_dataset, embed_images, load_mod
 from .loaders import LTCC, PRCC, Market1501, ReIDDataset, register_torchreid
 from .metrics import RANKS, CosineDistance, Metrics, evaluate, evaluate_labels, label_masks
 from .protocols import (
-    FeatureError, FeatureTable, ProtocolError, Setting, cal_single_shot_draws, evaluate_dataset, evaluate_setting,
-    evaluation_records, settings, single_shot_draws, tracklet_features,
+    FeatureError,
+    FeatureTable,
+    ProtocolError,
+    Setting,
+    cal_single_shot_draws,
+    evaluate_dataset,
+    evaluate_setting,
+    evaluation_records,
+    settings,
+    single_shot_draws,
+    tracklet_features,
 )
 
 __all__ = [

@@ -13,11 +13,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..layout import LAYOUTS, LayoutError, read_dataset
+from ..datasets import DATASETS, LayoutError, read_dataset
 from .descriptor import StripeHistogram, baseline_features
 from .embed import (
-    CAL_HEIGHT, CAL_WIDTH, IMAGENET_MEAN, IMAGENET_STD, ModelError, Preprocess, embed_dataset, load_features,
-    load_model, save_features,
+    CAL_HEIGHT,
+    CAL_WIDTH,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ModelError,
+    Preprocess,
+    embed_dataset,
+    load_features,
+    load_model,
+    save_features,
 )
 from .metrics import RANKS
 from .protocols import FeatureError, ProtocolError, evaluate_dataset, evaluation_records
@@ -51,23 +59,29 @@ def _progress(show: bool) -> Progress:
 
 @click.command()
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--model", "-m", "model_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--model", "-m", "model_path", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="TorchScript (.pt/.pth/.ts) or torch.export (.pt2) model (needs torch), or ONNX (.onnx, needs "
                    "onnxruntime): an (N,3,H,W) image batch -> (N,D) features.")
 @click.option("--out", "-o", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Output .npz with 'paths' (relative to DATASET, forward slashes) and 'features' (N x D).")
-@click.option("--layout", type=click.Choice(list(LAYOUTS)), default=None, help="Dataset layout; detected when omitted.")
+@click.option("--layout", type=click.Choice(list(DATASETS)), default=None,
+              help="Dataset layout; detected when omitted.")
 @click.option("--height", type=click.IntRange(1), default=CAL_HEIGHT, show_default=True, help="Model input height.")
 @click.option("--width", type=click.IntRange(1), default=CAL_WIDTH, show_default=True, help="Model input width.")
-@click.option("--mean", default=",".join(map(str, IMAGENET_MEAN)), show_default=True, help="Per-channel mean (R,G,B) on [0,1] pixels.")
+@click.option("--mean", default=",".join(map(str, IMAGENET_MEAN)), show_default=True,
+              help="Per-channel mean (R,G,B) on [0,1] pixels.")
 @click.option("--std", default=",".join(map(str, IMAGENET_STD)), show_default=True, help="Per-channel std (R,G,B).")
 @click.option("--flip/--no-flip", default=True, show_default=True,
               help="Sum the features of each image and its horizontal mirror (CAL's test-time flip).")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True, help="Images per forward pass.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1 ... (ONNX: cuda uses the CUDA provider if present).")
-@click.option("--all-images", is_flag=True, help="Embed every image of every split, not only the query and gallery images.")
+@click.option("--device", default="cpu", show_default=True,
+              help="cpu, cuda, cuda:1 ... (ONNX: cuda uses the CUDA provider if present).")
+@click.option("--all-images", is_flag=True,
+              help="Embed every image of every split, not only the query and gallery images.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
-def embed(dataset, model_path, out_path, layout, height, width, mean, std, flip, batch_size, device, all_images, progress):
+def embed(dataset, model_path, out_path, layout, height, width, mean, std, flip, batch_size, device, all_images,
+          progress):
     """Features of DATASET's test images (queries and galleries) from your model, for `occreid evaluate`.
 
     Each image is resized to HEIGHTxWIDTH, scaled to [0,1], normalised with MEAN/STD, embedded with its
@@ -158,7 +172,8 @@ def _table(title: str, rows: list[tuple[str, dict, str]]) -> Table:
               help="Features of the --compare dataset (required when --features is given).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the numbers as JSON to this file.")
-@click.option("--layout", type=click.Choice(list(LAYOUTS)), default=None, help="Layout of both datasets; detected when omitted.")
+@click.option("--layout", type=click.Choice(list(DATASETS)), default=None,
+              help="Layout of both datasets; detected when omitted.")
 @click.option("--single-shot-repeats", type=click.IntRange(0), default=10, show_default=True,
               help="PRCC single-shot gallery draws to average (0: multi-shot only).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the PRCC single-shot draws.")

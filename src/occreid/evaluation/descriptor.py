@@ -20,16 +20,16 @@ check); it is kept so the baseline goes through the same steps as ``embed``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image
 
-from ..layout import Dataset
+from ..datasets import Dataset
 from .metrics import l2_normalize
 
 

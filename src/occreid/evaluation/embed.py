@@ -15,15 +15,15 @@ with an error that says what to install.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image
 
-from ..layout import Dataset, Record
+from ..datasets import Dataset, Record
 from .metrics import l2_normalize
 
 #: CAL's test-time input size (DATA.HEIGHT x DATA.WIDTH) and ImageNet normalisation.

@@ -26,8 +26,8 @@ then ``torchreid.data.ImageDataManager(root="/data", sources="occ_prcc", targets
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

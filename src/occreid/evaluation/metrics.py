@@ -31,8 +31,8 @@ the good and junk masks may be boolean arrays or callables ``rows -> block``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence, Union
 
 import numpy as np
 
@@ -42,7 +42,7 @@ RANKS: tuple[int, ...] = (1, 5, 10, 20)
 #: Upper bound on elements per temporary (query-block x gallery) array.
 _BLOCK_ELEMENTS = 2_000_000
 
-MaskLike = Union[np.ndarray, Callable[[slice], np.ndarray], None]
+MaskLike = np.ndarray | Callable[[slice], np.ndarray] | None
 
 
 @dataclass(frozen=True, eq=False)

@@ -22,9 +22,9 @@ images in CAL's folder order, see :func:`cal_single_shot_draws`). Every result s
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Sequence
 
 import numpy as np
 
@@ -224,7 +224,7 @@ class FeatureTable:
             raise FeatureError(f"{len(bad)} features hold NaN or infinite values: {_few(bad)}")
 
     @classmethod
-    def load(cls, path: str | Path) -> "FeatureTable":
+    def load(cls, path: str | Path) -> FeatureTable:
         """Read an ``.npz`` with ``paths`` and ``features``; FeatureError if it is not one."""
         try:
             with np.load(path, allow_pickle=False) as z:

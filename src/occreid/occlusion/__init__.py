@@ -7,8 +7,20 @@ from . import functional, textures
 from .donors import Candidate, Donor, DonorBank, ObjectBank, SceneObject
 from .presets import PRESETS, preset_params
 from .transforms import (
-    DONOR_SPLITS, FILLS, NO_PERSON, NOT_COVERED, OCCLUDED, PART_ABSENT, PART_CHOICES, PASTED_SHAPES, SHAPES, Occluder,
-    Occlusion, OcclusionParams, image_rng, tracklet_order,
+    DONOR_SPLITS,
+    FILLS,
+    NO_PERSON,
+    NOT_COVERED,
+    OCCLUDED,
+    PART_ABSENT,
+    PART_CHOICES,
+    PASTED_SHAPES,
+    SHAPES,
+    Occluder,
+    Occlusion,
+    OcclusionParams,
+    image_rng,
+    tracklet_order,
 )
 
 __all__ = [

@@ -9,7 +9,7 @@ and built by the same path. ``make_parser`` builds either.
 from __future__ import annotations
 
 from ..registry import Registry, RegistryError
-from .base import ParseResult, Parser
+from .base import Parser, ParseResult
 
 PARSERS = Registry("parser", plugins=True)
 PARSERS.register("mediapipe", "occreid.parser.direct:DirectParser",

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from . import framing, pose_geometry, silhouette
-from .base import ParseResult, Parser, as_rgb
+from .base import Parser, ParseResult, as_rgb
 from .pose import PoseLandmarkModel, PoseOutput, landmark_roi, mask_roi
 
 

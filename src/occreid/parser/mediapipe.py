@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from . import pose_geometry
-from .base import ParseResult, Parser, as_rgb
+from .base import Parser, ParseResult, as_rgb
 from .stderr import filtered_stderr as _filtered_stderr
 
 #: Landmark order after a left-right mirror: MediaPipe's left and right swap.

@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from .base import ParseResult, Parser, as_rgb
+from .base import Parser, ParseResult, as_rgb
 from .schp_transforms import INPUT_SIZE, MEAN_BGR, STD_BGR, labels_from_logits, preprocess_rgb
 
 NO_PERSON = "no person pixels"

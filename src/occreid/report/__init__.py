@@ -14,7 +14,7 @@ beside it (``DIR/index_assets/``: JPEG thumbnails and SVG plots):
 
 One module per job: ``data`` reads a run (manifest, statistics, parameters), ``thumbnails`` makes
 the images, ``plots`` the SVG plots, ``page`` gathers the sections and renders
-``templates/report.html.j2``; ``command`` is the click command.
+``templates/report.html.j2``. The ``occreid report`` command lives in ``cli.py``.
 
 Samples are the first rows of each group in the order of SHA-1(seed, relpath), so a report is
 reproducible to the byte and a larger dataset only adds candidates. The work is capped (samples
@@ -24,8 +24,7 @@ per cell, listed images, splits with grids), so a report takes about the same fe
 
 from __future__ import annotations
 
-from .command import report
 from .data import ReportError
 from .page import ReportResult, write_report
 
-__all__ = ["ReportError", "ReportResult", "report", "write_report"]
+__all__ = ["ReportError", "ReportResult", "write_report"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import jinja2
 
-from ..layout import STATE_DIR
+from ..datasets import STATE_DIR
 from ..parts import PARTS
 from ..status import STATUSES, Status
 from .data import (
