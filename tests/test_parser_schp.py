@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED, shared_dataset
 
 torch = pytest.importorskip("torch")
 cv2 = pytest.importorskip("cv2")
@@ -37,7 +38,6 @@ from occreid.parser.schp_transforms import (  # noqa: E402
     warp_to_input,
 )
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 KEYS_FILE = SHARED / "docs" / "schp_pascal_expected_keys.txt"
 MARS = SHARED / "data" / "mars-mini"
 N_TENSORS = 603
@@ -383,9 +383,7 @@ def test_generate_with_the_schp_parser_through_the_cli(tmp_path, checkpoint):
 
     src = tmp_path / "crops" / "query"
     src.mkdir(parents=True)
-    market = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "market1501-mini" / "query"
-    if not market.is_dir():
-        pytest.skip(f"real test data not found at {market}")
+    market = shared_dataset("market1501-mini") / "query"
     for f in sorted(market.glob("*.jpg"))[:3]:
         (src / f.name).write_bytes(f.read_bytes())
     out = tmp_path / "out"

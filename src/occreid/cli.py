@@ -22,11 +22,11 @@ from rich.text import Text
 
 from . import __version__
 from .datasets import DATASETS, LayoutError
-from .engines import ENGINES, EngineError
+from .engines import ENGINES, EngineError, usable_cores
 from .images import MAX_FILE_BYTES, MAX_PIXELS
 from .occlusion import DONOR_SPLITS, FILLS, PART_CHOICES, PRESETS, SHAPES, preset_params
 from .parser import PARSERS
-from .runner import SEED_MAX, GenerateConfig, OutputError, RunError, StateError, WorkerLost, default_workers
+from .runner import SEED_MAX, GenerateConfig, OutputError, RunError, StateError, WorkerLost
 from .runner import generate as run_generate
 from .shards import ShardError, parse_shard
 from .writer import ManifestError
@@ -232,7 +232,7 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
     if ray_address and engine != "ray":
         raise click.UsageError("--ray-address applies to --engine ray only.")
     if workers is None:
-        workers = 0 if engine == "ray" else default_workers()  # ray: one actor per CPU (GPU for SCHP) of the cluster
+        workers = 0 if engine == "ray" else usable_cores()  # ray: one actor per CPU (GPU for SCHP) of the cluster
     cfg = GenerateConfig(
         input=dataset, output=output, layout=layout, seed=seed, workers=workers, parser=parser,
         parser_options=options, occlusion=occlusion, preset=preset,

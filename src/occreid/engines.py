@@ -14,6 +14,7 @@ to the run state as it comes back, in whatever order, so the output bytes depend
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -23,6 +24,15 @@ from concurrent.futures.process import BrokenProcessPool
 ENGINES = ("local", "ray")
 #: Modules whose threads or devices make a forked child unsafe; with any of them loaded, workers are spawned.
 _FORK_UNSAFE = ("torch", "mediapipe", "tensorflow", "onnxruntime", "cv2", "jax", "ray", "grpc")
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one): the default
+    number of workers, and what SCHP's threads are divided from."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 class WorkerLost(RuntimeError):

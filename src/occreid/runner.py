@@ -24,14 +24,15 @@ import shutil
 import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from . import __version__
 from . import shards as sharding
 from .datasets import DATASETS, STATE_DIR, Dataset, Layout, Record, loader_hazards, read_dataset
-from .engines import ENGINES, EngineError, WorkerLost, make_engine, open_session
-from .images import MAX_FILE_BYTES, MAX_PIXELS, ImageError, decode, encode
+from .engines import ENGINES, EngineError, WorkerLost, make_engine, open_session, usable_cores
+from .images import MAX_FILE_BYTES, MAX_PIXELS, Decoded, ImageError, decode, encode
 from .inputs import bound_layout, layout_record, odd_entries, os_reason, read_input, sha1_file
 from .occlusion import OCCLUDED, Candidate, DonorBank, Occluder, OcclusionParams, image_rng, tracklet_order
 from .occlusion.donors import objects_digest
@@ -60,13 +61,6 @@ __all__ = ["FORMAT_VERSION", "EngineError", "GenerateConfig", "OutputError", "Ru
 
 class RunError(RuntimeError):
     """The run cannot start as asked (paths, parameters, parser); the message says what to do."""
-
-
-def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -184,6 +178,16 @@ def donor_candidates(cfg: GenerateConfig, ds: Dataset) -> list[tuple]:
     return [(r.relpath, r.split, r.pid, str(cfg.input / r.relpath)) for r in ds.records]
 
 
+class _Pending(NamedTuple):
+    """An image read and decoded, on its way to the parser (or to its saved part map)."""
+
+    record: Record
+    data: bytes  # the file's bytes: kept as they are when the image is not occluded
+    decoded: Decoded
+    digest: str  # SHA-1 of ``data``: which saved part maps belong to it
+    saved: tuple | None  # (SavedParts, part source, SHA-1 of our own map file or None); None: parse it
+
+
 class _Worker:
     """What one process holds: the config, its parser (built on first use) and the occluder (with
     the donor bank when the shape pastes other images of the dataset)."""
@@ -214,7 +218,7 @@ class _Worker:
         if self._parser is None:
             options = dict(self.config.parser_options)
             if self.config.parser == "schp" and self.config.workers > 1:
-                options.setdefault("threads", max(1, default_workers() // self.config.workers))
+                options.setdefault("threads", max(1, usable_cores() // self.config.workers))
             self._parser = build_parser(self.config.parser, options)
         return self._parser
 
@@ -236,15 +240,15 @@ class _Worker:
                 return found, kind, (sha1_file(path) if own and self.config.save_parts else None)
         return None
 
-    def _parse(self, pending: list) -> dict:
+    def _parse(self, pending: list[_Pending]) -> dict:
         """Parse the decoded images that have no saved part map, each as a viewer shows it (EXIF
         orientation applied), and bring the maps back to the stored pixels' orientation."""
-        to_parse = [p for p in pending if p[4] is None]
+        to_parse = [p for p in pending if p.saved is None]
         if not to_parse:
             return {}
         parser = self.parser  # built outside the per-image guard: a parser that cannot be built stops the run
-        turns = [exif_orientation(p[1]) for p in to_parse]
-        views = [to_upright(p[2].rgb, t) for p, t in zip(to_parse, turns)]
+        turns = [exif_orientation(p.data) for p in to_parse]
+        views = [to_upright(p.decoded.rgb, t) for p, t in zip(to_parse, turns)]
         try:
             results = parser.parse_batch(views)
         except Exception:  # one bad image must not sink its chunk: retry one at a time
@@ -259,12 +263,13 @@ class _Worker:
             if turn != 1 and isinstance(getattr(res, "parts", None), np.ndarray) and res.parts.ndim == 2:
                 res = ParseResult(to_stored(res.parts, turn), res.reason, getattr(res, "source", ""),
                                   getattr(res, "score", None))
-            parsed[p[0].relpath] = res
+            parsed[p.record.relpath] = res
         return parsed
 
-    def _read_decoded(self, records: list[Record], done: dict, facts: dict, selected_only: bool = True) -> list:
-        """Read and decode the records: (record, bytes, decoded, digest, saved parts or None) for
-        each usable one; rows for the others go into ``done``."""
+    def _read_decoded(self, records: list[Record], done: dict, facts: dict,
+                      selected_only: bool = True) -> list[_Pending]:
+        """Read and decode the records: a ``_Pending`` for each usable one; rows for the others go
+        into ``done``."""
         cfg = self.config
         pending = []
         for rec in records:
@@ -288,7 +293,7 @@ class _Worker:
                     self._write(rec, "image", data, outputs)  # keep the file, unchanged
                 done[rec.relpath] = (self._row(rec, Status.ERROR, str(exc)), outputs)
                 continue
-            pending.append((rec, data, dec, digest, self._cached_parts(rec, digest)))
+            pending.append(_Pending(rec, data, dec, digest, self._cached_parts(rec, digest)))
         return pending
 
     def save_parts(self, records: list[Record]) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import click
@@ -14,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..datasets import DATASETS, LayoutError, read_dataset
+from ..engines import usable_cores
 from .descriptor import StripeHistogram, baseline_features
 from .embed import (
     CAL_HEIGHT,
@@ -39,7 +39,7 @@ BASELINE_NAME = "baseline (stripe colour histograms)"
 
 
 def _workers() -> int:
-    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)))
+    return min(8, usable_cores())
 
 
 def _triple(text: str, name: str) -> tuple[float, float, float]:

@@ -24,18 +24,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
+from ..engines import usable_cores
 from .base import Parser, ParseResult, as_rgb
 from .schp_transforms import INPUT_SIZE, MEAN_BGR, STD_BGR, labels_from_logits, preprocess_rgb
 
 NO_PERSON = "no person pixels"
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def _import_torch():
@@ -86,7 +79,7 @@ class SCHPParser(Parser):
         self.channels_last = bool(channels_last)
         self.threads = None
         if self.device.type == "cpu":
-            self.threads = int(threads) if threads else available_cores()
+            self.threads = int(threads) if threads else usable_cores()
             if torch.get_num_threads() != self.threads:
                 torch.set_num_threads(self.threads)
         self.checkpoint = os.fspath(checkpoint)
@@ -104,7 +97,7 @@ class SCHPParser(Parser):
             torch.backends.cudnn.benchmark = True
         self._mean = torch.tensor(MEAN_BGR, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(STD_BGR, device=self.device).view(1, 3, 1, 1)
-        post_workers = max(1, min(4, available_cores() - 1)) if cuda else 1
+        post_workers = max(1, min(4, usable_cores() - 1)) if cuda else 1
         self._pre_pool: ThreadPoolExecutor | None = ThreadPoolExecutor(1, "schp-pre")
         self._post_pool: ThreadPoolExecutor | None = ThreadPoolExecutor(post_workers, "schp-post")
 
