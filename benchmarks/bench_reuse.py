@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_reuse.py                 # 1,000 mars-mini crops, 2 workers
     .venv/bin/python benchmarks/bench_reuse.py --images 2000 --workers 1 2
+    .venv/bin/python benchmarks/bench_reuse.py --workers 1 2 --repeat 5   # fastest of 5 (noisy machines)
 
 Part maps are saved once (``--parser``: the embedded MediaPipe parser by default, or the box test
 parser ``parsers:BoxParser`` from tests/parsers.py for a quick look); then a run with another seed
@@ -32,6 +33,8 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=1000)
     ap.add_argument("--workers", type=int, nargs="+", default=[2])
     ap.add_argument("--parser", default="mediapipe")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="time each reuse run this many times (a fresh output each time) and report the fastest")
     args = ap.parse_args()
     import os
 
@@ -47,17 +50,21 @@ def main() -> None:
         print(f"dataset: {len(records)} crops of {args.dataset.name}")
         print(f"{'workers':>8} {'reuse s':>8} {'images/s':>9} {'verify s':>9} {'images/s':>9}")
         for w in args.workers:
-            out = Path(tmp) / f"out{w}"
-            cfg = GenerateConfig(input=src, output=out, parser=args.parser, workers=w, seed=1,
-                                 parts_from=parts)
-            t0 = time.perf_counter()
-            result = generate(cfg)
+            reuse = []
+            for r in range(max(1, args.repeat)):
+                out = Path(tmp) / f"out{w}-{r}"
+                cfg = GenerateConfig(input=src, output=out, parser=args.parser, workers=w, seed=1,
+                                     parts_from=parts)
+                t0 = time.perf_counter()
+                result = generate(cfg)
+                reuse.append(time.perf_counter() - t0)
+                assert result.errors == 0, result.summary
             t1 = time.perf_counter()
             again = generate(cfg)
             t2 = time.perf_counter()
-            assert result.errors == 0 and again.skipped == len(records), result.summary
-            n = len(records)
-            print(f"{w:>8} {t1 - t0:>8.2f} {n / (t1 - t0):>9.0f} {t2 - t1:>9.2f} {n / (t2 - t1):>9.0f}")
+            assert again.skipped == len(records), again.summary
+            n, best = len(records), min(reuse)
+            print(f"{w:>8} {best:>8.2f} {n / best:>9.0f} {t2 - t1:>9.2f} {n / (t2 - t1):>9.0f}")
 
 
 if __name__ == "__main__":

@@ -58,6 +58,10 @@ def _to_rgb(im: Image.Image, pixels: np.ndarray) -> np.ndarray:
         scaled = (pixels.astype(np.float64) * factor).round()
         gray = np.clip(scaled, 0, 255).astype(np.uint8)
         return np.repeat(gray[..., None], 3, axis=2)
+    if im.mode == "RGB" and pixels.dtype == np.uint8 and pixels.ndim == 3:
+        view = pixels.view()  # the same values as converting again, without a second copy; read-only as before
+        view.flags.writeable = False
+        return view
     return np.asarray(im.convert("RGB"))
 
 

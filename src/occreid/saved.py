@@ -12,8 +12,10 @@ layout of ``OUT/_occreid`` and the checks on what is read are written once::
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -100,7 +102,7 @@ def parts_dir(output_root: str | Path) -> Path:
 
 def part_map_path(output_root: str | Path, relpath: str) -> Path:
     """Where the part map of the image at ``relpath`` (relative to the dataset root) is saved."""
-    return parts_dir(output_root) / f"{relpath}.png"
+    return Path(os.path.join(output_root, STATE_DIR, PARTS_DIR, f"{relpath}.png"))
 
 
 @dataclass(frozen=True)
@@ -116,10 +118,17 @@ class SavedParts:
 
 def _open(path: str | Path) -> tuple[np.ndarray, dict] | None:
     """A part-map PNG's labels and text chunks; None when missing, damaged or not a map of 0..6."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
+        with open(path, "rb") as fh:  # one read, then decoded from memory: far fewer system calls
+            data = io.BytesIO(fh.read())
+        try:
+            im = Image.open(data, formats=("PNG",))  # what occreid writes: no probing of other formats
+        except UnidentifiedImageError:
+            data.seek(0)
+            im = Image.open(data)
+        with im:
             arr, info = np.array(im), dict(im.info)
     except (OSError, ValueError, SyntaxError):
         return None

@@ -58,9 +58,13 @@ class Entry:
 
     def checksum(self) -> str:
         """A hash over every field: a row edited outside occreid no longer matches it."""
+        return self._checksum(json.dumps(self.outputs, sort_keys=True), json.dumps(self.row, sort_keys=True))
+
+    def _checksum(self, outputs_json: str, row_json: str) -> str:
+        """``checksum`` from the JSON text of ``outputs`` and ``row`` (made once when committing)."""
         h = hashlib.sha1()
         for part in (os.fsencode(self.relpath), self.kind, str(self.size), str(self.mtime_ns), self.sha1,
-                     self.params, json.dumps(self.outputs, sort_keys=True), json.dumps(self.row, sort_keys=True)):
+                     self.params, outputs_json, row_json):
             h.update(part if isinstance(part, bytes) else part.encode("ascii", "backslashreplace"))
             h.update(b"\0")
         return h.hexdigest()
@@ -182,9 +186,11 @@ class RunState:
 
     def commit(self, entries: list[Entry]) -> None:
         """Store entries in one transaction (one chunk: commits are per chunk, not per image)."""
-        values = [(os.fsencode(e.relpath), e.kind, e.size, e.mtime_ns, e.sha1, e.params,
-                   json.dumps(e.outputs, sort_keys=True), None if e.row is None else json.dumps(e.row, sort_keys=True),
-                   e.checksum()) for e in entries]
+        values = []
+        for e in entries:
+            outputs, row = json.dumps(e.outputs, sort_keys=True), json.dumps(e.row, sort_keys=True)
+            values.append((os.fsencode(e.relpath), e.kind, e.size, e.mtime_ns, e.sha1, e.params, outputs,
+                           None if e.row is None else row, e._checksum(outputs, row)))
         with self._transaction():
             self._db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
 

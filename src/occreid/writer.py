@@ -90,23 +90,46 @@ class ManifestRow:
 
     def to_csv(self) -> dict:
         out = {}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            out[f.name] = "" if v is None else (f"{v:.6f}" if isinstance(v, float) else str(v))
+        for name in _FIELD_NAMES:
+            v = getattr(self, name)
+            out[name] = "" if v is None else (f"{v:.6f}" if isinstance(v, float) else str(v))
         return out
 
 
 #: The manifest's columns, in order.
 MANIFEST_FIELDS = tuple(f.name for f in fields(ManifestRow))
+_FIELD_NAMES = MANIFEST_FIELDS
 
 _TMP_COUNTER = itertools.count()
+
+
+_HOST: list[str] = []
+
+
+def _host() -> str:
+    if not _HOST:
+        _HOST.append("".join(c if c.isalnum() or c in "-_." else "_" for c in socket.gethostname())[:64] or "host")
+    return _HOST[0]
 
 
 def tmp_name(tag: str = "") -> str:
     """A temporary file name no other process writes, on this host or another sharing the output
     (shards and Ray workers on several machines): host name, process id, a counter."""
-    host = "".join(c if c.isalnum() or c in "-_." else "_" for c in socket.gethostname())[:64] or "host"
-    return f"{host}-{os.getpid()}-{next(_TMP_COUNTER)}{tag}.tmp"
+    return f"{_host()}-{os.getpid()}-{next(_TMP_COUNTER)}{tag}.tmp"
+
+
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+
+
+def _write_file(path: str, data: bytes) -> None:
+    """``data`` into a new file at ``path`` (as ``open(path, "wb").write``, with fewer objects made)."""
+    fd = os.open(path, _WRITE_FLAGS, 0o666)
+    try:
+        view, done = memoryview(data), 0
+        while done < len(view):
+            done += os.write(fd, view[done:])
+    finally:
+        os.close(fd)
 
 
 class OutputTree:
@@ -125,6 +148,7 @@ class OutputTree:
         self.manifest_file = self.state / "manifest.csv"
         self.other_files_file = self.state / "other_files.csv"
         self.summary_file = self.state / "summary.json"
+        self._folders: set[str] = set()  # folders this object made or found: not made again per file
 
     def image_path(self, relpath: str) -> Path:
         return self.root / relpath
@@ -148,19 +172,28 @@ class OutputTree:
         is left to the caller, which records it against the image.
         """
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.tmp.mkdir(parents=True, exist_ok=True)
-            tmp = self.tmp / tmp_name()
+            parent, tmp_dir = os.path.dirname(path) or os.curdir, os.fspath(self.tmp) or os.curdir
+            for folder in (parent, tmp_dir):
+                if folder not in self._folders:
+                    os.makedirs(folder, exist_ok=True)
+                    self._folders.add(folder)
+            tmp = os.path.join(tmp_dir, tmp_name())
             try:
-                with open(tmp, "wb") as fh:
-                    fh.write(data)
+                try:
+                    _write_file(tmp, data)
+                except FileNotFoundError:  # the temporary folder was removed meanwhile
+                    os.makedirs(tmp_dir, exist_ok=True)
+                    _write_file(tmp, data)
                 try:
                     os.replace(tmp, path)
                 except FileNotFoundError:  # another process (a shard) removed the emptied folder meanwhile
-                    path.parent.mkdir(parents=True, exist_ok=True)
+                    os.makedirs(parent, exist_ok=True)
                     os.replace(tmp, path)
             except BaseException:
-                tmp.unlink(missing_ok=True)
+                try:
+                    os.unlink(tmp)
+                except FileNotFoundError:
+                    pass
                 raise
         except OSError as exc:
             if exc.errno in OUTPUT_ERRNOS:

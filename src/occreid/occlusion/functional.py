@@ -20,6 +20,8 @@ from ..parts import BACKGROUND, BODY_PARTS, NUM_LABELS
 
 def part_areas(part_map: np.ndarray) -> np.ndarray:
     """Pixel count of each label 0..6 in a part map."""
+    if part_map.dtype == np.uint8:  # a count per label: the same numbers, without bincount's pass over 256 bins
+        return np.array([np.count_nonzero(part_map == k) for k in range(NUM_LABELS)], np.intp)
     return np.bincount(part_map.ravel(), minlength=NUM_LABELS)[:NUM_LABELS]
 
 
@@ -35,7 +37,13 @@ def present_parts(part_map: np.ndarray, min_fraction: float = 0.02, min_pixels: 
 
 def part_mask(part_map: np.ndarray, parts: int | Sequence[int]) -> np.ndarray:
     """Boolean mask of the pixels labelled with ``parts`` (one index or several)."""
-    return np.isin(part_map, np.atleast_1d(np.asarray(parts)))
+    wanted = np.atleast_1d(np.asarray(parts))
+    if part_map.dtype.kind in "iu" and wanted.dtype.kind in "iu" and 0 < wanted.size <= 8:
+        out = part_map == wanted[0]  # the same mask as np.isin, without its set machinery
+        for label in wanted[1:]:
+            out |= part_map == label
+        return out
+    return np.isin(part_map, wanted)
 
 
 def coarsen(mask: np.ndarray, levels: int = 4, kernel: int = 2, threshold: float = 0.0) -> np.ndarray:
@@ -61,15 +69,25 @@ def coarsen(mask: np.ndarray, levels: int = 4, kernel: int = 2, threshold: float
     if cell == 1:
         return mask.astype(bool, copy=True)
     h, w = mask.shape
-    gh, gw = -(-h // cell), -(-w // cell)
+    out = np.zeros((h, w), bool)
+    box = mask_box(mask)
+    if box is None:  # every cell's mean is 0, never above the threshold
+        return out
+    # only the cells the mask touches can be occluded: work on them alone, cells still aligned to
+    # the image's top-left corner (the box widened outwards to cell boundaries)
+    g0, c0 = box[0] // cell, box[1] // cell
+    g1, c1 = -(-box[2] // cell), -(-box[3] // cell)
+    y0, x0, y1, x1 = g0 * cell, c0 * cell, min(h, g1 * cell), min(w, c1 * cell)
+    gh, gw = g1 - g0, c1 - c0
     padded = np.zeros((gh * cell, gw * cell), np.float32)
-    padded[:h, :w] = mask
+    padded[:y1 - y0, :x1 - x0] = mask[y0:y1, x0:x1]
     sums = padded.reshape(gh, cell, gw, cell).sum(axis=(1, 3))
-    rows = np.minimum(cell, h - np.arange(gh) * cell)
-    cols = np.minimum(cell, w - np.arange(gw) * cell)
+    rows = np.minimum(cell, h - np.arange(g0, g1) * cell)
+    cols = np.minimum(cell, w - np.arange(c0, c1) * cell)
     means = sums / np.outer(rows, cols)
     grid = means > threshold
-    return np.repeat(np.repeat(grid, cell, axis=0), cell, axis=1)[:h, :w]
+    out[y0:y1, x0:x1] = np.repeat(np.repeat(grid, cell, axis=0), cell, axis=1)[:y1 - y0, :x1 - x0]
+    return out
 
 
 def fuse(image: np.ndarray, mask: np.ndarray, fill: float | Sequence[float] = 0) -> np.ndarray:
@@ -80,17 +98,30 @@ def fuse(image: np.ndarray, mask: np.ndarray, fill: float | Sequence[float] = 0)
     if mask.shape != image.shape[:2]:
         raise ValueError(f"mask shape {mask.shape} does not match image shape {image.shape[:2]}")
     out = image.copy()
-    out[mask] = np.asarray(fill, dtype=image.dtype) if np.ndim(fill) else fill
+    value = np.asarray(fill, dtype=image.dtype) if np.ndim(fill) else fill
+    if out.ndim == 3 and out.flags.c_contiguous:  # one row per pixel: the same pixels set, faster
+        out.reshape(mask.size, -1)[np.flatnonzero(mask)] = value
+    else:
+        out[mask] = value
     return out
 
 
 def coverage(occluder: np.ndarray, part_map: np.ndarray) -> tuple[float, float]:
     """(fraction of the image occluded, fraction of the person's pixels occluded)."""
+    if occluder.dtype != bool:
+        person = part_map != BACKGROUND
+        n_person = int(person.sum())
+        image_fraction = float(occluder.mean()) if occluder.size else 0.0
+        person_fraction = float((occluder & person).sum() / n_person) if n_person else 0.0
+        return image_fraction, person_fraction
     person = part_map != BACKGROUND
-    n_person = int(person.sum())
-    image_fraction = float(occluder.mean()) if occluder.size else 0.0
-    person_fraction = float((occluder & person).sum() / n_person) if n_person else 0.0
-    return image_fraction, person_fraction
+    n_person = np.count_nonzero(person)
+    # counts are exact integers, so these are the same floats as mean() and sum() / n
+    image_fraction = np.count_nonzero(occluder) / occluder.size if occluder.size else 0.0
+    if not n_person:
+        return float(image_fraction), 0.0
+    person &= occluder
+    return float(image_fraction), float(np.count_nonzero(person) / n_person)
 
 
 # -- other occluder shapes -----------------------------------------------------------------
