@@ -121,6 +121,18 @@ class Layout:
         """The record for a file, or None if the public loader would not read it (copied unchanged)."""
         raise NotImplementedError
 
+    def role_folder_record(self, relpath: str, suffix: str, prefix: str = "") -> Record | None:
+        """The record of a ``[prefix]ROLE/NAME`` file (one folder below ``prefix``, that folder one
+        of ``roles``) labelled by :meth:`loader_labels` on its file name, or None: how LTCC,
+        VC-Clothes and Market-1501 / DukeMTMC-reID lay out their images."""
+        if not relpath.startswith(prefix):
+            return None
+        parts = parts_at_depth(relpath[len(prefix):], 1, suffix)
+        if parts is None or parts[0] not in self.roles:
+            return None
+        labels = self.loader_labels(parts[1])
+        return None if labels is None else Record(relpath, parts[0], *labels)
+
     def index(self, root: Path) -> dict[str, Record] | None:
         """Records by relpath read from list files, or None when file names alone decide (the default)."""
         return None

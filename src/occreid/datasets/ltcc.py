@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .base import CLOTH_CHANGING, GENERAL, SAME_CLOTHES, Layout, Protocol, parts_at_depth
+from .base import CLOTH_CHANGING, GENERAL, SAME_CLOTHES, Layout, Protocol
 from .records import Dataset, Record
 
 #: CAL's two regexes, searched in the FULL path by the public loaders.
@@ -31,11 +31,7 @@ class LTCC(Layout):
         return all((root / s).is_dir() for s in self.roles) and any((root / "train").glob("*_c*.png"))
 
     def record(self, relpath: str) -> Record | None:
-        parts = parts_at_depth(relpath, 1, ".png")
-        if parts is None or parts[0] not in self.roles:
-            return None
-        labels = self.loader_labels(parts[1])
-        return None if labels is None else Record(relpath, parts[0], *labels)
+        return self.role_folder_record(relpath, ".png")
 
     def loader_labels(self, full_path: str) -> tuple | None:
         m, c = ID_PATTERN.search(full_path), CLOTHES_PATTERN.search(full_path)

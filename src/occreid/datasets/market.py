@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .base import GENERAL, Layout, Protocol, first_name, parts_at_depth
+from .base import GENERAL, Layout, Protocol, first_name
 from .records import Dataset, Record
 
 #: torchreid's regex, searched in the FULL path.
@@ -48,13 +48,7 @@ class Market1501(Layout):
         return False
 
     def record(self, relpath: str) -> Record | None:
-        if not relpath.startswith(self.prefix):
-            return None
-        parts = parts_at_depth(relpath[len(self.prefix):], 1, ".jpg")
-        if parts is None or parts[0] not in self.roles:
-            return None
-        labels = self.loader_labels(parts[1])
-        return None if labels is None else Record(relpath, parts[0], *labels)
+        return self.role_folder_record(relpath, ".jpg", self.prefix)
 
     def loader_labels(self, full_path: str) -> tuple | None:
         m = ID_PATTERN.search(full_path)

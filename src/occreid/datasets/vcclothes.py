@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .base import GENERAL, Layout, Protocol, first_name, parts_at_depth
+from .base import GENERAL, Layout, Protocol, first_name
 from .records import Dataset, Record
 
 #: CAL's regex, searched in the FULL path: pid, camera, clothes, frame.
@@ -35,11 +35,7 @@ class VCClothes(Layout):
         return name is not None and bool(NAME.match(name))
 
     def record(self, relpath: str) -> Record | None:
-        parts = parts_at_depth(relpath, 1, ".jpg")
-        if parts is None or parts[0] not in self.roles:
-            return None
-        labels = self.loader_labels(parts[1])
-        return None if labels is None else Record(relpath, parts[0], *labels)
+        return self.role_folder_record(relpath, ".jpg")
 
     def loader_labels(self, full_path: str) -> tuple | None:
         m = PATTERN.search(full_path)
