@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .occlusion import Occluder, OcclusionParams, image_rng, preset_params
+from .occlusion import DONOR_SHAPES, Occluder, OcclusionParams, image_rng, preset_params
 from .saved import part_map_path, parts_dir, read_labels, read_run
 
 
@@ -63,7 +63,7 @@ class OccludeTransform:
         params = params or preset_params(preset)
         self._targets: dict = {}
         donors = None
-        if params.shape in ("person", "scene"):  # other images of the dataset are the donors
+        if params.shape in DONOR_SHAPES:  # other images of the dataset are the donors
             from .datasets import read_dataset
             from .occlusion import DonorBank
 

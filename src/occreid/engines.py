@@ -1,10 +1,10 @@
-"""Engines: who runs the per-chunk work (the runner's ``_Worker``) and hands the results back.
+"""Engines: who runs the per-chunk work (``worker.Worker``) and hands the results back.
 
 Every engine runs the same work on the same chunks; the main process commits each finished chunk
 to the run state as it comes back, in whatever order, so the output bytes depend on no engine.
 
 - ``local``: in the main process (one worker) or a ``ProcessPoolExecutor`` of worker processes.
-- ``ray``: Ray actors (``pip install 'occreid[ray]'``), each holding one ``_Worker`` and so one
+- ``ray``: Ray actors (``pip install 'occreid[ray]'``), each holding one ``Worker`` and so one
   parser, built once; each actor asks Ray for one CPU, and for one GPU when the parser is SCHP on
   CUDA. ``--ray-address`` joins an existing cluster (every node must see the input and the output
   at the same paths, and import occreid and any plugin parser); without it a private local one is
@@ -55,10 +55,10 @@ def _init_worker(config, layout: str, donors: list[tuple] | None = None) -> None
     global _WORKER
     import signal
 
-    from .runner import _Worker
+    from .worker import Worker
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's: it stops the pool, exit 130
-    _WORKER = _Worker(config, layout, donors=donors)
+    _WORKER = Worker(config, layout, donors=donors)
 
 
 def _work(records):
@@ -82,12 +82,12 @@ class LocalEngine:
     """The main process alone (one worker, or a single chunk), or a pool of worker processes."""
 
     def __init__(self, config, layout: str, parser, donors: list[tuple] | None, n_chunks: int):
-        from .runner import _Worker
+        from .worker import Worker
 
         self.pool = None
         self.worker = None
         if config.workers <= 1 or n_chunks <= 1:
-            self.worker = _Worker(config, layout, parser, donors)
+            self.worker = Worker(config, layout, parser, donors)
             return
         if parser is not None and hasattr(parser, "close"):
             parser.close()
@@ -131,12 +131,12 @@ class LocalEngine:
 
 # -- Ray -------------------------------------------------------------------------------------
 class RayWorker:
-    """What one Ray actor holds: one ``_Worker`` (so one parser, built on its first chunk)."""
+    """What one Ray actor holds: one ``Worker`` (so one parser, built on its first chunk)."""
 
     def __init__(self, config, layout: str, donors: list[tuple] | None):
-        from .runner import _Worker
+        from .worker import Worker
 
-        self.worker = _Worker(config, layout, donors=donors)
+        self.worker = Worker(config, layout, donors=donors)
 
     def process(self, records):
         return self.worker.process(records)

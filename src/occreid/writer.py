@@ -60,7 +60,7 @@ class ManifestError(ValueError):
 @dataclass(kw_only=True)
 class ManifestRow:
     """One manifest row, its fields in column order. Adding a column is one line here (with a
-    default) plus the value where the runner knows it (``_Worker._row(..., column=value)``)."""
+    default) plus the value where the runner knows it (``worker.Worker._row(..., column=value)``)."""
 
     relpath: str
     split: str

@@ -7,6 +7,7 @@ from . import functional, textures
 from .donors import Candidate, Donor, DonorBank, ObjectBank, SceneObject
 from .presets import PRESETS, preset_params
 from .transforms import (
+    DONOR_SHAPES,
     DONOR_SPLITS,
     FILLS,
     NO_PERSON,
@@ -25,6 +26,7 @@ from .transforms import (
 
 __all__ = [
     "functional", "textures", "Candidate", "Donor", "DonorBank", "ObjectBank", "SceneObject", "PRESETS",
-    "preset_params", "DONOR_SPLITS", "FILLS", "NO_PERSON", "NOT_COVERED", "OCCLUDED", "PART_ABSENT", "PART_CHOICES",
-    "PASTED_SHAPES", "SHAPES", "Occluder", "Occlusion", "OcclusionParams", "Status", "image_rng", "tracklet_order",
+    "preset_params", "DONOR_SHAPES", "DONOR_SPLITS", "FILLS", "NO_PERSON", "NOT_COVERED", "OCCLUDED", "PART_ABSENT",
+    "PART_CHOICES", "PASTED_SHAPES", "SHAPES", "Occluder", "Occlusion", "OcclusionParams", "Status", "image_rng",
+    "tracklet_order",
 ]

@@ -28,6 +28,9 @@ PART_CHOICES = ("present", "paper")
 SHAPES = ("part", "rectangle", "person", "scene", "object")
 #: Shapes pasted from real content (another person, the scene, a user's object) with a soft edge.
 PASTED_SHAPES = ("person", "scene", "object")
+#: Pasted shapes cut from other images of the dataset (a ``DonorBank``): every image's part map must
+#: exist before any is occluded.
+DONOR_SHAPES = ("person", "scene")
 DONOR_SPLITS = ("same", "any")
 #: The fields only pasted shapes use; ``as_dict`` leaves them out for the other shapes, so the
 #: fingerprints of part and rectangle runs are what they were before these shapes existed.
@@ -304,7 +307,7 @@ class Occluder:
         self.params = params or OcclusionParams()
         self.donors = donors  # a donors.DonorBank: needed by shapes person and scene
         self._objects = None
-        if self.params.shape in ("person", "scene") and donors is None:
+        if self.params.shape in DONOR_SHAPES and donors is None:
             raise ValueError(f"shape {self.params.shape!r} needs a donor bank (occlusion.DonorBank) of the dataset's "
                              "images and their part maps")
 

@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..occlusion import DONOR_SHAPES
 from ..parts import PALETTE, PARTS
 from ..saved import RunFileError, read_run_file
 from ..stats import manifest_stats, summarize
@@ -22,7 +23,6 @@ RECT_SIDES = ("rect_top", "rect_bottom", "rect_left", "rect_right")
 #: Colours of run A and run B (tags, plot series).
 RUN_COLOURS = ("#2f6fd0", "#e0801a")
 #: Shapes whose occluder is pasted from a donor: another image of the input, or an object file.
-DONOR_SHAPES = ("person", "scene")
 OBJECT_SHAPE = "object"
 
 

@@ -1,0 +1,319 @@
+"""One worker's share of a run: its parser, and each chunk of images through read -> decode ->
+parse (upright, or reuse a saved part map) -> occlude with the image's own seeded generator ->
+encode -> write. It returns the chunk's state entries; the main process commits them. An engine
+(``engines.py``) holds one ``Worker`` per process or Ray actor."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from typing import NamedTuple
+
+import numpy as np
+
+from .config import GenerateConfig, RunError, output_tree, params_hash
+from .datasets import Dataset, Layout, Record
+from .engines import usable_cores
+from .images import Decoded, ImageError, decode, encode
+from .inputs import bound_layout, read_input, sha1_file
+from .occlusion import OCCLUDED, Candidate, DonorBank, Occluder, image_rng, tracklet_order
+from .orientation import exif_orientation, to_stored, to_upright
+from .parser import ParseResult
+from .saved import read_labels, read_part_map
+from .state import IMAGE, Entry
+from .status import Status
+from .writer import ManifestRow, OutputTree
+
+
+def rng_key(relpath: str) -> str:
+    """The text an image's draws are keyed on: its relpath, or for a name that is not valid UTF-8 a
+    reversible escape of its bytes (the same on every run, so such names resume like any other)."""
+    try:
+        relpath.encode("utf-8")
+        return relpath
+    except UnicodeEncodeError:
+        return os.fsencode(relpath).decode("utf-8", "backslashreplace")
+
+
+def _check_parts(parts, shape: tuple[int, int]) -> str:
+    """Why a parser's part map cannot be used ('' when it can)."""
+    if not isinstance(parts, np.ndarray):
+        return f"parser returned {type(parts).__name__}, not a NumPy part map"
+    if parts.shape != shape:
+        return f"parser returned a {parts.shape} part map for a {shape} image"
+    if not np.issubdtype(parts.dtype, np.integer) or parts.min(initial=0) < 0 or parts.max(initial=0) > 6:
+        return "parser returned labels outside 0..6"
+    return ""
+
+
+def manifest_row(cfg: GenerateConfig, rec: Record, status: str, reason: str = "", **extra) -> dict:
+    """The manifest row of one image: its labels, what became of it, and the run's parameters."""
+    o = cfg.occlusion
+    return ManifestRow(
+        relpath=rec.relpath, split=rec.split, pid=rec.pid, camera=rec.camera, clothes=rec.clothes,
+        status=status, reason=reason, preset=cfg.preset, part_choice=o.part_choice, parser=cfg.parser, seed=cfg.seed,
+        pool_levels=o.pool_levels, pool_kernel=o.pool_kernel, threshold=o.threshold, fill=o.fill, shape=o.shape,
+        **extra,
+    ).to_csv()
+
+
+def donor_candidates(cfg: GenerateConfig, ds: Dataset) -> list[tuple]:
+    """Every image of the dataset as plain data a worker's ``DonorBank`` is built from: (relpath,
+    split, pid, image path). Donors are drawn within the target's split folder by default."""
+    return [(r.relpath, r.split, r.pid, str(cfg.input / r.relpath)) for r in ds.records]
+
+
+class _Pending(NamedTuple):
+    """An image read and decoded, on its way to the parser (or to its saved part map)."""
+
+    record: Record
+    data: bytes  # the file's bytes: kept as they are when the image is not occluded
+    decoded: Decoded
+    digest: str  # SHA-1 of ``data``: which saved part maps belong to it
+    saved: tuple | None  # (SavedParts, part source, SHA-1 of our own map file or None); None: parse it
+
+
+class Worker:
+    """What one process holds: the config, its parser (built on first use) and the occluder (with
+    the donor bank when the shape pastes other images of the dataset)."""
+
+    def __init__(self, config: GenerateConfig, layout: str, parser=None, donors: list[tuple] | None = None):
+        self.config = config
+        self.layout = layout
+        self.roles = bound_layout(layout, config.input)
+        self.params = params_hash(config.fingerprint(layout))
+        self.tree = output_tree(config)
+        self.parts_sources = [self.tree] + ([OutputTree(config.parts_from)] if config.parts_from else [])
+        bank = None
+        if donors is not None:
+            bank = DonorBank(donors, part_loader=self._donor_parts)
+        self.occluder = Occluder(config.occlusion, bank)
+        self._parser = parser
+
+    def _donor_parts(self, candidate: Candidate):
+        """A donor's saved part map: this output's own first, then --parts-from's."""
+        for source in self.parts_sources:
+            found = read_labels(source.part_path(candidate.relpath))
+            if found is not None:
+                return found
+        return None
+
+    @property
+    def parser(self):
+        if self._parser is None:
+            options = dict(self.config.parser_options)
+            if self.config.parser == "schp" and self.config.workers > 1:
+                options.setdefault("threads", max(1, usable_cores() // self.config.workers))
+            self._parser = build_parser(self.config.parser, options)
+        return self._parser
+
+    def _row(self, rec: Record, status: str, reason: str = "", **extra) -> dict:
+        return manifest_row(self.config, rec, status, reason, **extra)
+
+    def _cached_parts(self, rec: Record, digest: str):
+        """A saved part map of this image (own output first, then --parts-from), the part source to
+        record, and the SHA-1 of its file when it is this output's own (so the run state keeps
+        accounting for it). This output's own maps keep the source they were made with, so a run
+        resumed after a kill writes the same manifest as an uninterrupted one; maps taken from
+        --parts-from are recorded as ``saved``."""
+        for source in self.parts_sources:
+            path = source.part_path(rec.relpath)
+            found = read_part_map(path, self.config.parser, digest)
+            if found is not None:
+                own = source is self.tree
+                kind = (found.source or (self.config.parser if found.parts is not None else "")) if own else "saved"
+                return found, kind, (sha1_file(path) if own and self.config.save_parts else None)
+        return None
+
+    def _parse(self, pending: list[_Pending]) -> dict:
+        """Parse the decoded images that have no saved part map, each as a viewer shows it (EXIF
+        orientation applied), and bring the maps back to the stored pixels' orientation."""
+        to_parse = [p for p in pending if p.saved is None]
+        if not to_parse:
+            return {}
+        parser = self.parser  # built outside the per-image guard: a parser that cannot be built stops the run
+        turns = [exif_orientation(p.data) for p in to_parse]
+        views = [to_upright(p.decoded.rgb, t) for p, t in zip(to_parse, turns)]
+        try:
+            results = parser.parse_batch(views)
+        except Exception:  # one bad image must not sink its chunk: retry one at a time
+            results = []
+            for view in views:
+                try:
+                    results.append(parser.parse(view))
+                except Exception as exc:  # noqa: BLE001 - recorded in the manifest
+                    results.append(exc)
+        parsed = {}
+        for p, turn, res in zip(to_parse, turns, results):
+            if turn != 1 and isinstance(getattr(res, "parts", None), np.ndarray) and res.parts.ndim == 2:
+                res = ParseResult(to_stored(res.parts, turn), res.reason, getattr(res, "source", ""),
+                                  getattr(res, "score", None))
+            parsed[p.record.relpath] = res
+        return parsed
+
+    def _read_decoded(self, records: list[Record], done: dict, facts: dict,
+                      selected_only: bool = True) -> list[_Pending]:
+        """Read and decode the records: a ``_Pending`` for each usable one; rows for the others go
+        into ``done``."""
+        cfg = self.config
+        pending = []
+        for rec in records:
+            outputs: dict = {}
+            try:
+                data, st = read_input(cfg.input / rec.relpath, cfg.max_file_bytes)  # read
+            except ImageError as exc:
+                done[rec.relpath] = (self._row(rec, Status.ERROR, str(exc)), outputs)
+                continue
+            digest = hashlib.sha1(data).hexdigest()
+            facts[rec.relpath] = (st.st_size, st.st_mtime_ns, digest)
+            why_not = not_selected(cfg, self.roles, rec) if selected_only else ""
+            if why_not:
+                self._write(rec, "image", data, outputs)
+                done[rec.relpath] = (self._row(rec, Status.NOT_SELECTED, why_not), outputs)
+                continue
+            try:
+                dec = decode(data, cfg.max_pixels)  # decode
+            except ImageError as exc:
+                if selected_only:
+                    self._write(rec, "image", data, outputs)  # keep the file, unchanged
+                done[rec.relpath] = (self._row(rec, Status.ERROR, str(exc)), outputs)
+                continue
+            pending.append(_Pending(rec, data, dec, digest, self._cached_parts(rec, digest)))
+        return pending
+
+    def save_parts(self, records: list[Record]) -> int:
+        """The parse phase of shapes that paste other images (person, scene): parse every image that
+        has no saved part map yet and save its map, writing nothing else. Returns how many were parsed."""
+        pending = self._read_decoded(records, {}, {}, selected_only=False)
+        parsed = self._parse(pending)
+        for rec, _data, dec, digest, _cached in pending:
+            res = parsed.get(rec.relpath)
+            if res is None or isinstance(res, Exception):
+                continue  # the occlusion phase parses it again and records the error
+            w, h = dec.size
+            if getattr(res, "parts", None) is not None and _check_parts(res.parts, (h, w)):
+                continue
+            parts = None if res.parts is None else res.parts.astype(np.uint8, copy=False)
+            self.tree.save_part_map(rec.relpath, parts, (h, w), self.config.parser, res.reason, digest,
+                                    getattr(res, "source", "") or (self.config.parser if parts is not None else ""),
+                                    getattr(res, "score", None))
+        return len(parsed)
+
+    def _write(self, rec: Record, kind: str, data: bytes, outputs: dict) -> None:
+        outputs[kind] = self.tree.write_bytes(self.tree.output_path(kind, rec.relpath), data)
+
+    def process(self, records: list[Record]) -> list[Entry]:
+        cfg, tree = self.config, self.tree
+        done: dict[str, tuple[dict, dict]] = {}  # relpath -> (row, outputs)
+        facts: dict[str, tuple[int, int, str]] = {}  # relpath -> (size, mtime_ns, sha1)
+        pending = self._read_decoded(records, done, facts)  # read, decode
+        parsed = self._parse(pending)  # parse (upright), or reuse a saved part map below
+
+        for rec, data, dec, digest, cached in pending:
+            outputs: dict = {}
+            w, h = dec.size
+            if cached is not None:  # or reuse a saved part map
+                saved, source, own_sha1 = cached
+                parts, reason, presence = saved.parts, saved.reason, saved.presence
+                if own_sha1:
+                    outputs["parts"] = own_sha1
+            else:
+                res = parsed[rec.relpath]
+                problem = (f"parser failed: {type(res).__name__}: {res}" if isinstance(res, Exception)
+                           else "" if getattr(res, "parts", None) is None else _check_parts(res.parts, (h, w)))
+                if problem:
+                    self._write(rec, "image", data, outputs)
+                    done[rec.relpath] = (self._row(rec, Status.ERROR, problem, width=w, height=h), outputs)
+                    continue
+                parts, reason = res.parts, res.reason
+                source = getattr(res, "source", "") or (cfg.parser if parts is not None else "")
+                presence = getattr(res, "score", None)
+                if parts is not None:
+                    parts = parts.astype(np.uint8, copy=False)
+                if cfg.save_parts:
+                    outputs["parts"] = tree.save_part_map(rec.relpath, parts, (h, w), cfg.parser, reason, digest,
+                                                          source, presence)
+            seen = dict(width=w, height=h, part_source=source,
+                        presence=None if presence is None else float(presence))
+            if parts is None:
+                self._write(rec, "image", data, outputs)
+                done[rec.relpath] = (self._row(rec, Status.NO_PERSON, reason or "no person", **seen), outputs)
+                if cfg.save_masks:
+                    outputs["masks"] = tree.save_mask(rec.relpath, np.zeros((h, w), bool))
+                continue
+            order = None
+            if cfg.per == "tracklet" and rec.tracklet is not None:
+                order = tracklet_order(cfg.seed, rng_key(f"{rec.split}/{rec.tracklet}"))
+            try:
+                occ = self.occluder.plan(parts, image_rng(cfg.seed, rng_key(rec.relpath)), rec, order)  # occlude
+                body = encode(dec, self.occluder.apply(dec.pixels, occ), cfg.jpeg_quality) if occ.status == OCCLUDED \
+                    else data  # encode
+            except (ValueError, OSError, TypeError) as exc:  # an odd mode the encoder refuses
+                self._write(rec, "image", data, outputs)
+                done[rec.relpath] = (self._row(rec, Status.ERROR, f"cannot occlude or encode: {exc}", **seen), outputs)
+                continue
+            self._write(rec, "image", body, outputs)  # write
+            if cfg.save_masks:
+                outputs["masks"] = tree.save_mask(rec.relpath, occ.mask)
+            pasted = {}
+            if occ.donor or occ.part_covered is not None:
+                pasted = dict(donor=occ.donor or "", part_covered=occ.part_covered)
+            done[rec.relpath] = (self._row(
+                rec, occ.status, occ.reason, part=occ.part_name, image_fraction=occ.image_fraction,
+                person_fraction=occ.person_fraction, **seen, **pasted), outputs)
+        entries = []
+        for rec in records:
+            row, outputs = done[rec.relpath]
+            size, mtime_ns, sha1 = facts.get(rec.relpath, (-1, -1, ""))
+            entries.append(Entry(rec.relpath, IMAGE, size, mtime_ns, sha1, self.params, outputs, row))
+        return entries
+
+
+def not_selected(cfg: GenerateConfig, layout: Layout, rec: Record) -> str:
+    """Why the split policy leaves this image unoccluded ('' when it is to be occluded)."""
+    if cfg.splits:
+        role = layout.role(rec)
+        if rec.split not in cfg.splits and role not in cfg.splits:
+            return f"split policy: only {', '.join(cfg.splits)} occluded ({rec.split} is {role or 'unassigned'})"
+    if cfg.fraction < 1.0:
+        u = image_rng(cfg.seed, "select:" + rng_key(rec.relpath)).random()
+        if u >= cfg.fraction:
+            return f"split policy: {cfg.fraction:.0%} of each split occluded, this image not drawn"
+    return ""
+
+
+def build_parser(name: str, options: dict):
+    """Build the parser (in the main process first, so a bad name, plugin or checkpoint stops the
+    run before any image, with one sentence); RunError when it cannot be built."""
+    from .parser import PARSERS
+    from .registry import RegistryError
+
+    if name in _EMBEDDED:
+        _check_embedded(name)  # before the lookup: its lazy import would fail first, less clearly
+    try:
+        cls = PARSERS.lookup(name)  # built-ins and package.module:Class plugins, one path
+    except RegistryError as exc:
+        message = str(exc)
+        raise RunError(message if message.startswith("unknown") else "--" + message) from None
+    try:
+        parser = cls(**options)
+    except Exception as exc:  # noqa: BLE001 - any failure to build it is a configuration error
+        raise RunError(f"--parser {name} cannot be built: {type(exc).__name__}: {exc}") from None
+    if not callable(getattr(parser, "parse", None)):
+        raise RunError(f"--parser {name}: {type(parser).__name__} has no parse(rgb) method.")
+    return parser
+
+
+#: The embedded parsers and the packages each needs (checked, not imported, before the first image).
+_EMBEDDED = {
+    "mediapipe": (("mediapipe", "mediapipe==0.10.21"), ("ai_edge_litert", "ai-edge-litert==2.3.0")),
+    "mediapipe-graph": (("mediapipe", "mediapipe==0.10.21"),),
+}
+
+
+def _check_embedded(name: str) -> None:
+    for module, requirement in _EMBEDDED[name]:
+        if importlib.util.find_spec(module) is None:
+            raise RunError(f"--parser {name} needs the {requirement.split('==')[0]} package: "
+                           f"pip install '{requirement}'.")
