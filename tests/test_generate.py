@@ -108,7 +108,7 @@ def test_rerun_with_other_parameters_refuses_unless_overwrite(tmp_path):
     result = run(src, out, seed=1, workers=1)  # same command: nothing left to do
     assert result.skipped == 96
     result = run(src, out, seed=2, workers=1, overwrite=True)
-    assert result.skipped == 0 and {r["seed"] for r in result.rows} == {"2"}
+    assert result.skipped == 0 and {r.seed for r in result.rows} == {2}
 
 
 def test_output_must_lie_outside_the_input(tmp_path):
@@ -178,10 +178,10 @@ def test_saved_part_maps_are_reused_instead_of_parsing(tmp_path, monkeypatch):
     assert len(masks) == 96
     monkeypatch.setenv("OCCREID_TEST_NO_PARSE", "1")  # any parse now fails
     again = run(src, tmp_path / "a", workers=1, seed=9, save_parts=True, save_masks=True, overwrite=True)
-    assert again.errors == 0 and {r["seed"] for r in again.rows} == {"9"}
+    assert again.errors == 0 and {r.seed for r in again.rows} == {9}
     other = run(src, tmp_path / "b", workers=1, parts_from=tmp_path / "a")
     assert other.errors == 0
-    assert [r["part"] for r in other.rows] == [r["part"] for r in first.rows]  # same seed, same parts
+    assert [r.part for r in other.rows] == [r.part for r in first.rows]  # same seed, same parts
 
 
 def test_cli_warns_about_ltcc_paths_the_public_loaders_misread(tmp_path):

@@ -46,20 +46,20 @@ def test_output_reparses_to_the_input_records_with_sizes_kept(generated, layout)
 @pytest.mark.parametrize("layout", ["prcc", "ltcc", "market"])
 def test_every_occluded_image_has_an_occluder_on_the_person(generated, layout):
     src, dst, result = generated[layout]
-    occluded = [r for r in result.rows if r["status"] == "occluded"]
+    occluded = [r for r in result.rows if r.status == "occluded"]
     # measured: MediaPipe finds a plausible person in most real crops; keep a margin
     assert len(occluded) >= 0.75 * len(result.rows), result.summary
     for row in occluded:
-        rel = row["relpath"]
+        rel = row.relpath
         parts = np.array(Image.open(dst / "_occreid" / "parts" / f"{rel}.png"))
         mask = np.array(Image.open(dst / "_occreid" / "masks" / f"{rel}.png")).astype(bool)
         assert mask.any() and (mask & (parts > 0)).any(), rel
-        assert float(row["person_fraction"]) > 0
+        assert row.person_fraction > 0
         out = np.asarray(Image.open(dst / rel).convert("RGB")).astype(int)
         assert np.median(out[mask]) <= 2, rel  # black under the mask, bar JPEG ringing
     for row in result.rows:
-        if row["status"] == "no_person":  # untouched
-            assert (src / row["relpath"]).read_bytes() == (dst / row["relpath"]).read_bytes()
+        if row.status == "no_person":  # untouched
+            assert (src / row.relpath).read_bytes() == (dst / row.relpath).read_bytes()
 
 
 def test_mars_subset_same_seed_and_worker_count_are_byte_identical(tmp_path):
@@ -91,8 +91,8 @@ def test_presets_on_real_crops_with_the_real_parts(generated, tmp_path):
         assert runs[preset].errors == 0
     torso = 0
     for row in runs["default"].rows:  # a chosen torso is covered, all of it
-        if row["part"] == "torso":
-            rel = row["relpath"]
+        if row.part == "torso":
+            rel = row.relpath
             parts = np.array(Image.open(parsed / "_occreid" / "parts" / f"{rel}.png"))
             mask = np.array(Image.open(tmp_path / "default" / "_occreid" / "masks" / f"{rel}.png")).astype(bool)
             assert mask[parts == 2].all(), rel
@@ -100,12 +100,12 @@ def test_presets_on_real_crops_with_the_real_parts(generated, tmp_path):
     assert torso >= 20
 
     def person(preset):
-        return np.median([float(r["person_fraction"]) for r in runs[preset].rows if r["status"] == "occluded"])
+        return np.median([r.person_fraction for r in runs[preset].rows if r.status == "occluded"])
 
     assert person("hard") > person("default") + 0.15
     for row in runs["rectangle"].rows:
-        if row["status"] == "occluded":
-            mask_file = tmp_path / "rectangle" / "_occreid" / "masks" / f"{row['relpath']}.png"
+        if row.status == "occluded":
+            mask_file = tmp_path / "rectangle" / "_occreid" / "masks" / f"{row.relpath}.png"
             m = np.array(Image.open(mask_file)).astype(bool)
-            assert m[0].all() or m[-1].all() or m[:, 0].all() or m[:, -1].all(), row["relpath"]
-    assert sum(float(r["person_fraction"]) == 0 for r in runs["default"].rows if r["status"] == "occluded") == 0
+            assert m[0].all() or m[-1].all() or m[:, 0].all() or m[:, -1].all(), row.relpath
+    assert sum(r.person_fraction == 0 for r in runs["default"].rows if r.status == "occluded") == 0

@@ -28,7 +28,8 @@ from PIL import Image
 from occreid.cli import main
 from occreid.runner import GenerateConfig, generate
 from occreid.state import StateError
-from occreid.writer import ManifestError, read_manifest
+from occreid.status import Status
+from occreid.writer import ManifestError, ManifestRow, read_manifest
 
 TESTS = Path(__file__).resolve().parent
 BOX = "parsers:BoxParser"
@@ -166,8 +167,8 @@ def make_hostile_tree(root: Path) -> tuple[dict, dict]:
     return images, others
 
 
-def _rows(out: Path) -> dict[str, dict]:
-    return {r["relpath"]: r for r in read_manifest(out)}
+def _rows(out: Path) -> dict[str, ManifestRow]:
+    return {r.relpath: r for r in read_manifest(out)}
 
 
 def _other_rows(out: Path) -> dict[str, dict]:
@@ -187,8 +188,8 @@ def test_hostile_tree_every_file_gets_a_row_and_a_reason_and_resumes_identically
     expected = {**images, "dir_named.jpg/inner.png": ("occluded", "")}
     assert set(rows) == set(expected)
     for rel, (status, reason) in expected.items():
-        assert rows[rel]["status"] == status, (rel, rows[rel])
-        assert reason in rows[rel]["reason"], (rel, rows[rel]["reason"])
+        assert rows[rel].status == status, (rel, rows[rel])
+        assert reason in rows[rel].reason, (rel, rows[rel].reason)
     out = tmp_path / "out"
     other_rows = _other_rows(out)
     assert set(other_rows) == set(others)
@@ -196,7 +197,7 @@ def test_hostile_tree_every_file_gets_a_row_and_a_reason_and_resumes_identically
         assert other_rows[rel]["action"] == action and reason in other_rows[rel]["reason"], (rel, other_rows[rel])
     # names round-trip: each occluded row's file exists under its exact name
     for rel, r in rows.items():
-        if r["status"] == "occluded":
+        if r.status == "occluded":
             assert (out / rel).is_file(), rel
     # formats and modes kept
     for name, fmt, mode in (("cmyk.jpg", "JPEG", "CMYK"), ("palette_t.png", "PNG", "P"), ("deep16.png", "PNG", "I;16"),
@@ -213,7 +214,7 @@ def test_hostile_tree_every_file_gets_a_row_and_a_reason_and_resumes_identically
     # a rerun verifies and keeps everything; the same bytes
     again = cli(*args, "--out", out, "-j", "1")
     assert again.returncode == 1
-    done = sum(r["status"] != "error" for r in rows.values())
+    done = sum(r.status != "error" for r in rows.values())
     assert f"resumed: {done} images were already done" in again.stdout
     assert output_digest(out) == first
     # two workers give the same bytes
@@ -507,8 +508,8 @@ def test_a_parser_returning_nonsense_gives_error_rows_not_a_traceback(market, tm
               "--no-progress")
     assert res.returncode == 1
     rows = _rows(tmp_path / "out")
-    assert {r["status"] for r in rows.values()} == {"error"}
-    assert all("part map" in r["reason"] for r in rows.values())
+    assert {r.status for r in rows.values()} == {"error"}
+    assert all("part map" in r.reason for r in rows.values())
 
 
 # -- stats and report refuse damaged manifests ----------------------------------------------
@@ -534,6 +535,7 @@ def test_stats_and_report_refuse_a_damaged_manifest(market, tmp_path, damage, me
     ("MANIFEST_HEADER\nROW_NUL\n", "NUL"),
     ("MANIFEST_HEADER\nROW_OK", "cut short"),
     ("MANIFEST_HEADER\nROW_STATUS\n", "status"),
+    ("MANIFEST_HEADER\nROW_FRACTIONAL_PID\n", "pid '3.5' is not a whole number"),
 ])
 def test_read_manifest_refuses_what_it_cannot_trust(market, tmp_path, text, message):
     _, whole = market
@@ -546,6 +548,7 @@ def test_read_manifest_refuses_what_it_cannot_trust(market, tmp_path, text, mess
         "ROW_SHORT": ",".join(cells[:5]),
         "ROW_NUL": row.replace("occluded", "occ\0luded"),
         "ROW_STATUS": row.replace("occluded", "finished"),
+        "ROW_FRACTIONAL_PID": ",".join(cells[:2] + ["3.5"] + cells[3:]),
     }
     for k, v in subs.items():
         text = text.replace(k, v)
@@ -553,6 +556,17 @@ def test_read_manifest_refuses_what_it_cannot_trust(market, tmp_path, text, mess
     path.write_text(text)
     with pytest.raises(ManifestError, match=message):
         read_manifest(path)
+
+
+def test_typed_rows_are_the_written_text_read_back(market):
+    _, whole = market
+    text = list(csv.DictReader(io.StringIO((whole / "_occreid" / "manifest.csv").read_text(), newline="")))
+    rows = read_manifest(whole)
+    assert len(rows) == len(text) > 0 and [r.to_csv() for r in rows] == text  # the exact text, row for row
+    occluded = [r for r in rows if r.status is Status.OCCLUDED]
+    assert occluded and all(isinstance(r.pid, int) and isinstance(r.camera, int) for r in rows)
+    assert all(0 < r.image_fraction <= 1 and isinstance(r.width, int) for r in occluded)
+    assert all(r.clothes is None and r.part_covered is None for r in rows)  # empty optional columns: None
 
 
 def test_odd_names_round_trip_through_the_manifest_to_stats(tmp_path):
@@ -564,6 +578,6 @@ def test_odd_names_round_trip_through_the_manifest_to_stats(tmp_path):
         (src / n).write_bytes(real)
     run(src, tmp_path / "out", layout="folder")
     rows = read_manifest(tmp_path / "out")
-    assert sorted(r["relpath"] for r in rows) == sorted(names)
+    assert sorted(r.relpath for r in rows) == sorted(names)
     res = CliRunner().invoke(main, ["stats", str(tmp_path / "out")])
     assert res.exit_code == 0 and "occluded" in res.output

@@ -136,11 +136,11 @@ def test_single_run_page_assets_numbers_and_skipped_lists(outputs, tmp_path):
     no_person = section_text(text, "no_person-A")
     assert "1 image" in no_person and "uniform image" in no_person and "901_1_c1_000001.png" in no_person
     errors = section_text(text, "error-A")
-    reasons = [r["reason"] for r in rows if r["status"] == "error"]
+    reasons = [r.reason for r in rows if r.status == "error"]
     assert len(reasons) == 3 and "3 images" in errors
     for r in rows:
-        if r["status"] == "error":
-            assert r["relpath"].rsplit("/", 1)[1] in errors and htmllib.unescape(r["reason"]) in errors
+        if r.status == "error":
+            assert r.relpath.rsplit("/", 1)[1] in errors and htmllib.unescape(r.reason) in errors
     assert "Occ-PRCC samples median 13.5%" in (html.parent / "index_assets" / "image_fraction.svg").read_text()
 
     # reproducible: the same page and the same assets, byte for byte
@@ -250,12 +250,12 @@ def test_pasted_occluders_show_their_donor_beside_the_sample(pasted, tmp_path):
     write_report([person], html, samples_per_cell=2)
     text = html.read_text(encoding="utf-8")
     check_assets(html, Page(text))
-    rows = {r["relpath"]: r for r in read_manifest(person)}
+    rows = {r.relpath: r for r in read_manifest(person)}
     cells = grid_cells(text)
     assert cells and "<b>donor</b>" in text and "donors drawn from" in text
     for cell in cells:
         rel = htmllib.unescape(re.search(r'<div class="cell" title="([^"]+)"', cell).group(1))
-        donor = rows[rel]["donor"]
+        donor = rows[rel].donor
         assert donor and donor != rel
         m = re.search(r'<div class="slot gap" title="donor ([^"]+)">\s*<img src="([^"]+)"', cell)
         assert m and htmllib.unescape(m.group(1)) == donor, cell

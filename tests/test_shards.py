@@ -166,7 +166,7 @@ def test_shards_with_other_parameters_or_another_n_are_refused(market, tmp_path)
     last = shard(market, out, "1/2", "--seed", "2", "--overwrite")
     assert last.returncode == code("1/2") and "merged" in last.stdout
     rows = read_manifest(out)
-    assert len(rows) == 96 and {r["seed"] for r in rows} == {"2"}
+    assert len(rows) == 96 and {r.seed for r in rows} == {2}
 
 
 def test_merge_refuses_a_shard_whose_files_were_edited_and_an_output_without_shards(market, whole, tmp_path):

@@ -11,6 +11,7 @@ import numpy as np
 from occreid.occlusion import NO_PERSON, OCCLUDED, Occluder, OcclusionParams, image_rng
 from occreid.stats import manifest_stats, summarize
 from occreid.status import OCCLUSION_STATUSES, STATUSES, Status
+from occreid.writer import ManifestRow
 
 
 def test_members_are_their_text_everywhere():
@@ -33,10 +34,15 @@ def test_occluder_decisions_carry_members_and_stats_count_them_as_text():
     occ = occluder.plan(parts, image_rng(0, "a.png"))
     none = occluder.plan(np.zeros((64, 32), np.uint8), image_rng(0, "b.png"))
     assert occ.status is Status.OCCLUDED is OCCLUDED and none.status is Status.NO_PERSON is NO_PERSON
-    rows = [{"relpath": "a", "split": "train", "pid": "1", "camera": "0", "clothes": "", "status": str(occ.status),
-             "part": "torso", "image_fraction": "0.5", "person_fraction": "1.0", "part_source": "", "part_covered": ""},
-            {"relpath": "b", "split": "train", "pid": "2", "camera": "0", "clothes": "", "status": "no_person",
-             "part": "", "image_fraction": "", "person_fraction": "", "part_source": "", "part_covered": ""}]
+    common = dict(split="train", camera=0, clothes=None, reason="", preset="default", part_choice="present",
+                  parser="mediapipe", seed=0, pool_levels=4, pool_kernel=2, threshold=0.0, fill="black")
+    written = [ManifestRow(relpath="a", pid=1, status=occ.status, part="torso", image_fraction=0.5,
+                           person_fraction=1.0, **common),
+               ManifestRow(relpath="b", pid=2, status=none.status, **common)]
+    text = [r.to_csv() for r in written]
+    assert [t["status"] for t in text] == ["occluded", "no_person"]
+    rows = [ManifestRow.from_csv(t) for t in text]  # read back: the same members
+    assert rows == written and rows[0].status is Status.OCCLUDED
     table = summarize(rows)["all"]
     assert [table[s] for s in STATUSES] == [1, 0, 1, 0, 0, 0]
     assert manifest_stats(rows)["train"]["parts"] == {"torso": 1}

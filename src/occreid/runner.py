@@ -36,7 +36,7 @@ from .state import COPY, IMAGE, Entry, RunState, StateError, StateFullError
 from .stats import summarize
 from .status import Status
 from .worker import _EMBEDDED, _check_embedded, build_parser, donor_candidates, manifest_row
-from .writer import OutputError, OutputTree, UsableCounts, tmp_name, write_json
+from .writer import ManifestRow, OutputError, OutputTree, UsableCounts, tmp_name, typed_rows, write_json
 
 _FREE_MARGIN = 1024 * 1024
 
@@ -49,7 +49,7 @@ class RunResult(UsableCounts):
     """What a run did. For a shard, ``rows``, ``summary`` and the counts are the shard's own;
     ``merged`` says whether it was the last shard and wrote the whole output's manifest."""
 
-    rows: list[dict]
+    rows: list[ManifestRow]
     summary: dict
     warnings: list[str]
     skipped: int  # images already finished by an earlier run (verified)
@@ -519,9 +519,9 @@ def _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress, se
     _test_fault("before-export")
     final = [rows[r.relpath] for r in records] + odd_rows
     if cfg.shard is None:
-        summary = sharding.export(tree, final, other_rows, ds.layout, warnings)
+        summary, typed = sharding.export(tree, final, other_rows, ds.layout, warnings)
         tree.clear_tmp()
-        return RunResult(rows=final, summary=summary, warnings=warnings, skipped=len(finished), copied=copied,
+        return RunResult(rows=typed, summary=summary, warnings=warnings, skipped=len(finished), copied=copied,
                          other_files=other_rows, removed=len(gone), redone=redone)
     listing = sharding.listing_digest([r.relpath for r in ds.records], list(ds.other_files), odd_names)
     sharding.finish(tree, cfg.shard, final, other_rows, {
@@ -532,6 +532,7 @@ def _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress, se
     if not waiting:  # the last shard to finish (or one of several finishing at once: same bytes) merges
         sharding.merge(cfg.output, tmp=tree.tmp)
     tree.clear_tmp()
-    return RunResult(rows=final, summary=summarize(final), warnings=warnings, skipped=len(finished), copied=copied,
+    typed = typed_rows(final)
+    return RunResult(rows=typed, summary=summarize(typed), warnings=warnings, skipped=len(finished), copied=copied,
                      other_files=other_rows, removed=len(gone), redone=redone, shard=cfg.shard,
                      merged=not waiting, waiting=waiting)

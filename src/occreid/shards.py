@@ -34,10 +34,12 @@ from .writer import (
     MANIFEST_FIELDS,
     OTHER_FIELDS,
     ManifestError,
+    ManifestRow,
     OutputTree,
     UsableCounts,
     csv_bytes,
     read_csv_rows,
+    typed_rows,
     write_json,
     write_manifest,
     write_other_files,
@@ -206,24 +208,26 @@ def pending(tree: OutputTree, count: int, fingerprint: dict | None = None) -> li
 # -- merge ----------------------------------------------------------------------------------
 @dataclass
 class MergeResult(UsableCounts):
-    rows: list[dict]
+    rows: list[ManifestRow]
     other_files: list[dict]
     summary: dict
     warnings: list[str]
     count: int  # N, the number of shards merged
 
 
-def export(tree: OutputTree, rows: list[dict], other_rows: list[dict], layout: str, warnings: list[str]) -> dict:
-    """Write manifest.csv, other_files.csv and summary.json of a finished run (local or merged);
-    the per-split summary."""
+def export(tree: OutputTree, rows: list[dict], other_rows: list[dict], layout: str,
+           warnings: list[str]) -> tuple[dict, list[ManifestRow]]:
+    """Write manifest.csv, other_files.csv and summary.json of a finished run (local or merged)
+    from the rows' text; the per-split summary and the typed rows."""
     manifest_sha1 = write_manifest(tree, rows)
     write_other_files(tree, other_rows)
-    summary = summarize(rows)
+    typed = typed_rows(rows)
+    summary = summarize(typed)
     write_json(tree, tree.summary_file, {
         "splits": summary, "other_files_copied": sum(r["action"] == "copied" for r in other_rows),
         "other_files_skipped": sum(r["action"] != "copied" for r in other_rows), "layout": layout,
         "warnings": warnings, "manifest_sha1": manifest_sha1, "manifest_rows": len(rows)})
-    return summary
+    return summary, typed
 
 
 def merge(root: Path, tmp: Path | None = None) -> MergeResult:
@@ -278,10 +282,10 @@ def merge(root: Path, tmp: Path | None = None) -> MergeResult:
             raise ShardError(f"{r['relpath']!r} has a row in two shards of {root}; rerun every shard.")
         seen.add(r["relpath"])
     warnings = list(first.get("warnings") or [])
-    summary = export(tree, rows, other_rows, str(first.get("layout")), warnings)
+    summary, typed = export(tree, rows, other_rows, str(first.get("layout")), warnings)
     write_json(tree, tree.run_file, {"fingerprint": first.get("fingerprint"), "occreid": first.get("occreid"),
                                      "input": first.get("input")})
-    return MergeResult(rows=rows, other_files=other_rows, summary=summary, warnings=warnings, count=count)
+    return MergeResult(rows=typed, other_files=other_rows, summary=summary, warnings=warnings, count=count)
 
 
 def remove_all(tree: OutputTree) -> None:

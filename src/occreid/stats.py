@@ -9,7 +9,7 @@ import numpy as np
 
 from .parts import PARTS
 from .status import STATUSES, Status
-from .writer import read_manifest
+from .writer import ManifestRow, read_manifest
 
 PERCENTILES = (10, 50, 90)
 
@@ -21,29 +21,29 @@ def _percentiles(values: list[float]) -> dict:
     return {f"p{p}": round(float(np.percentile(arr, p)), 2) for p in PERCENTILES}
 
 
-def _by_split(rows: list[dict], sort: bool = False) -> list[tuple[str, list[dict]]]:
+def _by_split(rows: list[ManifestRow], sort: bool = False) -> list[tuple[str, list[ManifestRow]]]:
     """Rows grouped by split (in first-seen order, or sorted), then ``("all", rows)``."""
-    groups: dict[str, list[dict]] = defaultdict(list)
+    groups: dict[str, list[ManifestRow]] = defaultdict(list)
     for r in rows:
-        groups[r["split"]].append(r)
+        groups[r.split].append(r)
     items = sorted(groups.items()) if sort else list(groups.items())
     return items + [("all", list(rows))]
 
 
-def _status_counts(rows: list[dict]) -> dict[str, int]:
-    status = Counter(r["status"] for r in rows)
+def _status_counts(rows: list[ManifestRow]) -> dict[str, int]:
+    status = Counter(r.status for r in rows)
     return {s: status.get(s, 0) for s in STATUSES}
 
 
-def summarize(rows: list[dict]) -> dict:
+def summarize(rows: list[ManifestRow]) -> dict:
     """Per split (in manifest order) and in total: images, ids, cameras, clothes, and the count of
     each status (the generator's summary table)."""
     return {
         split: {
             "images": len(rs),
-            "ids": len({r["pid"] for r in rs if r["pid"] != ""}),
-            "cameras": len({r["camera"] for r in rs if r["camera"] != ""}),
-            "clothes": len({r["clothes"] for r in rs if r["clothes"] != ""}),
+            "ids": len({r.pid for r in rs if r.pid is not None}),
+            "cameras": len({r.camera for r in rs if r.camera is not None}),
+            "clothes": len({r.clothes for r in rs if r.clothes is not None}),
             **_status_counts(rs),
         }
         for split, rs in _by_split(rows)
@@ -54,7 +54,7 @@ def _part_order(name: str) -> tuple[int, str]:
     return (PARTS.index(name) if name in PARTS else len(PARTS), name)
 
 
-def manifest_stats(rows: list[dict]) -> dict:
+def manifest_stats(rows: list[ManifestRow]) -> dict:
     """Per split and over all images: counts of each status, how often each part was covered (an
     occluder over ``head+torso`` counts for both) and how many parts occluders covered, percentiles (in %) of
     the occluded image fraction and of the covered person fraction over occluded images, and the
@@ -62,21 +62,21 @@ def manifest_stats(rows: list[dict]) -> dict:
     the part maps (``part_sources``) and, for pasted occluders, the covered share of the drawn part."""
     out = {}
     for split, rs in _by_split(rows, sort=True):
-        occluded = [r for r in rs if r["status"] == Status.OCCLUDED]
-        drawn = [r["part"].split("+") for r in occluded if r["part"]]
+        occluded = [r for r in rs if r.status == Status.OCCLUDED]
+        drawn = [r.part.split("+") for r in occluded if r.part]
         parts = Counter(p for names in drawn for p in names)
         out[split] = {
             "images": len(rs),
             **_status_counts(rs),
             "parts": {p: parts[p] for p in sorted(parts, key=_part_order)},
             "parts_per_occluder": {str(k): v for k, v in sorted(Counter(len(n) for n in drawn).items())},
-            "image_fraction": _percentiles([float(r["image_fraction"]) for r in occluded if r["image_fraction"]]),
-            "person_fraction": _percentiles([float(r["person_fraction"]) for r in occluded if r["person_fraction"]]),
-            "misses_person": sum(float(r["person_fraction"] or 0) == 0 for r in occluded),
+            "image_fraction": _percentiles([r.image_fraction for r in occluded if r.image_fraction is not None]),
+            "person_fraction": _percentiles([r.person_fraction for r in occluded if r.person_fraction is not None]),
+            "misses_person": sum((r.person_fraction or 0) == 0 for r in occluded),
             # what made the part maps (pose, silhouette, schp, saved...), over images that were parsed
-            "part_sources": dict(sorted(Counter(r.get("part_source") for r in rs if r.get("part_source")).items())),
+            "part_sources": dict(sorted(Counter(r.part_source for r in rs if r.part_source).items())),
             # pasted occluders: share of the drawn part(s) covered, in %
-            "part_covered": _percentiles([float(r["part_covered"]) for r in occluded if r.get("part_covered")]),
+            "part_covered": _percentiles([r.part_covered for r in occluded if r.part_covered is not None]),
         }
     return out
 

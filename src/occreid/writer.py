@@ -28,6 +28,7 @@ import json
 import math
 import os
 import socket
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -67,7 +68,7 @@ class ManifestRow:
     pid: int | None
     camera: int | None
     clothes: str | None
-    status: str
+    status: Status
     reason: str
     part: str = ""
     preset: str
@@ -89,16 +90,46 @@ class ManifestRow:
     part_covered: float | None = None  # pasted occluders: share of the drawn part(s) the occluder covers
 
     def to_csv(self) -> dict:
+        """The row as the manifest's text: None as empty, floats with 6 decimals."""
         out = {}
         for name in _FIELD_NAMES:
             v = getattr(self, name)
             out[name] = "" if v is None else (f"{v:.6f}" if isinstance(v, float) else str(v))
         return out
 
+    @classmethod
+    def from_csv(cls, row: Mapping[str, str]) -> ManifestRow:
+        """The typed row of a manifest row's text: the inverse of ``to_csv``
+        (``ManifestRow.from_csv(r.to_csv()) == r``). Empty values of optional columns become None; a
+        column older manifests lack (``part_source``, ``presence``...) takes its default. ValueError
+        (naming the column) for a value that is not of its column's type or a status that is not one."""
+        values = {}
+        for name, (kind, optional) in _COLUMN_TYPES.items():
+            text = row.get(name)
+            if text is None:
+                continue
+            if optional and text == "":
+                values[name] = None
+                continue
+            try:
+                values[name] = kind(text)
+            except ValueError:
+                raise ValueError(f"{name} {text!r} is not {_KIND_WORDS[kind]}") from None
+        return cls(**values)
+
 
 #: The manifest's columns, in order.
 MANIFEST_FIELDS = tuple(f.name for f in fields(ManifestRow))
 _FIELD_NAMES = MANIFEST_FIELDS
+#: Each column's (type, whether empty means None), read from ManifestRow's annotations.
+_KINDS = {"str": str, "int": int, "float": float, "Status": Status}
+_COLUMN_TYPES = {f.name: (_KINDS[f.type.split(" | ")[0]], f.type.endswith("| None")) for f in fields(ManifestRow)}
+_KIND_WORDS = {int: "a whole number", float: "a number", str: "text", Status: f"one of {', '.join(STATUSES)}"}
+
+
+def typed_rows(rows: Iterable[Mapping[str, str]]) -> list[ManifestRow]:
+    """Manifest rows as the writer produced them (the run state's text) as typed rows."""
+    return [ManifestRow.from_csv(r) for r in rows]
 
 _TMP_COUNTER = itertools.count()
 
@@ -258,7 +289,7 @@ class UsableCounts:
 
     @property
     def errors(self) -> int:
-        return sum(r["status"] == Status.ERROR for r in self.rows)
+        return sum(r.status == Status.ERROR for r in self.rows)
 
     @property
     def unusable(self) -> int:
@@ -307,8 +338,8 @@ def _check_row(row: dict, line: int, where: Path) -> None:
             raise ManifestError(f"{where}, row {line}: {key} {row[key]} is not a fraction in [0, 1].")
 
 
-def read_manifest(path: Path) -> list[dict]:
-    """Rows of a manifest.csv (a path to the file or to an output root), checked.
+def read_manifest(path: Path) -> list[ManifestRow]:
+    """The typed rows of a manifest.csv (a path to the file or to an output root), checked.
 
     ManifestError (one sentence) when the file is not UTF-8 text of the csv module, lacks columns,
     has a row with too few or too many values, a status or number that is not one, or, beside the
@@ -345,7 +376,10 @@ def read_manifest(path: Path) -> list[dict]:
             if None in row or any(v is None for v in row.values()):
                 raise ManifestError(f"{path}, row {line}: {len(header)} values expected, the row has another count.")
             _check_row(row, line, path)
-            rows.append(row)
+            try:
+                rows.append(ManifestRow.from_csv(row))
+            except ValueError as exc:
+                raise ManifestError(f"{path}, row {line}: {exc}.") from None
     except csv.Error as exc:
         raise ManifestError(f"{path} is not a valid CSV file ({exc}).") from None
     return rows

@@ -16,7 +16,7 @@ from ..parts import PALETTE, PARTS
 from ..saved import RunFileError, read_run_file
 from ..stats import manifest_stats, summarize
 from ..status import Status
-from ..writer import ManifestError, OutputTree, read_manifest
+from ..writer import ManifestError, ManifestRow, OutputTree, read_manifest
 
 #: Occluder names of the rectangle shape, in the order the tables list them.
 RECT_SIDES = ("rect_top", "rect_bottom", "rect_left", "rect_right")
@@ -30,12 +30,12 @@ class ReportError(RuntimeError):
     """The report cannot be written as asked; the message says why."""
 
 
-def sample_rows(rows: list[dict], n: int, seed: int) -> list[dict]:
+def sample_rows(rows: list[ManifestRow], n: int, seed: int) -> list[ManifestRow]:
     """The first ``n`` rows in the order of SHA-1(seed, relpath): reproducible, and independent of
     the rows' order, so a larger dataset only adds candidates."""
 
-    def rank(row: dict) -> bytes:
-        return hashlib.sha1(f"{seed}\0{row['relpath']}".encode("utf-8", "surrogateescape")).digest()
+    def rank(row: ManifestRow) -> bytes:
+        return hashlib.sha1(f"{seed}\0{row.relpath}".encode("utf-8", "surrogateescape")).digest()
 
     return sorted(rows, key=rank)[: max(0, n)]
 
@@ -90,7 +90,7 @@ def _number(value: object) -> str:
         return str(value)
 
 
-def run_parameters(fingerprint: dict, first: dict, tree: OutputTree) -> dict[str, str]:
+def run_parameters(fingerprint: dict, first: ManifestRow, tree: OutputTree) -> dict[str, str]:
     """The run's parameters as shown: from run.json's fingerprint, else from the first manifest row."""
     occ = fingerprint.get("occlusion", {})
 
@@ -99,11 +99,11 @@ def run_parameters(fingerprint: dict, first: dict, tree: OutputTree) -> dict[str
             return occ[key]
         if key in fingerprint:
             return fingerprint[key]
-        return first.get(key)
+        return getattr(first, key, None)
 
     out = {
         "layout": fingerprint.get("layout"),
-        "parser": fingerprint.get("parser") or first.get("parser"),
+        "parser": fingerprint.get("parser") or first.parser,
         "seed": get("seed"),
         "preset": get("preset"),
         "shape": occ.get("shape", "part"),
@@ -137,7 +137,7 @@ class Run:
 
     label: str
     root: Path
-    rows: list[dict]
+    rows: list[ManifestRow]
     input: Path | None
     input_ok: bool
     summary: dict
@@ -177,16 +177,16 @@ def load_run(root: Path, label: str, run_colour: str) -> Run:
         info = {}
     inp = Path(info["input"]) if info.get("input") else None
     summary = summarize(rows)
-    covering: dict[str, dict[str, list[dict]]] = {}
+    covering: dict[str, dict[str, list[ManifestRow]]] = {}
     for r in rows:
-        if r["status"] == Status.OCCLUDED:
-            for c in components(r["part"]):
-                covering.setdefault(r["split"], {}).setdefault(c, []).append(r)
+        if r.status == Status.OCCLUDED:
+            for c in components(r.part):
+                covering.setdefault(r.split, {}).setdefault(c, []).append(r)
                 covering.setdefault("all", {}).setdefault(c, []).append(r)
     return Run(
         label=label, root=root, rows=rows, input=inp, input_ok=bool(inp and inp.is_dir()),
         summary=summary, stats=manifest_stats(rows), splits=[s for s in summary if s != "all"],
         params=run_parameters(info.get("fingerprint", {}), rows[0], tree),
         has_parts=(tree.state / "parts").is_dir(), has_masks=(tree.state / "masks").is_dir(),
-        by_rel={r["relpath"]: r for r in rows}, colour=run_colour, covering=covering,
+        by_rel={r.relpath: r for r in rows}, colour=run_colour, covering=covering,
     )

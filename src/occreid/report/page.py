@@ -15,6 +15,7 @@ import jinja2
 from ..datasets import STATE_DIR
 from ..parts import PARTS
 from ..status import STATUSES, Status
+from ..writer import ManifestRow
 from .data import (
     DONOR_SHAPES,
     OBJECT_SHAPE,
@@ -81,10 +82,10 @@ def _stats_rows(run: Run, statuses: list[str], parts: list[str]) -> list[dict]:
     return out
 
 
-def _donor(run: Run, row: dict, images: Images) -> dict | None:
+def _donor(run: Run, row: ManifestRow, images: Images) -> dict | None:
     """What a pasted occluder was cut from: the donor image of the input (shapes person and scene)
     or the object file's name (shape object); None for other shapes."""
-    donor, shape = row["donor"], row["shape"]
+    donor, shape = row.donor, row.shape
     if not donor or shape not in (*DONOR_SHAPES, OBJECT_SHAPE):
         return None
     if shape == OBJECT_SHAPE:
@@ -106,8 +107,8 @@ def _grid(runs: list[Run], images: Images, samples: int, seed: int, paired: bool
             group = base.covering.get(split, {}).get(part, [])
             cells = []
             for r in sample_rows(group, samples, seed):
-                rel = r["relpath"]
-                cover = "" if r["part"] == part else f" ({pretty(r['part'])})"
+                rel = r.relpath
+                cover = "" if r.part == part else f" ({pretty(r.part)})"
                 cell = {
                     "relpath": rel,
                     "name": rel.rsplit("/", 1)[-1],
@@ -116,8 +117,8 @@ def _grid(runs: list[Run], images: Images, samples: int, seed: int, paired: bool
                     "overlay": images.overlay(runs, rel),
                     "occluded": [images.slot("occ", f"{base.root}/{rel}", images.occluded(base, rel),
                                              "output missing")],
-                    "captions": [f"{percent(r['image_fraction'])} img · "
-                                 f"{percent(r['person_fraction'])} person{cover}"],
+                    "captions": [f"{percent(r.image_fraction)} img · "
+                                 f"{percent(r.person_fraction)} person{cover}"],
                     "donors": [d for d in [_donor(base, r, images)] if d],
                 }
                 if paired:
@@ -127,11 +128,11 @@ def _grid(runs: list[Run], images: Images, samples: int, seed: int, paired: bool
                                                         "not in B" if o is None else "output missing"))
                     if o is None:
                         cell["captions"].append("B: not in this run")
-                    elif o["status"] != Status.OCCLUDED:
-                        cell["captions"].append(f"B: {Status(o['status']).words}")
+                    elif o.status != Status.OCCLUDED:
+                        cell["captions"].append(f"B: {o.status.words}")
                     else:
-                        diff = "" if o["part"] == r["part"] else f" ({pretty(o['part'])})"
-                        cell["captions"].append(f"B: {percent(o['image_fraction'])} img{diff}")
+                        diff = "" if o.part == r.part else f" ({pretty(o.part)})"
+                        cell["captions"].append(f"B: {percent(o.image_fraction)} img{diff}")
                         cell["donors"] += [d for d in [_donor(other, o, images)] if d]
                 cells.append(cell)
             parts_rows.append({"part": part, "label": pretty(part), "colour": colour(part), "count": len(group),
@@ -143,18 +144,18 @@ def _grid(runs: list[Run], images: Images, samples: int, seed: int, paired: bool
 
 def _skipped(run: Run, images: Images, status: Status, max_listed: int, seed: int) -> dict:
     """The images of one skipped status: counts per reason and a reproducible sample of them."""
-    rows = [r for r in run.rows if r["status"] == status]
-    reasons = Counter(r["reason"] or "(no reason given)" for r in rows).most_common()
-    listed = sorted(sample_rows(rows, max_listed, seed), key=lambda r: r["relpath"])
+    rows = [r for r in run.rows if r.status == status]
+    reasons = Counter(r.reason or "(no reason given)" for r in rows).most_common()
+    listed = sorted(sample_rows(rows, max_listed, seed), key=lambda r: r.relpath)
     items = []
     for r in listed:
-        rel = r["relpath"]
+        rel = r.relpath
         im, key = images.occluded(run, rel), f"{run.root}/{rel}"  # the output is an unchanged copy
         if im is None and run.input_ok:
             im, key = images.original(run, rel), f"{run.input}/{rel}"
         folder, _, name = rel.rpartition("/")
-        items.append({"relpath": rel, "folder": folder, "name": name, "split": r["split"],
-                      "reason": r["reason"] or "(no reason given)",
+        items.append({"relpath": rel, "folder": folder, "name": name, "split": r.split,
+                      "reason": r.reason or "(no reason given)",
                       "img": images.slot("skip", key, im,
                                          "cannot be decoded" if status == Status.ERROR else "no image")})
     return {"status": status.value, "title": status.words, "total": len(rows), "reasons": reasons[:20],

@@ -48,7 +48,8 @@ def _fraction(plt, runs: list[Run], assets: Assets, key: str, title: str, refs: 
     """Histogram of a manifest fraction over occluded images, each run's median marked, and with
     ``refs`` the published samples' medians."""
     fig, ax = plt.subplots(figsize=(4.4, 3.0), layout="constrained")
-    series = [(run, np.array([float(r[key]) * 100 for r in run.rows if r["status"] == Status.OCCLUDED and r[key]]))
+    series = [(run, np.array([getattr(r, key) * 100 for r in run.rows
+                                 if r.status == Status.OCCLUDED and getattr(r, key) is not None]))
               for run in runs]
     top = max([float(v.max()) for _, v in series if v.size] + [60.0 if refs else 100.0])
     bins = np.linspace(0, min(100.0, np.ceil(top / 5) * 5), 41)
