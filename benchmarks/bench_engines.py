@@ -23,8 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(HERE / "tests"))  # the box parser
+from _paths import DATA, ROOT
+
+sys.path.insert(0, str(ROOT / "tests"))  # the box parser
 
 from occreid import __version__  # noqa: E402
 from occreid import shards as sharding  # noqa: E402
@@ -110,7 +111,7 @@ def bench_merge(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", type=Path, default=HERE.parent / "shared" / "data" / "mars-mini")
+    ap.add_argument("--dataset", type=Path, default=DATA / "mars-mini")
     ap.add_argument("--images", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--parser", default="mediapipe")
@@ -119,7 +120,7 @@ def main() -> None:
     ap.add_argument("--skip-engines", action="store_true")
     ap.add_argument("--skip-merge", action="store_true")
     args = ap.parse_args()
-    os.environ["PYTHONPATH"] = str(HERE / "tests") + os.pathsep + os.environ.get("PYTHONPATH", "")
+    os.environ["PYTHONPATH"] = str(ROOT / "tests") + os.pathsep + os.environ.get("PYTHONPATH", "")
     if not args.skip_merge:
         bench_merge(args)
     if not args.skip_engines:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _paths import DATA
 
 from occreid.occlusion import OcclusionParams
 from occreid.runner import GenerateConfig, generate
@@ -24,9 +25,8 @@ PUBLISHED = {"Occ-PRCC samples": (1.9, 13.5, 31.7), "Occ-LTCC samples": (8.6, 22
 
 
 def main() -> None:
-    here = Path(__file__).resolve().parents[1]
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", type=Path, default=here.parent / "shared" / "data" / "mars-mini")
+    ap.add_argument("--dataset", type=Path, default=DATA / "mars-mini")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--parser", default="mediapipe")
     ap.add_argument("--part-choice", default="present", choices=["present", "paper"])
@@ -48,13 +48,13 @@ def main() -> None:
     n = len(rows)
     print("\nstatus      count   share")
     for status in ("occluded", "part_absent", "no_person", "error"):
-        k = sum(r["status"] == status for r in rows)
+        k = sum(r.status == status for r in rows)
         print(f"{status:<11} {k:>5} {100 * k / n:>6.1f}%")
-    occ = [r for r in rows if r["status"] == "occluded"]
-    img = np.array([float(r["image_fraction"]) for r in occ]) * 100
-    per = np.array([float(r["person_fraction"]) for r in occ]) * 100
+    occ = [r for r in rows if r.status == "occluded"]
+    img = np.array([r.image_fraction for r in occ]) * 100
+    per = np.array([r.person_fraction for r in occ]) * 100
     # over all frames, unoccluded ones counting 0, to compare with the published samples
-    allimg = np.array([float(r["image_fraction"] or 0) for r in rows]) * 100
+    allimg = np.array([r.image_fraction or 0.0 for r in rows]) * 100
     print("\n% of image occluded           p10    p50    p90")
     for name, values in (("occreid, occluded images", img), ("occreid, all images", allimg)):
         p10, p50, p90 = np.percentile(values, [10, 50, 90])
@@ -65,7 +65,7 @@ def main() -> None:
     print(f"\n% of person covered (occluded images): p10 {p10:.1f}  p50 {p50:.1f}  p90 {p90:.1f}")
     parts = {}
     for r in occ:
-        parts[r["part"]] = parts.get(r["part"], 0) + 1
+        parts[r.part] = parts.get(r.part, 0) + 1
     print("parts drawn: " + ", ".join(f"{k} {v}" for k, v in sorted(parts.items())))
 
 

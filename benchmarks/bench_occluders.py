@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+from _paths import DATA
 from PIL import Image
 
 from occreid.occlusion import NOT_COVERED, OCCLUDED, DonorBank, Occluder, OcclusionParams, image_rng
@@ -82,9 +83,8 @@ def _pct(values) -> str:
 
 
 def main() -> None:
-    here = Path(__file__).resolve().parents[1]
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", type=Path, default=here.parent / "shared" / "data" / "mars-mini")
+    ap.add_argument("--dataset", type=Path, default=DATA / "mars-mini")
     ap.add_argument("--images", type=int, default=300)
     ap.add_argument("--shapes", nargs="+", default=["person", "scene", "object"])
     ap.add_argument("--min-cover", type=float, default=None)

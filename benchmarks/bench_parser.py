@@ -35,9 +35,8 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from _paths import DATA
 
-HERE = Path(__file__).resolve().parents[1]
-DATA = HERE.parent / "shared" / "data"
 SETS = ("prcc-mini", "ltcc-mini", "mars-mini", "market1501-mini")
 
 

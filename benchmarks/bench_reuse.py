@@ -20,8 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(HERE / "tests"))  # the box parser, importable by worker processes too
+from _paths import DATA, ROOT
+
+sys.path.insert(0, str(ROOT / "tests"))  # the box parser, importable by worker processes too
 
 from occreid.datasets import read_dataset  # noqa: E402
 from occreid.runner import GenerateConfig, generate  # noqa: E402
@@ -29,7 +30,7 @@ from occreid.runner import GenerateConfig, generate  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", type=Path, default=HERE.parent / "shared" / "data" / "mars-mini")
+    ap.add_argument("--dataset", type=Path, default=DATA / "mars-mini")
     ap.add_argument("--images", type=int, default=1000)
     ap.add_argument("--workers", type=int, nargs="+", default=[2])
     ap.add_argument("--parser", default="mediapipe")
@@ -38,7 +39,7 @@ def main() -> None:
     args = ap.parse_args()
     import os
 
-    os.environ["PYTHONPATH"] = str(HERE / "tests") + os.pathsep + os.environ.get("PYTHONPATH", "")
+    os.environ["PYTHONPATH"] = str(ROOT / "tests") + os.pathsep + os.environ.get("PYTHONPATH", "")
     records = read_dataset(args.dataset).records[: args.images]
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "src"

@@ -31,18 +31,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from _paths import DATA, ROOT, SHARED
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from occreid.parser.schp import SCHPParser, available_cores  # noqa: E402
+from occreid.engines import usable_cores  # noqa: E402
+from occreid.parser.schp import SCHPParser  # noqa: E402
 from occreid.parser.schp_net import load_checkpoint  # noqa: E402
 from occreid.parser.schp_transforms import labels_from_logits, normalise_bgr, warp_to_input  # noqa: E402
 
-SHARED = ROOT.parent / "shared"
 KEYS_FILE = SHARED / "docs" / "schp_pascal_expected_keys.txt"
-MARS = SHARED / "data" / "mars-mini"
+MARS = DATA / "mars-mini"
 
 
 def random_checkpoint(path: Path, seed: int = 0) -> Path:
@@ -171,7 +171,7 @@ def main(argv=None):
         load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else (
-        f"CPU, {available_cores()} cores available, torch threads {threads}")
+        f"CPU, {usable_cores()} cores available, torch threads {threads}")
     print(f"SCHP AugmentCE2P, input {args.input_size}x{args.input_size}, {len(files)} mars-mini "
           f"crops (128x256), torch {torch.__version__}, device: {name}")
     print(f"weights: {args.checkpoint or 'random (key list)'}; load average {load0:.1f} -> {load1:.1f}")

@@ -1,13 +1,14 @@
 """Thin seeded wrappers over ``functional``: they only hold parameters and draw the random choices.
 
-Randomness lives here and only here. Each image gets its own generator derived from
-``(seed, relative path)``, so what happens to one image never depends on worker count or order.
+Randomness lives here: each image gets its own generator derived from ``(seed, relative path)``,
+so what happens to one image never depends on worker count or order. The ``Occluder`` draws the
+part(s) to cover; for the pasted shapes (person, scene, object) ``pasted`` then draws the donor or
+object and its placement from that same generator.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -16,6 +17,7 @@ from ..parts import BODY_PARTS, PARTS
 from ..registry import Registry
 from ..status import Status
 from . import functional as F
+from . import pasted
 from .textures import check_texture_dir, load_texture, texture_files
 
 #: The statuses an occlusion can end in (``occreid.status``; the runner adds ``error`` and
@@ -299,7 +301,7 @@ class Occluder:
     >>> parts = np.zeros((64, 32), np.uint8); parts[8:20, 10:20] = 1; parts[20:60, 8:24] = 2
     >>> image = np.full((64, 32, 3), 200, np.uint8)
     >>> out, occ = occluder(image, parts, image_rng(0, "a.jpg"))
-    >>> occ.status, bool((out[occ.mask] == 0).all())
+    >>> occ.status.value, bool((out[occ.mask] == 0).all())
     ('occluded', True)
     """
 
@@ -442,9 +444,9 @@ class Occluder:
 
     # -- pasted shapes: person, scene, object ------------------------------------------------
     def _plan_pasted(self, part_map, present, rng, target, parts=None) -> Occlusion:
-        """Draw the part(s) as shape ``part`` does (unless ``parts`` is given), then up to
-        ``max_draws`` donors (or objects and sizes) and a placement covering ``min_cover`` of the
-        drawn part; ``not_covered`` if none does."""
+        """Draw the part(s) as shape ``part`` does (unless ``parts`` is given), then let ``pasted``
+        place the person, scene or object over them; ``not_covered`` if no placement covers
+        ``min_cover`` of the drawn part."""
         p = self.params
         empty = np.zeros(part_map.shape, bool)
         if not present:
@@ -460,137 +462,14 @@ class Occluder:
         else:
             k = min(p.num_parts, len(present))
             parts = tuple(sorted(int(x) for x in rng.choice(present, size=k, replace=False)))
-        names = "+".join(PARTS[x] for x in parts)
-        drawn_mask = F.part_mask(part_map, parts)
-        need = max(1, math.ceil(p.min_cover * int(drawn_mask.sum()) - 1e-9))
-        if p.shape == "scene":
-            found = self._scene(part_map, parts, drawn_mask, need, rng, target)
-        else:
-            found = self._cut_out(part_map, drawn_mask, need, rng, target)
+        objects = self.objects if p.shape == "object" else None
+        found = pasted.place(p, part_map, parts, rng, target, self.donors, objects)
         if isinstance(found, str):
-            return Occlusion(NOT_COVERED, empty, parts, found.replace("{part}", names))
-        layer, alpha, donor = found
-        mask = alpha > 0
-        covered = float(((alpha >= 0.5) & drawn_mask).sum() / drawn_mask.sum())
+            return Occlusion(NOT_COVERED, empty, parts, found)
+        mask = found.alpha > 0
         image_fraction, person_fraction = F.coverage(mask, part_map)
-        return Occlusion(OCCLUDED, mask, parts, "", image_fraction, person_fraction, donor=donor,
-                         part_covered=covered, layer=layer, alpha=alpha)
-
-    def _donor_indices(self, target) -> np.ndarray:
-        if target is None:
-            raise ValueError(f"shape {self.params.shape!r} needs the target image (relpath, split, pid) to draw a "
-                             "donor of another identity")
-        return self.donors.eligible(target.relpath, target.split, target.pid, self.params.donor_split == "same")
-
-    def _no_donor(self, target) -> str:
-        where = f"split {target.split}" if self.params.donor_split == "same" else "the bank"
-        return f"no donor: no other identity in {where}"
-
-    def _cut_out(self, part_map, drawn_mask, need, rng, target):
-        """Shapes person and object: a cut-out scaled to the target's person height, placed where
-        it covers ``need`` drawn-part pixels (and at most ``max_person_covered`` of the person)."""
-        p = self.params
-        H, W = part_map.shape
-        person = part_map != 0
-        top, left, bottom, right = F.person_box(part_map)
-        height = bottom - top
-        max_person = math.floor(p.max_person_covered * int(person.sum()) + 1e-9)
-        if p.shape == "person":
-            pool = self._donor_indices(target)
-            if len(pool) == 0:
-                return self._no_donor(target)
-        band = F.hands_to_head_band(part_map) if p.shape == "object" else None
-        best, tried = 0, 0
-        for _ in range(p.max_draws):
-            if p.shape == "person":
-                donor = self.donors.load(int(pool[int(rng.integers(len(pool)))]))
-                scale = float(rng.uniform(*p.person_scale))
-                if donor is None:
-                    continue
-                source, name, kind = (donor.pixels, donor.part_map != 0), donor.relpath, "person"
-                size = scale
-            else:
-                obj = self.objects.load(int(rng.integers(len(self.objects))))
-                size = float(rng.uniform(*p.object_size))
-                source, name, kind = (obj.pixels, obj.mask), obj.name, obj.kind
-            tried += 1
-            rgb, shape = F.resize_cutout(*source, round(size * height))
-            h, w = shape.shape
-            core = F.edge_alpha(np.pad(shape, 1), p.edge_softness)[1:-1, 1:-1] >= 0.5
-            counts, on_person = F.cover_counts(np.stack([drawn_mask, person]), core)
-            ok = on_person <= max_person
-            rows = np.arange(counts.shape[0]) - (h - 1)  # top row of each placement
-            cols = np.arange(counts.shape[1]) - (w - 1)
-            if kind == "person":  # feet at, or a little below, the target's feet
-                feet = rows + h
-                ok &= ((feet >= bottom + round(p.person_drop[0] * height))
-                       & (feet <= bottom + round(p.person_drop[1] * height)))[:, None]
-            elif kind == "ground":  # rises from the bottom edge
-                ok &= (rows + h == H)[:, None]
-            else:  # held: centre in the hands-to-head band, over the person's box
-                cy, cx = rows + h / 2, cols + w / 2
-                ok &= ((cy >= band[0]) & (cy <= band[1]))[:, None] & ((cx >= left) & (cx <= right))[None, :]
-            if ok.any():
-                best = max(best, int(counts[ok].max()))
-            good = np.flatnonzero((ok & (counts >= need)).ravel())
-            if good.size:
-                i, j = np.unravel_index(int(good[int(rng.integers(good.size))]), counts.shape)
-                layer, placed = F.stamp((H, W), rgb, shape.astype(np.float32), int(rows[i]), int(cols[j]))
-                return layer, F.edge_alpha(placed > 0, p.edge_softness), name
-        what = "donors" if p.shape == "person" else "objects and sizes"
-        if tried == 0:
-            return NO_DONOR_MAP.format(draws=p.max_draws)
-        return (f"no placement of {tried} {what} covers {p.min_cover:.0%} of the drawn {{part}} within "
-                f"max_person_covered {p.max_person_covered:.0%} (best {best / int(drawn_mask.sum()):.0%})")
-
-    def _scene(self, part_map, parts, drawn_mask, need, rng, target):
-        """Shape scene: the coarsened part mask filled with a piece of another image's background.
-
-        The piece is the largest window of the occluder's proportions that holds none of the
-        donor's person (its part map, widened by two pixels: parsers draw outlines loosely), scaled
-        up to the occluder's box by at most ``SCENE_MAX_ZOOM``: scene content in front of the person
-        stands nearer the camera, so it looks larger."""
-        p = self.params
-        H, W = part_map.shape
-        mask = self._coarse(part_map, parts)
-        alpha = F.edge_alpha(mask, p.edge_softness)
-        if int(((alpha >= 0.5) & drawn_mask).sum()) < need:
-            return (f"the coarsened mask of the drawn {{part}} covers less than {p.min_cover:.0%} of it once its edge "
-                    f"is softened; lower edge_softness or threshold")
-        y0, x0, y1, x1 = F.mask_box(mask)
-        box_h, box_w = y1 - y0, x1 - x0
-        pool = self._donor_indices(target)
-        if len(pool) == 0:
-            return self._no_donor(target)
-        tried = 0
-        for _ in range(p.max_draws):
-            donor = self.donors.load(int(pool[int(rng.integers(len(pool)))]))
-            if donor is None:
-                continue
-            tried += 1
-            person = donor.part_map != 0
-            for _ in range(2):
-                person = ~F.erode(~person)
-            found = F.largest_free_window(person, box_w / box_h)
-            if found is None or found[0] * SCENE_MAX_ZOOM < box_h:
-                continue
-            h, w = found
-            corners = np.flatnonzero(F.free_windows(person, h, w).ravel())
-            top, left = np.unravel_index(int(corners[int(rng.integers(corners.size))]), (person.shape[0] - h + 1,
-                                                                                         person.shape[1] - w + 1))
-            piece = F.resize_rgb(donor.pixels[top:top + h, left:left + w], box_h, box_w)
-            layer = np.zeros((H, W, 3), np.uint8)
-            layer[y0:y1, x0:x1] = piece
-            return layer, alpha, donor.relpath
-        if tried == 0:
-            return NO_DONOR_MAP.format(draws=p.max_draws)
-        return (f"no donor among {p.max_draws} draws shows a background piece of the occluder's proportions "
-                f"within {SCENE_MAX_ZOOM}x zoom")
-
-
-NO_DONOR_MAP = "no donor among {draws} draws has a saved part map with a person"
-#: A scene occluder enlarges its piece of background at most this much (more looks blurred).
-SCENE_MAX_ZOOM = 2.0
+        return Occlusion(OCCLUDED, mask, parts, "", image_fraction, person_fraction, donor=found.donor,
+                         part_covered=found.covered, layer=found.layer, alpha=found.alpha)
 
 
 def _fill_seed(rng: np.random.Generator) -> int:
