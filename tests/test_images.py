@@ -137,3 +137,64 @@ def test_content_decides_the_format_not_the_extension():
     dec = decode(data)  # a PNG, whatever its file is called
     assert dec.format == "PNG"
     assert Image.open(io.BytesIO(encode(dec, dec.pixels))).format == "PNG"
+
+
+def _pillow_pixels(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im)
+
+
+@pytest.fixture
+def fast_calls(monkeypatch):
+    """What became of each JPEG tried on the fast path: "decoded", or "refused" (strict mode)."""
+    from occreid import images
+
+    if images.simplejpeg is None:
+        pytest.skip("simplejpeg is not installed: Pillow decodes every JPEG")
+    calls = []
+    real = images.simplejpeg.decode_jpeg
+
+    class Spy:
+        @staticmethod
+        def decode_jpeg(data, **kw):
+            try:
+                out = real(data, **kw)
+            except ValueError:
+                calls.append("refused")
+                raise
+            calls.append("decoded")
+            return out
+
+    monkeypatch.setattr(images, "simplejpeg", Spy)
+    return calls
+
+
+def test_rgb_jpegs_decode_to_exactly_pillows_pixels(fast_calls):
+    files = [f for name in ("prcc-mini", "market1501-mini") for f in sorted(shared_dataset(name).rglob("*.jpg"))]
+    real = Image.open(files[0])
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated: the decoder must not turn the pixels (orientation.py does, for the parser)
+    variants = [_bytes(real, "JPEG", quality=90, subsampling=s) for s in (0, 1, 2)]  # 4:4:4, 4:2:2, 4:2:0
+    variants += [_bytes(real, "JPEG", progressive=True), _bytes(real, "JPEG", exif=exif.tobytes())]
+    datas = [f.read_bytes() for f in files] + variants
+    for data in datas:
+        dec = decode(data)
+        assert dec.mode == "RGB" and dec.pixels.dtype == np.uint8
+        assert np.array_equal(dec.pixels, _pillow_pixels(data)) and np.array_equal(dec.rgb, dec.pixels)
+    assert fast_calls == ["decoded"] * len(datas)  # every one went through libjpeg-turbo directly
+
+
+def test_jpegs_the_fast_path_does_not_take_keep_pillows_result(fast_calls, capfd):
+    crop = Image.open(sorted(shared_dataset("prcc-mini").rglob("*.jpg"))[0])
+    whole = _bytes(crop, "JPEG", quality=90)
+    start = whole.index(b"\xff\xda") + 40  # inside the scan data
+    damaged = whole[:start] + bytes(b ^ 0x5A for b in whole[start:start + 60]) + whole[start + 60:]
+    gray = _bytes(crop.convert("L"), "JPEG")
+    for data in (damaged, gray):
+        dec = decode(data)  # Pillow decodes what libjpeg-turbo had to recover from: the same pixels as before
+        assert np.array_equal(dec.pixels, _pillow_pixels(data))
+    assert decode(gray).mode == "L"
+    assert fast_calls == ["refused"]  # the damaged file was tried and refused; the gray one never tried
+    with pytest.raises(ImageError, match="cannot decode"):
+        decode(whole[: len(whole) // 2])  # cut short: no end marker, Pillow's reason
+    assert capfd.readouterr().err == ""  # libjpeg-turbo's warnings are not printed

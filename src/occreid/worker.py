@@ -20,7 +20,7 @@ from .inputs import bound_layout, read_input, sha1_file
 from .occlusion import OCCLUDED, Candidate, DonorBank, Occluder, image_rng, tracklet_order
 from .orientation import exif_orientation, to_stored, to_upright
 from .parser import ParseResult
-from .saved import read_labels, read_part_map
+from .saved import parts_dir, read_labels, read_part_map
 from .state import IMAGE, Entry
 from .status import Status
 from .writer import ManifestRow, OutputTree
@@ -111,13 +111,18 @@ class Worker:
     def _row(self, rec: Record, status: str, reason: str = "", **extra) -> dict:
         return manifest_row(self.config, rec, status, reason, **extra)
 
-    def _cached_parts(self, rec: Record, digest: str):
+    def _map_sources(self) -> list[OutputTree]:
+        """The trees whose saved part maps a chunk looks up: those that hold any. Looked at once per
+        chunk: no other process writes the maps of this chunk's images meanwhile."""
+        return [s for s in self.parts_sources if os.path.isdir(parts_dir(s.root))]
+
+    def _cached_parts(self, rec: Record, digest: str, sources: list[OutputTree]):
         """A saved part map of this image (own output first, then --parts-from), the part source to
         record, and the SHA-1 of its file when it is this output's own (so the run state keeps
         accounting for it). This output's own maps keep the source they were made with, so a run
         resumed after a kill writes the same manifest as an uninterrupted one; maps taken from
         --parts-from are recorded as ``saved``."""
-        for source in self.parts_sources:
+        for source in sources:
             path = source.part_path(rec.relpath)
             found = read_part_map(path, self.config.parser, digest)
             if found is not None:
@@ -158,6 +163,7 @@ class Worker:
         into ``done``."""
         cfg = self.config
         pending = []
+        sources = self._map_sources()
         for rec in records:
             outputs: dict = {}
             try:
@@ -179,7 +185,7 @@ class Worker:
                     self._write(rec, "image", data, outputs)  # keep the file, unchanged
                 done[rec.relpath] = (self._row(rec, Status.ERROR, str(exc)), outputs)
                 continue
-            pending.append(_Pending(rec, data, dec, digest, self._cached_parts(rec, digest)))
+            pending.append(_Pending(rec, data, dec, digest, self._cached_parts(rec, digest, sources)))
         return pending
 
     def save_parts(self, records: list[Record]) -> int:
