@@ -10,8 +10,8 @@ Prints, on the same crops in the same run:
 - ms per image of each stage in one process: decode, parse, occlude, encode;
 - the pose model's floor: decode, letterbox to 256 x 256 and one inference per crop, 1 thread per
   process, in 1 and 2 processes (start-up included, as in a run; and without it);
-- ``occreid generate`` end to end with 1 and 2 workers (wall clock, start-up included), its ratio to
-  the floor, and regeneration from saved part maps (``--parts-from``);
+- ``occreid generate`` end to end with 1 and 2 workers (wall clock, start-up included) and its
+  ratio to the floor (regenerating from saved part maps is ``bench_reuse.py``'s);
 - per-worker start-up (import + build + first parse) and peak memory (``ru_maxrss`` of a fresh
   process that parsed 100 crops);
 - the share of crops with a person found, per set under ../shared/data and per source (pose,
@@ -405,16 +405,12 @@ def main() -> None:
                 copy_subset(files, args.dataset, src)
                 print(f"\n{'workers':>8} {'images/s':>9} {'floor':>7} {'ratio':>6}   "
                       "(occreid generate, start-up included)")
-                saved = None
                 for workers in (1, 2):
-                    ips, out = end_to_end(src, workers, args.parser, tmp, save_parts=workers == 2, tag="parse")
-                    if workers == 2:
-                        saved = out
+                    ips, _ = end_to_end(src, workers, args.parser, tmp, tag="parse")
                     fl_ips = fl[workers][0]
                     print(f"{workers:>8} {ips:>9.1f} {fl_ips:>7.1f} {fl_ips / ips:>6.2f}x")
-                for workers in (1, 2):
-                    ips, _ = end_to_end(src, workers, args.parser, tmp, parts_from=saved, tag="reuse")
-                    print(f"{workers:>8} {ips:>9.1f}   from saved part maps (--parts-from)")
+                print("regenerating from saved part maps (--parts-from): benchmarks/bench_reuse.py (a fresh process, "
+                      "as the command runs it: this one has loaded the parser, so its pools would spawn, not fork)")
     if args.only != "speed":
         found_shares(args.parser, args.per_set, args.non_person)
 
