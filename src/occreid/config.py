@@ -15,8 +15,9 @@ from .shards import Shard, shard_tree
 from .writer import OutputTree
 
 #: 2: state in SQLite, part_source / presence / shape / donor / part_covered columns, size guards,
-#: EXIF-upright parsing, the direct pose parser.
-FORMAT_VERSION = 2
+#: EXIF-upright parsing, the direct pose parser. 3: part maps saved as 8-bit palette PNGs with
+#: unfiltered rows (the same labels; version 2's 4-bit maps still load, through Pillow).
+FORMAT_VERSION = 3
 #: How draws are grouped: every image on its own, or one part order per video tracklet.
 PER_CHOICES = ("image", "tracklet")
 SEED_MAX = 2**32 - 1  # the seed enters each image's generator as 32 bits: larger ones would alias

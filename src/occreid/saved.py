@@ -8,6 +8,10 @@ layout of ``OUT/_occreid`` and the checks on what is read are written once::
     OUT/_occreid/parts/<relpath>.png  palette PNG of labels 0..6, with the parser, the part source,
                                       the reason ("no person" maps are all background), the person
                                       score and the SHA-1 of the source image in its text chunks
+
+occreid writes part maps as 8-bit palette PNGs whose rows are stored unfiltered (``writer``), so
+reading one back is a zlib inflate and a reshape (``_plain_png``, with every chunk's CRC checked);
+any other PNG, such as the 4-bit maps of format version 2, is read by Pillow, to the same labels.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import io
 import json
 import math
 import os
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -116,20 +122,75 @@ class SavedParts:
     presence: float | None = None
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: IHDR's bit depth, colour type (palette), compression, filter method and interlace of the maps occreid writes.
+_PLAIN_HEADER = (8, 3, 0, 0, 0)
+
+
+def _plain_png(data: bytes) -> tuple[np.ndarray, dict] | None:
+    """The labels and text of a PNG as occreid writes part maps (8-bit palette, not interlaced,
+    every row unfiltered, text in tEXt chunks), read with zlib alone; None for anything else, or
+    anything damaged (a CRC that does not match, no IEND), which Pillow then reads or refuses."""
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    pos, end, size, idat, text = 8, len(data), None, [], {}
+    try:
+        while True:
+            length, kind = struct.unpack_from(">I4s", data, pos)
+            body_end = pos + 8 + length
+            if body_end + 4 > end:
+                return None
+            body = data[pos + 8:body_end]
+            if zlib.crc32(body, zlib.crc32(kind)) != struct.unpack_from(">I", data, body_end)[0]:
+                return None
+            if kind == b"IHDR" and size is None:
+                width, height, *header = struct.unpack(">IIBBBBB", body)
+                if tuple(header) != _PLAIN_HEADER:
+                    return None
+                size = (height, width)
+            elif size is None:
+                return None  # IHDR comes first
+            elif kind == b"IDAT":
+                idat.append(body)
+            elif kind == b"tEXt":
+                key, _, value = body.partition(b"\0")
+                text[key.decode("latin-1")] = value.decode("latin-1")
+            elif kind == b"IEND":
+                break
+            elif kind != b"PLTE":
+                return None  # iTXt, zTXt, tRNS...: Pillow's
+            pos = body_end + 4
+        raw = zlib.decompress(b"".join(idat))
+    except (struct.error, zlib.error):
+        return None
+    height, width = size
+    if len(raw) != height * (width + 1):
+        return None
+    rows = np.frombuffer(raw, np.uint8).reshape(height, width + 1)
+    if rows[:, 0].any():
+        return None  # a filtered row: Pillow undoes filters
+    return rows[:, 1:].copy(), text
+
+
 def _open(path: str | Path) -> tuple[np.ndarray, dict] | None:
     """A part-map PNG's labels and text chunks; None when missing, damaged or not a map of 0..6."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with open(path, "rb") as fh:  # one read, then decoded from memory: far fewer system calls
-            data = io.BytesIO(fh.read())
-        try:
-            im = Image.open(data, formats=("PNG",))  # what occreid writes: no probing of other formats
-        except UnidentifiedImageError:
-            data.seek(0)
-            im = Image.open(data)
-        with im:
-            arr, info = np.array(im), dict(im.info)
+            raw = fh.read()
+        plain = _plain_png(raw)
+        if plain is not None:
+            arr, info = plain
+        else:
+            data = io.BytesIO(raw)
+            try:
+                im = Image.open(data, formats=("PNG",))  # what occreid writes: no probing of other formats
+            except UnidentifiedImageError:
+                data.seek(0)
+                im = Image.open(data)
+            with im:
+                arr, info = np.array(im), dict(im.info)
     except (OSError, ValueError, SyntaxError):
         return None
     if arr.ndim != 2 or arr.dtype != np.uint8 or arr.max(initial=0) >= NUM_LABELS:

@@ -163,6 +163,12 @@ def _write_file(path: str, data: bytes) -> None:
         os.close(fd)
 
 
+#: The part maps' palette: the 7 label colours, padded to 17 entries so that Pillow writes 8 bits
+#: per pixel (it packs 16 colours or fewer into 4) and leaves each row unfiltered, as it does for
+#: 8-bit palette images: smaller files than 4-bit ones here, read back with zlib alone (saved.py).
+_MAP_PALETTE = [c for rgb in PALETTE for c in rgb] + [0, 0, 0] * (17 - len(PALETTE))
+
+
 class OutputTree:
     """Paths and atomic writes under one output root.
 
@@ -265,7 +271,7 @@ class OutputTree:
         and parser, and can say where its parts came from. Returns the PNG's SHA-1."""
         arr = parts if parts is not None else np.zeros(shape, np.uint8)
         pal = Image.fromarray(arr.astype(np.uint8))  # mode L; putpalette turns it into P
-        pal.putpalette([c for rgb in PALETTE for c in rgb])
+        pal.putpalette(_MAP_PALETTE)
         meta = PngImagePlugin.PngInfo()
         meta.add_text("occreid-parser", parser)
         meta.add_text("occreid-reason", reason if parts is None else "")
