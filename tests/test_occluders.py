@@ -82,6 +82,16 @@ def test_blend_leaves_zero_alpha_pixels_bit_identical_and_pastes_full_alpha(imag
     assert (np.abs(out[mid].astype(int) - (image[mid].astype(int) + layer[mid]) / 2) <= 0.5).all()
 
 
+@given(arrays(np.uint16, (8, 6)), arrays(np.uint16, (8, 6)), arrays(np.float32, (8, 6), elements=st.sampled_from(
+    [0.0, 0.0, 0.375, 1.0])))
+@settings(max_examples=60, deadline=None)
+def test_blend_of_grey_16_bit_images_is_the_per_pixel_mix(image, layer, alpha):
+    out = F.blend(image, layer, alpha)
+    a = alpha.astype(np.float64)
+    expected = np.where(alpha > 0, np.rint(a * layer + (1.0 - a) * image), image).astype(np.uint16)
+    assert out.dtype == np.uint16 and np.array_equal(out, expected)
+
+
 @given(small_masks(10), st.integers(1, 4), st.integers(1, 4))
 @settings(max_examples=80, deadline=None)
 def test_free_windows_and_largest_free_window_match_brute_force(blocked, h, w):
@@ -97,19 +107,6 @@ def test_free_windows_and_largest_free_window_match_brute_force(blocked, h, w):
         side = found[0]
         assert found == (side, side) and F.free_windows(blocked, side, side).any()
         assert not F.free_windows(blocked, side + 1, side + 1).any()
-
-
-@given(st.integers(1, 5000))
-@settings(max_examples=200, deadline=None)
-def test_fast_length_is_the_next_5_smooth_length(n):
-    def smooth(m):
-        for p in (2, 3, 5):
-            while m % p == 0:
-                m //= p
-        return m == 1
-
-    got = F.fast_length(n)
-    assert got >= n and smooth(got) and not any(smooth(m) for m in range(n, got))
 
 
 def test_stamp_cuts_what_falls_off_the_image():

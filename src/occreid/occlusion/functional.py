@@ -307,22 +307,6 @@ def edge_alpha(mask: np.ndarray, softness: int) -> np.ndarray:
     return np.minimum(depth / np.float32(softness + 1), np.float32(1.0))
 
 
-def fast_length(n: int) -> int:
-    """The smallest length >= ``n`` with no prime factor above 5, where an FFT is fast."""
-    best = 1 << max(0, (n - 1).bit_length())
-    p5 = 1
-    while p5 < best:
-        p35 = p5
-        while p35 < best:
-            m = p35
-            while m < n:
-                m *= 2
-            best = min(best, m)
-            p35 *= 3
-        p5 *= 5
-    return best
-
-
 def cover_counts(target: np.ndarray, shape: np.ndarray) -> np.ndarray:
     """How many ``target`` pixels a ``shape`` covers at every placement overlapping the image.
 
@@ -334,12 +318,14 @@ def cover_counts(target: np.ndarray, shape: np.ndarray) -> np.ndarray:
     """
     if target.ndim not in (2, 3) or shape.ndim != 2:
         raise ValueError(f"target must be 2-D (or a 3-D stack) and shape 2-D, got {target.shape} and {shape.shape}")
+    from scipy import fft  # SciPy's pocketfft: faster real transforms than numpy<2's
+
     (H, W), (h, w) = target.shape[-2:], shape.shape
     size = (H + h - 1, W + w - 1)
-    fast = (fast_length(size[0]), fast_length(size[1]))
-    kernel = np.fft.rfft2(shape[::-1, ::-1].astype(np.float64), fast)
-    spec = np.fft.rfft2(target.astype(np.float64), fast, axes=(-2, -1)) * kernel
-    full = np.fft.irfft2(spec, fast, axes=(-2, -1))[..., :size[0], :size[1]]
+    fast = (fft.next_fast_len(size[0], real=True), fft.next_fast_len(size[1], real=True))
+    kernel = fft.rfft2(shape[::-1, ::-1].astype(np.float64), fast)
+    spec = fft.rfft2(target.astype(np.float64), fast, axes=(-2, -1)) * kernel
+    full = fft.irfft2(spec, fast, axes=(-2, -1))[..., :size[0], :size[1]]
     return np.rint(full).astype(np.int64)
 
 
@@ -365,12 +351,17 @@ def blend(image: np.ndarray, layer: np.ndarray, alpha: np.ndarray) -> np.ndarray
     if layer.shape != image.shape or alpha.shape != image.shape[:2]:
         raise ValueError(f"layer {layer.shape} and alpha {alpha.shape} must match image {image.shape}")
     out = image.copy()
-    on = alpha > 0
-    a = alpha[on].astype(np.float64)
+    box = mask_box(alpha > 0)
+    if box is None:
+        return out
+    # over the occluder's box at once: where alpha is 0 the sum is exactly the image's value
+    # (0 * layer + 1 * image), so those pixels come back bit for bit without a mask
+    y0, x0, y1, x1 = box
+    a = alpha[y0:y1, x0:x1].astype(np.float64)
     if image.ndim == 3:
-        a = a[:, None]
-    mixed = a * layer[on].astype(np.float64) + (1.0 - a) * image[on].astype(np.float64)
-    out[on] = np.rint(mixed).astype(image.dtype)
+        a = a[..., None]
+    mixed = a * layer[y0:y1, x0:x1].astype(np.float64) + (1.0 - a) * image[y0:y1, x0:x1].astype(np.float64)
+    out[y0:y1, x0:x1] = np.rint(mixed).astype(image.dtype)
     return out
 
 
@@ -438,6 +429,8 @@ def resize_rgb(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def to_image_layer(rgb: np.ndarray, like: np.ndarray) -> np.ndarray:
     """An RGB uint8 layer in the form of ``like`` (grey or colour, 8 or 16 bits), for ``blend``."""
+    if like.dtype == np.uint8 and like.ndim == 3 and like.shape[2] == 3:
+        return rgb  # already in that form: the conversion below would give back the same values
     layer = rgb.astype(np.float64)
     if like.ndim == 2 or like.shape[2] == 1:
         layer = layer @ np.array([0.299, 0.587, 0.114])
