@@ -41,9 +41,6 @@ from .saved import SavedParts, part_map_path  # noqa: F401  (SavedParts re-expor
 from .saved import read_part_map as load_part_map  # noqa: F401  (re-exported)
 from .status import STATUSES, Status  # the manifest accepts exactly these (status.py says what each means)
 
-#: Columns that hold numbers (or nothing); a manifest whose values are not is refused.
-NUMERIC_FIELDS = ("pid", "camera", "image_fraction", "person_fraction", "width", "height", "presence", "seed",
-                  "pool_levels", "pool_kernel", "threshold")
 #: Encoding of the manifest and other_files.csv: UTF-8, with non-UTF-8 file names kept as their bytes.
 ENCODING, ERRORS = "utf-8", "surrogateescape"
 #: errno values that mean the output cannot take more writes (exit code 3; the run is resumable).
@@ -326,22 +323,16 @@ def write_manifest(tree: OutputTree, rows: list[dict]) -> str:
     return tree.write_bytes(tree.manifest_file, manifest_bytes(rows))
 
 
-def _check_row(row: dict, line: int, where: Path) -> None:
-    if row.get("status") not in STATUSES:
-        raise ManifestError(f"{where}, row {line}: status {row.get('status')!r} is not one of {', '.join(STATUSES)}.")
-    for key in NUMERIC_FIELDS:
-        v = row.get(key, "")
-        if v in ("", None):
-            continue
-        try:
-            x = float(v)
-        except ValueError:
-            raise ManifestError(f"{where}, row {line}: {key} {v!r} is not a number.") from None
-        if not math.isfinite(x):
-            raise ManifestError(f"{where}, row {line}: {key} {v!r} is not a finite number.")
+def _check_row(row: ManifestRow, text: dict, line: int, where: Path) -> None:
+    """What the types alone do not say: numbers are finite, fractions lie in [0, 1]."""
+    for key, (kind, _) in _COLUMN_TYPES.items():
+        value = getattr(row, key)
+        if kind is float and value is not None and not math.isfinite(value):
+            raise ManifestError(f"{where}, row {line}: {key} {text[key]!r} is not a finite number.")
     for key in ("image_fraction", "person_fraction"):
-        if row.get(key) not in ("", None) and not 0.0 <= float(row[key]) <= 1.0:
-            raise ManifestError(f"{where}, row {line}: {key} {row[key]} is not a fraction in [0, 1].")
+        value = getattr(row, key)
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise ManifestError(f"{where}, row {line}: {key} {text[key]} is not a fraction in [0, 1].")
 
 
 def read_manifest(path: Path) -> list[ManifestRow]:
@@ -381,11 +372,12 @@ def read_manifest(path: Path) -> list[ManifestRow]:
         for line, row in enumerate(reader, start=2):
             if None in row or any(v is None for v in row.values()):
                 raise ManifestError(f"{path}, row {line}: {len(header)} values expected, the row has another count.")
-            _check_row(row, line, path)
             try:
-                rows.append(ManifestRow.from_csv(row))
+                typed = ManifestRow.from_csv(row)  # a status or number that is not one: ValueError
             except ValueError as exc:
                 raise ManifestError(f"{path}, row {line}: {exc}.") from None
+            _check_row(typed, row, line, path)
+            rows.append(typed)
     except csv.Error as exc:
         raise ManifestError(f"{path} is not a valid CSV file ({exc}).") from None
     return rows
