@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _paths import DATA, ROOT
+from _shared import DATA, ROOT, copy_crops
 
 sys.path.insert(0, str(ROOT / "tests"))  # the box parser
 
@@ -48,9 +47,7 @@ def bench_engines(args) -> None:
     records = read_dataset(args.dataset).records[: args.images]
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "src"
-        for r in records:
-            (src / r.relpath).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(args.dataset / r.relpath, src / r.relpath)
+        copy_crops(args.dataset, [r.relpath for r in records], src)
         print(f"engines: {len(records)} crops of {args.dataset.name}, parser {args.parser}, {args.workers} workers")
         times = {}
         for engine, label in (("local", "local"), ("ray", "ray"), ("ray", "ray-up")):

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _paths import DATA
+from _shared import DATA
 
 from occreid.occlusion import OcclusionParams
 from occreid.runner import GenerateConfig, generate

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from _paths import DATA
+from _shared import DATA
 from PIL import Image
 
 from occreid.occlusion import NOT_COVERED, OCCLUDED, DonorBank, Occluder, OcclusionParams, image_rng

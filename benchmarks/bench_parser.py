@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from _paths import DATA
+from _shared import DATA, copy_crops
 
 SETS = ("prcc-mini", "ltcc-mini", "mars-mini", "market1501-mini")
 
@@ -257,24 +256,14 @@ def floor(files: list[Path], processes: int) -> tuple[float, float]:
 # ------------------------------------------------------------------------------------------------
 
 
-def copy_subset(files: list[Path], root: Path, dest: Path) -> None:
-    for f in files:
-        target = dest / f.relative_to(root)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(f, target)
-
-
-def end_to_end(src: Path, workers: int, parser_name: str, tmp: Path, parts_from: Path | None = None,
-               save_parts: bool = False, tag: str = "") -> tuple[float, Path]:
+def end_to_end(src: Path, workers: int, parser_name: str, tmp: Path) -> float:
+    """images/s of ``occreid generate`` on ``src``, start-up included."""
     from occreid.runner import GenerateConfig, generate
 
-    out = tmp / f"out-{workers}-{tag}"
-    cfg = GenerateConfig(input=src, output=out, workers=workers, parser=parser_name,
-                         save_parts=save_parts, parts_from=parts_from)
+    cfg = GenerateConfig(input=src, output=tmp / f"out-{workers}", workers=workers, parser=parser_name)
     t0 = time.perf_counter()
     result = generate(cfg)
-    dt = time.perf_counter() - t0
-    return len(result.rows) / dt, out
+    return len(result.rows) / (time.perf_counter() - t0)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -402,11 +391,11 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmpdir:
                 tmp = Path(tmpdir)
                 src = tmp / "in"
-                copy_subset(files, args.dataset, src)
+                copy_crops(args.dataset, [f.relative_to(args.dataset) for f in files], src)
                 print(f"\n{'workers':>8} {'images/s':>9} {'floor':>7} {'ratio':>6}   "
                       "(occreid generate, start-up included)")
                 for workers in (1, 2):
-                    ips, _ = end_to_end(src, workers, args.parser, tmp, tag="parse")
+                    ips = end_to_end(src, workers, args.parser, tmp)
                     fl_ips = fl[workers][0]
                     print(f"{workers:>8} {ips:>9.1f} {fl_ips:>7.1f} {fl_ips / ips:>6.2f}x")
                 print("regenerating from saved part maps (--parts-from): benchmarks/bench_reuse.py (a fresh process, "

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _paths import DATA, ROOT
+from _shared import DATA, ROOT, copy_crops
 
 sys.path.insert(0, str(ROOT / "tests"))  # the box parser, importable by worker processes too
 
@@ -48,9 +48,7 @@ def main() -> None:
     records = read_dataset(args.dataset).records[: args.images]
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "src"
-        for r in records:
-            (src / r.relpath).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(args.dataset / r.relpath, src / r.relpath)
+        copy_crops(args.dataset, [r.relpath for r in records], src)
         parts = Path(tmp) / "parts"
         generate(GenerateConfig(input=src, output=parts, parser=args.parser, workers=2, save_parts=True))
         print(f"dataset: {len(records)} crops of {args.dataset.name}")

@@ -31,7 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from _paths import DATA, ROOT, SHARED
+from _shared import DATA, ROOT, SHARED
 from PIL import Image
 
 sys.path.insert(0, str(ROOT / "src"))
