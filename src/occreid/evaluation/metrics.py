@@ -1,31 +1,37 @@
-"""CMC and mAP, vectorised, with the definitions of the cloth-changing re-ID codebase (CAL).
+"""CMC, mAP and mINP, vectorised, with the definitions of CAL, torchreid and fast-reid.
 
-For each query the gallery is sorted by distance (ascending, stable on ties), the query's *junk*
+For each query the gallery is sorted by distance (ascending; ties: see below), the query's *junk*
 items are removed from the ranking, and the remaining items are scored against the query's *good*
 items (the correct matches):
 
 - CMC: 1 at every rank from the first good item on (``CMC@k`` is the fraction of queries whose
   first good item is among the first ``k`` non-junk items);
 - AP: the mean, over the good items, of the precision at the rank where each is found
-  (``(number of good items so far) / rank``); mAP is the mean AP over queries.
+  (``(number of good items so far) / rank``); mAP is the mean AP over queries;
+- INP (Ye et al., TPAMI 2021, as fast-reid's ``evaluate_rank`` computes it): the number of good
+  items divided by the rank of the last one (the precision at the hardest match); mINP is the mean.
 
-A query with no good item is skipped: it is excluded from both averages and counted in
+A query with no good item is skipped: it is excluded from every average and counted in
 ``num_skipped``. This is CAL's ``compute_ap_cmc`` / ``evaluate`` / ``evaluate_with_clothes``,
 computed for many queries at once instead of in a Python loop. ``CMC@k`` is defined for ``k``
 beyond the gallery size (it is then 1 for every counted query) where CAL's array would be too short.
 
-Ties in distance: CAL (``tools/eval_metrics.py``) and torchreid (``metrics/rank.py`` and its
-Cython twin) both rank with ``np.argsort(distmat, axis=1)``, NumPy's default introsort, which is
-not stable: the order of tied gallery items is whatever the sort leaves, so a good item tied with
-a wrong one may land before or after it. occreid sorts with a stable sort, so ties are broken by
-gallery order (the dataset's records in sorted relative-path order): the same numbers on every
-machine, equal to CAL's and torchreid's whenever no good item ties with a non-junk wrong one (real
-float features essentially never tie). :func:`tied_queries` counts the queries where such a tie
-could change the result.
+Ties in distance (``ties``): CAL (``tools/eval_metrics.py``), torchreid (``metrics/rank.py``) and
+fast-reid (``evaluation/rank.py``) rank with ``np.argsort(distmat)``, NumPy's default introsort,
+which is not stable: tied gallery items come out in whatever order the sort leaves them, which may
+change with the NumPy version and the row's contents. The default, ``ties="gallery-order"``, is a
+stable sort: among items at exactly the same distance (same float value), the earlier gallery item
+(the dataset's records in sorted relative-path order) ranks first. This holds for the distances as
+computed; two items whose exact distances tie may get float values one ulp apart, and then the
+smaller value ranks first whatever the gallery order. ``ties="argsort"`` ranks with NumPy's default
+argsort, as CAL does; with CAL's distances (``CosineDistance(..., backend="torch")``) it reproduces
+CAL's numbers on tied features. The two agree whenever no good item ties with a non-junk wrong one
+(real float features essentially never tie); :func:`tied_queries` counts the queries where such a
+tie could change the result.
 
 Work is done in blocks of queries so that a 10,000 x 10,000 evaluation never holds more than a few
 tens of megabytes of temporary arrays. The distance matrix may be any object with ``shape`` and
-row slicing (a NumPy array, a memmap, or :class:`CosineDistance`, which computes rows on demand);
+row slicing (a NumPy array, a memmap, or a row-computed distance of :mod:`.distances`);
 the good and junk masks may be boolean arrays or callables ``rows -> block``.
 """
 
@@ -36,6 +42,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .distances import CosineDistance, EuclideanDistance, l2_normalize  # noqa: F401  (re-exported)
+
 #: The CMC ranks reported everywhere (CAL logs top-1/5/10/20).
 RANKS: tuple[int, ...] = (1, 5, 10, 20)
 
@@ -44,15 +52,19 @@ _BLOCK_ELEMENTS = 2_000_000
 
 MaskLike = np.ndarray | Callable[[slice], np.ndarray] | None
 
+#: How tied distances are ordered (see the module docstring).
+TIES = ("gallery-order", "argsort")
+
 
 @dataclass(frozen=True, eq=False)
 class Metrics:
     """The result of one evaluation.
 
     ``cmc[k-1]`` is CMC at rank ``k`` (a fraction in [0, 1]) for ``k`` up to ``len(cmc)``;
-    ``mAP`` is a fraction too. ``num_queries`` queries were given, ``num_valid`` had at least one
-    correct match and were averaged, ``num_skipped = num_queries - num_valid`` were not. With no
-    valid query every number is NaN.
+    ``mAP`` and ``mINP`` are fractions too. ``num_queries`` queries were given, ``num_valid`` had
+    at least one correct match and were averaged, ``num_skipped = num_queries - num_valid`` were
+    not. With no valid query every number is NaN. ``per_query`` (when asked for) holds, per query,
+    ``first`` (0-based rank of the first correct match, -1 if none), ``ap`` and ``inp`` (NaN if none).
     """
 
     cmc: np.ndarray
@@ -61,6 +73,8 @@ class Metrics:
     num_valid: int
     num_gallery: int = 0
     extra: dict = field(default_factory=dict, compare=False)
+    mINP: float = float("nan")
+    per_query: dict | None = field(default=None, compare=False, repr=False)
 
     @property
     def num_skipped(self) -> int:
@@ -77,6 +91,7 @@ class Metrics:
         """Percentages (``rank1``, ``rank5``, ..., ``mAP``) and query counts, JSON-ready."""
         out = {f"rank{k}": _pct(self.rank(k)) for k in ranks}
         out["mAP"] = _pct(self.mAP)
+        out["mINP"] = _pct(self.mINP)
         out.update(
             queries=self.num_queries, queries_used=self.num_valid, queries_skipped=self.num_skipped,
             gallery=self.num_gallery,
@@ -89,35 +104,6 @@ def _pct(x: float) -> float | None:
     return None if not np.isfinite(x) else round(100.0 * float(x), 4)
 
 
-class CosineDistance:
-    """Negative cosine similarity between L2-normalised query and gallery features, by rows.
-
-    Behaves like the (Q, G) distance matrix for ``shape`` and row slicing, computing only the rows
-    asked for, so that large evaluations never materialise the whole matrix.
-    """
-
-    def __init__(self, query_features: np.ndarray, gallery_features: np.ndarray):
-        self.qf = l2_normalize(np.asarray(query_features, dtype=np.float32))
-        self.gf = l2_normalize(np.asarray(gallery_features, dtype=np.float32))
-        if self.qf.ndim != 2 or self.gf.ndim != 2 or self.qf.shape[1] != self.gf.shape[1]:
-            raise ValueError(f"feature shapes {self.qf.shape} and {self.gf.shape} do not form a query x gallery pair")
-        self.shape = (self.qf.shape[0], self.gf.shape[0])
-
-    def __getitem__(self, rows) -> np.ndarray:
-        return -(self.qf[rows] @ self.gf.T)
-
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        out = self[:]
-        return out if dtype is None else out.astype(dtype)
-
-
-def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Rows of ``x`` scaled to unit L2 norm (all-zero rows stay zero), as ``F.normalize`` does."""
-    x = np.asarray(x)
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.maximum(norms, eps)
-
-
 def _block(mask: MaskLike, rows: slice, shape: tuple[int, int]) -> np.ndarray:
     if mask is None:
         return np.zeros(shape, dtype=bool)
@@ -128,17 +114,26 @@ def _block(mask: MaskLike, rows: slice, shape: tuple[int, int]) -> np.ndarray:
     return block
 
 
-def rank_queries(dist: np.ndarray, good: np.ndarray, junk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per query: the 0-based rank of the first good item after junk removal, and the AP.
+def _order(dist: np.ndarray, ties: str) -> np.ndarray:
+    if ties == "gallery-order":
+        return np.argsort(dist, axis=1, kind="stable")
+    if ties == "argsort":  # row by row, exactly CAL's ``np.argsort(distmat[i])``
+        return np.stack([np.argsort(row) for row in dist]) if len(dist) else np.argsort(dist, axis=1)
+    raise ValueError(f"unknown tie rule {ties!r}; expected one of {', '.join(TIES)}")
+
+
+def query_scores(dist: np.ndarray, good: np.ndarray, junk: np.ndarray,
+                 ties: str = "gallery-order") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per query: the 0-based rank of the first good item after junk removal, the AP and the INP.
 
     ``dist``, ``good`` and ``junk`` are (q, G) blocks. An item both good and junk counts as junk.
-    Queries without a good item get rank ``-1`` and AP NaN.
+    Queries without a good item get rank ``-1``, AP and INP NaN.
     """
     dist = np.asarray(dist)
     num_q, num_g = dist.shape
     if num_g == 0:
-        return np.full(num_q, -1, dtype=np.int64), np.full(num_q, np.nan)
-    order = np.argsort(dist, axis=1, kind="stable")
+        return np.full(num_q, -1, dtype=np.int64), np.full(num_q, np.nan), np.full(num_q, np.nan)
+    order = _order(dist, ties)
     keep = ~np.take_along_axis(junk, order, axis=1)
     hits = np.take_along_axis(good, order, axis=1) & keep
     kept_rank = np.cumsum(keep, axis=1, dtype=np.int64)  # 1-based rank among non-junk items
@@ -151,7 +146,18 @@ def rank_queries(dist: np.ndarray, good: np.ndarray, junk: np.ndarray) -> tuple[
     first_col = np.argmax(hits, axis=1)  # first hit in the sorted order
     first_rank = np.take_along_axis(kept_rank, first_col[:, None], axis=1)[:, 0] - 1
     first_rank = np.where(valid, first_rank, -1)
-    return first_rank, ap
+    last_col = num_g - 1 - np.argmax(hits[:, ::-1], axis=1)  # last hit in the sorted order
+    last_rank = np.take_along_axis(kept_rank, last_col[:, None], axis=1)[:, 0]
+    inp = np.full(num_q, np.nan)
+    inp[valid] = n_good[valid] / last_rank[valid]
+    return first_rank, ap, inp
+
+
+def rank_queries(dist: np.ndarray, good: np.ndarray, junk: np.ndarray,
+                 ties: str = "gallery-order") -> tuple[np.ndarray, np.ndarray]:
+    """Per query: the 0-based rank of the first good item and the AP (:func:`query_scores` without INP)."""
+    first, ap, _ = query_scores(dist, good, junk, ties)
+    return first, ap
 
 
 def evaluate(
@@ -160,50 +166,64 @@ def evaluate(
     junk: MaskLike = None,
     max_rank: int = 20,
     block_rows: int | None = None,
+    ties: str = "gallery-order",
+    per_query: bool = False,
 ) -> Metrics:
-    """CMC (ranks 1..``max_rank``) and mAP of a query x gallery distance matrix.
+    """CMC (ranks 1..``max_rank``), mAP and mINP of a query x gallery distance matrix.
 
     ``good[i, j]`` says gallery item ``j`` is a correct match for query ``i``; ``junk[i, j]`` says
     it is removed from query ``i``'s ranking (``None``: nothing is junk). Masks are (Q, G) boolean
-    arrays or callables returning the rows of a slice. Smaller distance ranks first.
+    arrays or callables returning the rows of a slice. Smaller distance ranks first; ``ties`` says
+    how exactly tied distances are ordered (module docstring). With ``per_query`` the result keeps
+    each query's first-match rank, AP and INP.
 
     Example:
         >>> d = np.array([[0.1, 0.2, 0.3]])
         >>> m = evaluate(d, good=np.array([[False, True, False]]))
-        >>> round(m.rank(1), 2), round(m.rank(2), 2), round(m.mAP, 2)
-        (0.0, 1.0, 0.5)
+        >>> round(m.rank(1), 2), round(m.rank(2), 2), round(m.mAP, 2), round(m.mINP, 2)
+        (0.0, 1.0, 0.5, 0.5)
     """
     num_q, num_g = distmat.shape
     if max_rank < 1:
         raise ValueError("max_rank must be at least 1")
+    if ties not in TIES:
+        raise ValueError(f"unknown tie rule {ties!r}; expected one of {', '.join(TIES)}")
     if block_rows is None:
         block_rows = max(1, _BLOCK_ELEMENTS // max(num_g, 1))
     hist = np.zeros(max_rank, dtype=np.int64)  # queries whose first good item is at rank r
-    ap_sum = 0.0
+    ap_sum = inp_sum = 0.0
     num_valid = 0
+    kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for start in range(0, num_q, block_rows):
         rows = slice(start, min(start + block_rows, num_q))
         shape = (rows.stop - rows.start, num_g)
         dist = np.asarray(distmat[rows])
         if dist.shape != shape:
             raise ValueError(f"distance block has shape {dist.shape}, expected {shape}")
-        first, ap = rank_queries(dist, _block(good, rows, shape), _block(junk, rows, shape))
+        first, ap, inp = query_scores(dist, _block(good, rows, shape), _block(junk, rows, shape), ties)
         valid = first >= 0
         num_valid += int(valid.sum())
         ap_sum += float(ap[valid].sum())
+        inp_sum += float(inp[valid].sum())
         hist += np.bincount(first[valid & (first < max_rank)], minlength=max_rank)[:max_rank]
+        if per_query:
+            kept.append((first, ap, inp))
+    details = None
+    if per_query:
+        cat = [np.concatenate([k[i] for k in kept]) if kept else np.zeros(0) for i in range(3)]
+        details = {"first": cat[0].astype(np.int64), "ap": cat[1], "inp": cat[2]}
     if num_valid == 0:
-        return Metrics(np.full(max_rank, np.nan), float("nan"), num_q, 0, num_g)
+        return Metrics(np.full(max_rank, np.nan), float("nan"), num_q, 0, num_g, per_query=details)
     cmc = np.cumsum(hist) / num_valid
-    return Metrics(cmc, ap_sum / num_valid, num_q, num_valid, num_g)
+    return Metrics(cmc, ap_sum / num_valid, num_q, num_valid, num_g, mINP=inp_sum / num_valid, per_query=details)
 
 
 def tied_queries(distmat, good: np.ndarray, junk: np.ndarray | None = None) -> int:
     """Queries where a good item has exactly the distance of a wrong non-junk item (ranks then depend on ties).
 
-    ``distmat``, ``good`` and ``junk`` are (Q, G) arrays. Such a query's AP and CMC are what the
-    stable sort gives (gallery order decides); an unstable sort, as in CAL and torchreid, may give
-    other numbers for it.
+    ``distmat``, ``good`` and ``junk`` are (Q, G) arrays. Such a query's AP and CMC depend on the tie
+    rule: gallery order decides with the stable sort, whatever NumPy's introsort leaves with
+    ``ties="argsort"`` (CAL, torchreid, fast-reid).
     """
     dist = np.asarray(distmat)
     good = np.asarray(good, dtype=bool)
@@ -270,15 +290,15 @@ def label_masks(
 
 def evaluate_labels(
     distmat, q_pids, g_pids, q_cams, g_cams, q_clothes=None, g_clothes=None,
-    rule: str = "general", max_rank: int = 20,
+    rule: str = "general", max_rank: int = 20, ties: str = "gallery-order", per_query: bool = False,
 ) -> Metrics:
     """:func:`evaluate` with the good/junk masks of ``rule`` (see :func:`label_masks`)."""
     good, junk = label_masks(q_pids, g_pids, q_cams, g_cams, q_clothes, g_clothes, rule)
-    return evaluate(distmat, good, junk, max_rank=max_rank)
+    return evaluate(distmat, good, junk, max_rank=max_rank, ties=ties, per_query=per_query)
 
 
 def average(results: Sequence[Metrics]) -> Metrics:
-    """The mean of several evaluations (single-shot repeats): CMC and mAP averaged, counts from the first.
+    """The mean of several evaluations (single-shot repeats): CMC, mAP and mINP averaged, counts from the first.
 
     NaN results (no valid query) are ignored; if all are NaN the average is NaN.
     """
@@ -290,5 +310,6 @@ def average(results: Sequence[Metrics]) -> Metrics:
         return Metrics(first.cmc.copy(), float("nan"), first.num_queries, 0, first.num_gallery)
     cmc = np.mean([r.cmc for r in ok], axis=0)
     m_ap = float(np.mean([r.mAP for r in ok]))
+    m_inp = float(np.mean([r.mINP for r in ok]))
     valid = [r.num_valid for r in ok]
-    return Metrics(cmc, m_ap, first.num_queries, int(round(np.mean(valid))), first.num_gallery)
+    return Metrics(cmc, m_ap, first.num_queries, int(round(np.mean(valid))), first.num_gallery, mINP=m_inp)

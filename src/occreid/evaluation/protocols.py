@@ -8,7 +8,8 @@ with features of single images:
 - video datasets (MARS, CCVID): a tracklet's feature is the mean of its frames' features,
   L2-normalised, as the public code averages its clip features; queries and gallery items are
   tracklets;
-- the distance is the negative cosine similarity; the good / junk rule is the setting's
+- the distance is the negative cosine similarity (or torchreid's squared Euclidean distance,
+  optionally k-reciprocal re-ranked: :class:`Scoring`); the good / junk rule is the setting's
   (:func:`metrics.label_masks`), with the camera taken from the record, from the tracklet
   (DeepChange) or unique per image (LaST, Celeb-reID: no camera exists).
 
@@ -32,7 +33,9 @@ from ..datasets import declaration
 from ..datasets.base import CAMERA_PER_IMAGE, CAMERA_TRACKLET
 from ..datasets.prcc import cal_gallery_order
 from ..datasets.records import Dataset, Record
-from .metrics import CosineDistance, Metrics, average, evaluate_labels
+from .distances import DISTANCES, distance
+from .metrics import Metrics, average, evaluate_labels
+from .rerank import re_ranking
 
 #: Layouts with an evaluation protocol (every declaration but ``folder``).
 PROTOCOL_LAYOUTS = ("prcc", "ltcc", "market", "duke", "msmt17", "mars", "ccvid", "vcclothes", "deepchange", "last",
@@ -41,6 +44,58 @@ PROTOCOL_LAYOUTS = ("prcc", "ltcc", "market", "duke", "msmt17", "mars", "ccvid",
 MULTI_SHOT = "multi-shot"
 #: Ways to draw PRCC's single-shot galleries.
 SINGLE_SHOT_DRAWS = ("occreid", "cal")
+
+
+#: Tie rules of :class:`Scoring`: occreid's stable sort, or CAL's torch distances ranked by NumPy's argsort.
+TIE_RULES = ("gallery-order", "cal")
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """How a setting is scored: the distance, the tie rule, re-ranking, per-query results.
+
+    ``distance``: ``cosine`` (negative cosine similarity of L2-normalised features, CAL's) or
+    ``euclidean`` (squared Euclidean distance of the features as given, torchreid's default).
+    ``ties``: ``gallery-order`` (a stable sort: exactly tied distances keep gallery order) or
+    ``cal`` (cosine distances computed as CAL's ``test.py`` does, with ``torch.mm``, and ranked with
+    NumPy's default argsort as CAL's ``evaluate``: CAL's numbers, ties included; needs PyTorch).
+    ``rerank``: k-reciprocal re-ranking (:func:`.rerank.re_ranking`, k1=20, k2=6, lambda=0.3) of
+    the distances (``1 - cosine`` or squared Euclidean), as torchreid's ``rerank=True``.
+    ``per_query``: keep each query's first-match rank, AP and INP.
+    """
+
+    distance: str = "cosine"
+    ties: str = "gallery-order"
+    rerank: bool = False
+    per_query: bool = False
+
+    def __post_init__(self):
+        if self.distance not in DISTANCES:
+            raise ProtocolError(f"unknown distance {self.distance!r}; expected one of {', '.join(DISTANCES)}")
+        if self.ties not in TIE_RULES:
+            raise ProtocolError(f"unknown tie rule {self.ties!r}; expected one of {', '.join(TIE_RULES)}")
+        if self.ties == "cal" and self.distance != "cosine":
+            raise ProtocolError("the cal tie rule reproduces CAL's cosine distances; use it with --distance cosine")
+
+    def matrix(self, qf: np.ndarray, gf: np.ndarray):
+        """The (Q, G) distances to rank (re-ranked when asked)."""
+        backend = "torch" if self.ties == "cal" else "numpy"
+        try:
+            d = distance(self.distance, qf, gf, backend)
+            if not self.rerank:
+                return d
+            shift = 1.0 if self.distance == "cosine" else 0.0  # torchreid's cosine distance is 1 - cos
+            return re_ranking(np.asarray(d) + shift, np.asarray(distance(self.distance, qf, qf, backend)) + shift,
+                              np.asarray(distance(self.distance, gf, gf, backend)) + shift)
+        except ValueError as e:
+            raise ProtocolError(str(e)) from None
+
+    @property
+    def sort(self) -> str:
+        return "argsort" if self.ties == "cal" else "gallery-order"
+
+    def describe(self) -> dict:
+        return {"distance": self.distance, "ties": self.ties, "rerank": self.rerank}
 
 
 class ProtocolError(ValueError):
@@ -296,8 +351,31 @@ def _cameras(setting: Setting, query: Sequence[Record], gallery: Sequence[Record
     return (np.array([r.camera for r in query], dtype=np.int64), np.array([r.camera for r in gallery], dtype=np.int64))
 
 
-def evaluate_setting(setting: Setting, features: FeatureTable, max_rank: int = 20) -> Metrics:
-    """CMC and mAP of one setting; single-shot settings are the mean over their draws."""
+def _per_query(setting: Setting, query: Sequence[Record], runs: Sequence[Metrics]) -> list[dict]:
+    """Each query's rank-1 hit, first-match rank (1-based), AP and INP; single-shot: means over the draws."""
+    first = np.stack([r.per_query["first"] for r in runs])
+    ap, inp = np.stack([r.per_query["ap"] for r in runs]), np.stack([r.per_query["inp"] for r in runs])
+    out = []
+    for i, rec in enumerate(query):
+        valid = first[:, i] >= 0
+        row = {"setting": setting.key, "query": rec.relpath, "pid": rec.pid, "valid": bool(valid.any())}
+        if len(runs) == 1:
+            row["first_match_rank"] = int(first[0, i]) + 1 if valid[0] else None
+        row["rank1"] = float(np.mean(first[valid, i] == 0)) if valid.any() else None
+        row["ap"] = float(np.mean(ap[valid, i])) if valid.any() else None
+        row["inp"] = float(np.mean(inp[valid, i])) if valid.any() else None
+        out.append(row)
+    return out
+
+
+def evaluate_setting(setting: Setting, features: FeatureTable, max_rank: int = 20,
+                     scoring: Scoring | None = None) -> Metrics:
+    """CMC, mAP and mINP of one setting; single-shot settings are the mean over their draws.
+
+    With ``scoring.per_query`` the result's ``per_query`` is a list of per-query dicts
+    (``setting``, ``query`` relpath, ``pid``, ``valid``, ``rank1``, ``first_match_rank``, ``ap``, ``inp``).
+    """
+    scoring = scoring or Scoring()
     qf, query, gf, gallery = _items(setting, features)
     q_pid = np.array([r.pid for r in query], dtype=np.int64)
     g_pid = np.array([r.pid for r in gallery], dtype=np.int64)
@@ -307,27 +385,30 @@ def evaluate_setting(setting: Setting, features: FeatureTable, max_rank: int = 2
     codes = {c: i for i, c in enumerate(sorted({str(r.clothes) for r in query + gallery}))}
     q_clo = np.array([codes[str(r.clothes)] for r in query], dtype=np.int64)
     g_clo = np.array([codes[str(r.clothes)] for r in gallery], dtype=np.int64)
-    extra: dict = {"gallery_protocol": setting.gallery_protocol}
+    extra: dict = {"gallery_protocol": setting.gallery_protocol, **scoring.describe()}
     if setting.video:
         extra.update(unit="tracklet", query_tracklets=len(query), gallery_tracklets=len(gallery))
+    draws = [None] if setting.gallery_protocol == MULTI_SHOT else list(setting.draws)
+    runs = []
+    for d in draws:
+        sel = slice(None) if d is None else d
+        runs.append(evaluate_labels(scoring.matrix(qf, gf[sel]), q_pid, g_pid[sel], q_cam, g_cam[sel], q_clo,
+                                    g_clo[sel], setting.rule, max_rank, ties=scoring.sort,
+                                    per_query=scoring.per_query))
     if setting.gallery_protocol == MULTI_SHOT:
-        m = evaluate_labels(CosineDistance(qf, gf), q_pid, g_pid, q_cam, g_cam, q_clo, g_clo, setting.rule, max_rank)
+        m = runs[0]
     else:
-        runs = [
-            evaluate_labels(CosineDistance(qf, gf[d]), q_pid, g_pid[d], q_cam, g_cam[d], q_clo, g_clo[d],
-                            setting.rule, max_rank)
-            for d in setting.draws
-        ]
         m = average(runs)
         extra.update(repeats=len(runs), seed=setting.seed)
-    return Metrics(m.cmc, m.mAP, m.num_queries, m.num_valid, m.num_gallery, {**m.extra, **extra})
+    details = _per_query(setting, query, runs) if scoring.per_query else None
+    return Metrics(m.cmc, m.mAP, m.num_queries, m.num_valid, m.num_gallery, {**m.extra, **extra}, m.mINP, details)
 
 
 def evaluate_dataset(
     dataset: Dataset, features: FeatureTable, single_shot_repeats: int = 10, seed: int = 0, max_rank: int = 20,
-    single_shot: str = "occreid", cal_order: str = "sorted",
+    single_shot: str = "occreid", cal_order: str = "sorted", scoring: Scoring | None = None,
 ) -> list[tuple[Setting, Metrics]]:
     """Every setting of ``dataset`` evaluated with ``features`` (checked against the dataset first)."""
     features.check(dataset)
     chosen = settings(dataset, single_shot_repeats, seed, single_shot, cal_order)
-    return [(s, evaluate_setting(s, features, max_rank)) for s in chosen]
+    return [(s, evaluate_setting(s, features, max_rank, scoring)) for s in chosen]
