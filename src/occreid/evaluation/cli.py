@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
+import sys
 from pathlib import Path
 
 import click
@@ -28,13 +31,34 @@ from .embed import (
     save_features,
 )
 from .metrics import RANKS
-from .protocols import FeatureError, ProtocolError, evaluate_dataset, evaluation_records
+from .output import OutputError, OutputPlaceError, atomic_write, check_output
+from .protocols import TIE_RULES, FeatureError, ProtocolError, Scoring, evaluate_dataset, evaluation_records
 
 _err = Console(stderr=True)
 _out = Console()
 
-_KNOWN_ERRORS = (LayoutError, ProtocolError, FeatureError, ModelError)
-_METRIC_KEYS = [f"rank{k}" for k in RANKS] + ["mAP"]
+#: Configuration errors (exit 2, README "Exit codes"); output errors exit 3.
+_KNOWN_ERRORS = (LayoutError, ProtocolError, FeatureError, ModelError, OutputPlaceError, ValueError)
+EXIT_USAGE, EXIT_OUTPUT = 2, 3
+
+
+def _fail(message: str, code: int):
+    """One sentence on stderr and the README's exit code; never a traceback."""
+    _err.print(f"[bold red]error:[/bold red] {message}", soft_wrap=True, markup=True, highlight=False)
+    sys.exit(code)
+
+
+def _guarded(work):
+    """Run ``work()``; configuration errors exit 2 and output errors exit 3, each with one sentence."""
+    try:
+        return work()
+    except OutputError as e:
+        _fail(str(e), EXIT_OUTPUT)
+    except _KNOWN_ERRORS as e:
+        _fail(str(e), EXIT_USAGE)
+    except OSError as e:  # reading an input (dataset image, features, model) failed
+        _fail(f"{getattr(e, 'filename', None) or ''} {e.strerror or e}".strip(), EXIT_USAGE)
+_METRIC_KEYS = [f"rank{k}" for k in RANKS] + ["mAP", "mINP"]
 BASELINE_NAME = "baseline (stripe colour histograms)"
 
 
@@ -87,10 +111,13 @@ def embed(dataset, model_path, out_path, layout, height, width, mean, std, flip,
     Each image is resized to HEIGHTxWIDTH, scaled to [0,1], normalised with MEAN/STD, embedded with its
     mirror (summed) and L2-normalised: CAL's test pipeline, whose values are the defaults.
     """
-    try:
+    def work():
+        out = out_path if out_path.suffix == ".npz" else out_path.with_name(out_path.name + ".npz")  # np.savez's rule
+        check_output(out, [dataset], "--out")
         pre = Preprocess(height, width, _triple(mean, "--mean"), _triple(std, "--std"))
         ds = read_dataset(dataset, layout)
         model = load_model(model_path, device)
+        model.check(height, width)
         n = len(ds.records) if all_images else len(evaluation_records(ds))
         with _progress(progress) as bar:
             task = bar.add_task("embedding", total=n)
@@ -98,13 +125,11 @@ def embed(dataset, model_path, out_path, layout, height, width, mean, std, flip,
                                   workers=_workers(), progress=lambda k: bar.advance(task, k))
         if table.features.size == 0 or not np.isfinite(table.features).all():
             raise ModelError(f"the model gave {table.features.shape} features, or non-finite values; nothing written")
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        save_features(out_path, table, dataset)
-    except _KNOWN_ERRORS as e:
-        raise click.ClickException(str(e)) from None
-    except (ValueError, OSError) as e:
-        raise click.ClickException(str(e)) from None
-    _out.print(f"wrote {len(table.paths)} x {table.features.shape[1]} features of {ds.layout} {dataset} to {out_path}")
+        save_features(out, table, dataset)
+        return ds, table, out
+
+    ds, table, out = _guarded(work)
+    _out.print(f"wrote {len(table.paths)} x {table.features.shape[1]} features of {ds.layout} {dataset} to {out}")
 
 
 def _fmt(v: float | None) -> str:
@@ -116,7 +141,8 @@ def _drop(a: dict, b: dict) -> dict:
 
 
 def _run(dataset: Path, features: Path | None, layout, repeats: int, seed: int, progress: bool,
-         allow_other_tree: bool = False, draws: str = "occreid", cal_order: str = "sorted") -> dict:
+         allow_other_tree: bool = False, draws: str = "occreid", cal_order: str = "sorted",
+         scoring: Scoring | None = None, per_query: list | None = None) -> dict:
     ds = read_dataset(dataset, layout)
     if features is None:
         with _progress(progress) as bar:
@@ -128,7 +154,10 @@ def _run(dataset: Path, features: Path | None, layout, repeats: int, seed: int, 
         table = load_features(features, ds, allow_other_tree)
         source = str(features)
     results = evaluate_dataset(ds, table, single_shot_repeats=repeats, seed=seed, single_shot=draws,
-                               cal_order=cal_order)
+                               cal_order=cal_order, scoring=scoring)
+    if per_query is not None:
+        for _, m in results:
+            per_query.extend({"dataset": str(dataset), **row} for row in m.per_query or [])
     return {
         "root": str(dataset), "layout": ds.layout, "features": source,
         "settings": {s.key: {"setting": s.name, "label": s.label, **m.as_dict()} for s, m in results},
@@ -152,6 +181,7 @@ def _table(title: str, rows: list[tuple[str, dict, str]]) -> Table:
     for k in RANKS:
         table.add_column(f"R-{k}", justify="right")
     table.add_column("mAP", justify="right")
+    table.add_column("mINP", justify="right")
     table.add_column("queries used", justify="right")
     for name, m, style in rows:
         used = m.get("queries_used")
@@ -182,39 +212,58 @@ def _table(title: str, rows: list[tuple[str, dict, str]]) -> Table:
               help="PRCC single-shot galleries: occreid's draws (seeded by --seed) or exactly CAL's (random.seed(3), "
                    "one choice per identity; see docs/datasets.md).")
 @click.option("--cal-order", type=click.Choice(["sorted", "filesystem"]), default="sorted", show_default=True,
-              help="With --single-shot-draws cal: visit identities in sorted order, or in the folder listing's "
-                   "order as CAL's os.listdir does on the machine at hand.")
+              help="With --single-shot-draws cal: visit identities in sorted order, or in the order this machine's "
+                   "unsorted glob.glob lists the folders, which is what CAL's loader sees here.")
 @click.option("--allow-other-tree", is_flag=True,
               help="Use features recorded as computed on another tree (by default refused: the original's "
                    "features given for the occluded twin would report the original's scores).")
+@click.option("--distance", type=click.Choice(["cosine", "euclidean"]), default="cosine", show_default=True,
+              help="cosine: negative cosine similarity of L2-normalised features (CAL's); euclidean: squared "
+                   "Euclidean distance of the features as given (torchreid's default).")
+@click.option("--rerank", is_flag=True,
+              help="k-reciprocal re-ranking (Zhong et al. 2017; k1=20, k2=6, lambda=0.3), as torchreid and fast-reid "
+                   "offer it. Needs about 12 x (queries + gallery)^2 bytes of memory.")
+@click.option("--ties", type=click.Choice(list(TIE_RULES)), default="gallery-order", show_default=True,
+              help="Exactly tied distances: gallery-order (a stable sort, the same on every machine) or cal "
+                   "(CAL's torch.mm distances ranked by NumPy's argsort: CAL's numbers, ties included; needs torch).")
+@click.option("--per-query", "per_query_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write each query's rank-1 hit, first-match rank, AP and INP, per setting (.csv, or .json).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 def evaluate(dataset, features, compare, features2, json_path, layout, single_shot_repeats, seed, draws, cal_order,
-             allow_other_tree, progress):
+             allow_other_tree, distance, rerank, ties, per_query_path, progress):
     """CMC (rank-1/5/10/20) and mAP of DATASET per protocol setting, and of its occluded twin with --compare.
 
     Every published setting of the dataset's declaration (docs/datasets.md): PRCC same-clothes and
     cloth-changing, multi-shot and single-shot (averaged draws); LTCC, VC-Clothes and CCVID general,
     cloth-changing and same-clothes; DeepChange and LaST val and test; Market-1501, DukeMTMC-reID,
     MSMT17, MARS and Celeb-reID general. MARS and CCVID are evaluated per tracklet (frame features
-    averaged). Distance: negative cosine similarity of L2-normalised features. Queries without a valid
-    match are skipped and counted ('queries used').
+    averaged). Distance: negative cosine similarity of L2-normalised features (--distance, --rerank);
+    mINP as fast-reid computes it. Queries without a valid match are skipped and counted ('queries used').
+    Exit codes: 0 done, 2 configuration error, 3 output not writable.
     """
     if compare is None and features2 is not None:
         raise click.UsageError("--features2 needs --compare")
     if compare is not None and (features is None) != (features2 is None):
         raise click.UsageError("give features for both datasets (--features and --features2) or for neither "
                                "(the baseline descriptor is then computed for both)")
-    try:
-        first = _run(dataset, features, layout, single_shot_repeats, seed, progress, allow_other_tree, draws,
-                     cal_order)
-        second = _run(compare, features2, layout, single_shot_repeats, seed, progress, allow_other_tree, draws,
-                      cal_order) if compare else None
-    except _KNOWN_ERRORS as e:
-        raise click.ClickException(str(e)) from None
-    if second is not None and second["layout"] != first["layout"]:
-        raise click.ClickException(f"{compare} is a {second['layout']} dataset but {dataset} is {first['layout']}; "
-                                   "--compare needs the same layout")
+    inputs = [dataset] + ([compare] if compare is not None else [])
+    per_query: list | None = [] if per_query_path is not None else None
 
+    def work():
+        for path, what in ((json_path, "--json"), (per_query_path, "--per-query")):
+            if path is not None:
+                check_output(path, inputs, what)
+        scoring = Scoring(distance, ties, rerank, per_query is not None)
+        first = _run(dataset, features, layout, single_shot_repeats, seed, progress, allow_other_tree, draws,
+                     cal_order, scoring, per_query)
+        second = _run(compare, features2, layout, single_shot_repeats, seed, progress, allow_other_tree, draws,
+                      cal_order, scoring, per_query) if compare else None
+        if second is not None and second["layout"] != first["layout"]:
+            raise ProtocolError(f"{compare} is a {second['layout']} dataset but {dataset} is {first['layout']}; "
+                                "--compare needs the same layout")
+        return first, second
+
+    first, second = _guarded(work)
     report: dict = {"dataset": first}
     _out.print(f"[bold]{first['layout'].upper()}[/bold] {dataset}", f"features: {first['features']}", sep="\n  ")
     if second is not None:
@@ -237,6 +286,25 @@ def evaluate(dataset, features, compare, features2, json_path, layout, single_sh
         _out.print("queries without a valid match (skipped, as in CAL): "
                    + ", ".join(f"{k}: {v}" for k, v in skipped.items()))
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
+        text = json.dumps(report, indent=2, allow_nan=False) + "\n"
+        _guarded(lambda: atomic_write(json_path, lambda fh: fh.write(text.encode()), "--json"))
         _out.print(f"wrote {json_path}")
+    if per_query_path is not None:
+        data = _per_query_bytes(per_query, per_query_path)
+        _guarded(lambda: atomic_write(per_query_path, lambda fh: fh.write(data), "--per-query"))
+        _out.print(f"wrote {len(per_query)} per-query rows to {per_query_path}")
+
+
+PER_QUERY_FIELDS = ("dataset", "setting", "query", "pid", "valid", "rank1", "first_match_rank", "ap", "inp")
+
+
+def _per_query_bytes(rows: list[dict], path: Path) -> bytes:
+    """The per-query rows as JSON (a ``.json`` path) or CSV (anything else); AP and INP as fractions."""
+    if path.suffix.lower() == ".json":
+        return (json.dumps(rows, indent=1, allow_nan=False) + "\n").encode()
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=PER_QUERY_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in PER_QUERY_FIELDS})
+    return buf.getvalue().encode()

@@ -7,9 +7,15 @@ L2-normalised, exactly as CAL's ``extract_img_feature``. Defaults are CAL's: 384
 mean and std.
 
 Models: TorchScript (``torch.jit.save``), ``torch.export`` programs (``.pt2``) or ONNX (``.onnx``,
-run by ONNX Runtime); each maps a float32 (N, 3, H, W) batch to (N, D) features.
+run by ONNX Runtime); each maps a float32 (N, 3, H, W) batch to (N, D) features. ONNX models and
+torch.export programs declare their input size: one exported for another size than
+``--height`` x ``--width`` is refused before the first image with a sentence naming the size it
+expects, and one exported with a fixed batch is fed batches of that size (the last one padded).
+A model that returns a feature map (N, C, H, W) instead of (N, D) features is refused (pool it in
+the model: re-ID features are pooled vectors, and flattening a map would silently give 36,864-long
+"features"); a model whose forward raises stops the run with its error in one sentence.
 torch and onnxruntime are optional: each is imported only when a model of its kind is loaded,
-with an error that says what to install.
+with an error that says what to install. docs/datasets.md ("Exporting a model") shows the exports.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from ..datasets import Dataset, Record
+from .features import load_features, save_features, tree_fingerprint  # noqa: F401  (re-exported)
 from .metrics import l2_normalize
 
 #: CAL's test-time input size (DATA.HEIGHT x DATA.WIDTH) and ImageNet normalisation.
@@ -32,6 +39,47 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 Model = Callable[[np.ndarray], np.ndarray]
+
+
+class LoadedModel:
+    """A batch -> features function with the input it was exported for (None where not declared).
+
+    ``input_size`` is (height, width) when the model fixes them; ``batch`` the fixed batch size.
+    """
+
+    def __init__(self, run: Callable[[np.ndarray], np.ndarray], path: str | Path,
+                 input_size: tuple[int, int] | None = None, batch: int | None = None):
+        self._run, self.path, self.input_size, self.batch = run, str(path), input_size, batch
+
+    def check(self, height: int, width: int) -> None:
+        """ModelError when the model was exported for another input size than ``height`` x ``width``."""
+        if self.input_size is not None and self.input_size != (height, width):
+            h, w = self.input_size
+            raise ModelError(f"{self.path} was exported for {h}x{w} inputs, not {height}x{width}: "
+                             f"pass --height {h} --width {w}.")
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        n = batch.shape[0]
+        if self.batch is None or self.batch == n:
+            return self._run(batch)
+        outs = []
+        for i in range(0, n, self.batch):
+            part = batch[i:i + self.batch]
+            k = part.shape[0]
+            if k < self.batch:
+                part = np.concatenate([part, np.zeros((self.batch - k,) + part.shape[1:], part.dtype)])
+            outs.append(self._run(part)[:k])
+        return np.concatenate(outs)
+
+
+def _static(dims) -> tuple[int | None, tuple[int, int] | None]:
+    """(fixed batch, (height, width)) from a declared (N, C, H, W) input shape; None where not fixed."""
+    dims = list(dims) if dims is not None else []
+    if len(dims) != 4:
+        return None, None
+    fixed = [d if isinstance(d, int) and d > 0 else None for d in dims]
+    size = (fixed[2], fixed[3]) if fixed[2] is not None and fixed[3] is not None else None
+    return fixed[0], size
 
 
 class ModelError(RuntimeError):
@@ -69,6 +117,10 @@ def _flatten_output(out, n: int) -> np.ndarray:
     arr = np.asarray(out, dtype=np.float32)
     if arr.ndim == 0 or arr.shape[0] != n:
         raise ModelError(f"the model returned shape {arr.shape} for a batch of {n}; expected ({n}, D)")
+    if arr.ndim > 2 and any(d != 1 for d in arr.shape[2:]):
+        raise ModelError(f"the model returned a feature map of shape {arr.shape}, not ({n}, D) features; end it "
+                         "with global pooling (e.g. torch.nn.AdaptiveAvgPool2d(1) and flatten), as re-ID models do "
+                         "at test time.")
     return arr.reshape(n, -1)
 
 
@@ -90,7 +142,7 @@ def load_torchscript(path: str | Path, device: str = "cpu") -> Model:
                          "Save it with torch.jit.script(model).save(...) or torch.jit.trace(...).save(...), "
                          "as a torch.export program (.pt2), or export it to ONNX (.onnx)") from e
     module.eval()
-    return _torch_runner(torch, module, device)
+    return LoadedModel(_torch_runner(torch, module, device), path)
 
 
 def load_torch_export(path: str | Path, device: str = "cpu") -> Model:
@@ -104,10 +156,15 @@ def load_torch_export(path: str | Path, device: str = "cpu") -> Model:
     except ImportError as e:
         raise ModelError("torch.export programs (.pt2) need PyTorch: pip install torch") from e
     try:
-        module = torch.export.load(str(path)).module().to(device)
+        program = torch.export.load(str(path))
+        module = program.module().to(device)
     except Exception as e:
         raise ModelError(f"cannot load {path} as a torch.export program ({type(e).__name__}: {e})") from e
-    return _torch_runner(torch, module, device)
+    inputs = set(program.graph_signature.user_inputs)
+    shapes = [n.meta.get("val") for n in program.graph.nodes if n.op == "placeholder" and n.name in inputs]
+    shape = getattr(shapes[0], "shape", None) if shapes else None
+    batch, size = _static([d if type(d) is int else None for d in shape] if shape is not None else None)
+    return LoadedModel(_torch_runner(torch, module, device), path, size, batch)
 
 
 def _torch_runner(torch, module, device: str) -> Model:
@@ -142,25 +199,15 @@ def load_onnx(path: str | Path, device: str = "cpu") -> Model:
     except Exception as e:
         raise ModelError(f"cannot load {path} as an ONNX model: {e}") from e
     inp = sess.get_inputs()[0]
-    fixed = inp.shape[0] if inp.shape and isinstance(inp.shape[0], int) and inp.shape[0] > 0 else None
+    fixed, size = _static(inp.shape)
 
     def run(batch: np.ndarray) -> np.ndarray:
-        n = batch.shape[0]
-        if fixed is None or fixed == n:
-            return _flatten_output(sess.run(None, {inp.name: batch})[0], n)
-        outs = []
-        for i in range(0, n, fixed):
-            part = batch[i:i + fixed]
-            k = part.shape[0]
-            if k < fixed:
-                part = np.concatenate([part, np.zeros((fixed - k,) + part.shape[1:], part.dtype)])
-            outs.append(_flatten_output(sess.run(None, {inp.name: part})[0], fixed)[:k])
-        return np.concatenate(outs)
+        return _flatten_output(sess.run(None, {inp.name: batch})[0], batch.shape[0])
 
-    return run
+    return LoadedModel(run, path, size, fixed)
 
 
-def load_model(path: str | Path, device: str = "cpu") -> Model:
+def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
     """Load ``path`` as ONNX (``.onnx``), a torch.export program (``.pt2``) or TorchScript (anything
     else: ``.pt``, ``.pth``, ``.ts``...)."""
     path = Path(path)
@@ -191,11 +238,24 @@ def embed_images(
     def load(chunk):
         return np.stack([preprocess(p) for p in chunk])
 
+    def forward(batch: np.ndarray) -> np.ndarray:
+        try:
+            return model(batch)
+        except ModelError:
+            raise
+        except Exception as e:  # the user's model: any exception is its own failure, told in one sentence
+            lines = [x.strip() for x in str(e).splitlines() if x.strip()]
+            n, _, h, w = batch.shape
+            raise ModelError(f"the model failed on a batch of {n} images of 3x{h}x{w} ({type(e).__name__}: "
+                             f"{lines[-1] if lines else 'no message'}); was it exported for another input size "
+                             "or a fixed batch? Pass the --height, --width and --batch-size it was exported "
+                             "for.") from None
+
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for batch in pool.map(load, chunks):
-            f = model(batch)
+            f = forward(batch)
             if flip:
-                f = f + model(np.ascontiguousarray(batch[..., ::-1]))
+                f = f + forward(np.ascontiguousarray(batch[..., ::-1]))
             feats.append(l2_normalize(f.astype(np.float32)))
             if progress is not None:
                 progress(len(batch))
@@ -219,90 +279,3 @@ def embed_dataset(
     feats = embed_images(model, [Path(dataset.root) / r.relpath for r in records], preprocess, batch_size, flip,
                          workers, progress)
     return FeatureTable([r.relpath for r in records], feats)
-
-
-# -- the features file: which tree it was computed on --------------------------------------
-def tree_fingerprint(root: str | Path, relpaths: Sequence[str]) -> str:
-    """SHA-256 over the images' relative paths and the SHA-1 of their bytes: two trees with the same
-    names but other pixels (a dataset and its occluded twin) get different fingerprints."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for rel in sorted(relpaths):
-        with open(Path(root) / rel, "rb") as fh:
-            digest = hashlib.sha1(fh.read()).hexdigest()
-        h.update(rel.encode("utf-8", "surrogateescape") + b"\0" + digest.encode() + b"\n")
-    return h.hexdigest()
-
-
-def save_features(path: str | Path, table, root: str | Path) -> None:
-    """Write a features ``.npz``: ``paths``, ``features`` (float32), and the tree it was computed on:
-    ``root`` (absolute) and ``tree_fingerprint`` (see :func:`tree_fingerprint`)."""
-    np.savez(path, paths=np.array(table.paths, dtype=str), features=np.asarray(table.features, np.float32),
-             root=np.array(str(Path(root).resolve())), tree_fingerprint=np.array(tree_fingerprint(root, table.paths)))
-
-
-def load_features(path: str | Path, dataset: Dataset, allow_other_tree: bool = False):
-    """Read and check a features ``.npz`` for ``dataset``; FeatureError with one sentence otherwise.
-
-    Refused: an empty or unreadable file, a ``.npy`` or pickle, missing arrays, features that are not
-    a real N x D array with N, D > 0, non-finite values, all-zero rows or every row the same (a model
-    that returns nothing useful gives real-looking metrics otherwise), and, unless
-    ``allow_other_tree``, features recorded as computed on another tree (a dataset's features
-    given for its occluded twin). Absolute paths under the dataset's root are made relative.
-    """
-    import zipfile
-
-    from .protocols import FeatureError, FeatureTable
-
-    path = Path(path)
-    if path.stat().st_size == 0:
-        raise FeatureError(f"{path} is empty (0 bytes), not a features .npz.")
-    try:
-        z = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise FeatureError(f"{path} is not a features .npz ({exc}).") from None
-    if not hasattr(z, "files"):
-        raise FeatureError(f"{path} holds a single array (a .npy file), not an .npz with 'paths' and 'features'.")
-    try:
-        with z:
-            missing = [k for k in ("paths", "features") if k not in z.files]
-            if missing:
-                raise FeatureError(f"{path} lacks the array(s) {', '.join(missing)} "
-                                   f"(it has: {', '.join(z.files) or 'nothing'}).")
-            paths, feats = z["paths"], z["features"]
-            root = str(z["root"]) if "root" in z.files else None
-            recorded = str(z["tree_fingerprint"]) if "tree_fingerprint" in z.files else None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise FeatureError(f"{path} is damaged ({exc}).") from None
-    real = np.issubdtype(feats.dtype, np.floating) or np.issubdtype(feats.dtype, np.integer)
-    if np.iscomplexobj(feats) or not real:
-        raise FeatureError(f"{path}: features must be real numbers, not {feats.dtype}.")
-    if feats.ndim != 2 or feats.shape[0] == 0 or feats.shape[1] == 0:
-        raise FeatureError(f"{path}: features must be an N x D array with N, D > 0, got shape {feats.shape}.")
-    if paths.ndim != 1 or paths.shape[0] != feats.shape[0]:
-        raise FeatureError(f"{path}: {paths.shape} paths for {feats.shape[0]} feature rows.")
-    if not np.isfinite(feats).all():
-        raise FeatureError(f"{path}: {int((~np.isfinite(feats).all(axis=1)).sum())} feature rows hold NaN or infinity.")
-    zero = ~feats.any(axis=1)
-    if zero.any():
-        raise FeatureError(f"{path}: {int(zero.sum())} of {feats.shape[0]} feature rows are all zero.")
-    if feats.shape[0] > 1 and (feats == feats[:1]).all():
-        raise FeatureError(f"{path}: every feature row is the same vector; the model gives nothing to rank by.")
-    base = Path(dataset.root).resolve()
-    rels = []
-    for p in (str(x) for x in paths):
-        if Path(p).is_absolute() or (len(p) > 2 and p[1] == ":"):
-            q = Path(p).resolve()
-            if not q.is_relative_to(base):
-                raise FeatureError(f"{path}: the absolute path {p} is not under the dataset root {base}.")
-            p = q.relative_to(base).as_posix()
-        rels.append(p)
-    table = FeatureTable(rels, feats.astype(np.float32, copy=False))
-    if recorded is not None and not allow_other_tree:
-        table.check(dataset)
-        if tree_fingerprint(dataset.root, table.paths) != recorded:
-            raise FeatureError(f"{path} was computed on another tree ({root or 'unknown root'}), not on the images of "
-                               f"{dataset.root} (same names, other bytes: the original and its occluded twin?); "
-                               "embed this dataset, or pass --allow-other-tree to use them anyway.")
-    return table
