@@ -84,7 +84,8 @@ def save_features(path: str | Path, table, root: str | Path) -> None:
     """Write a features ``.npz``: ``paths``, ``features`` (float32), and the tree it was computed on:
     ``root`` (absolute) and ``tree_fingerprint`` (see :func:`tree_fingerprint`)."""
     arrays = dict(paths=np.array(table.paths, dtype=str), features=np.asarray(table.features, np.float32),
-                  root=np.array(str(Path(root).resolve())), tree_fingerprint=np.array(tree_fingerprint(root, table.paths)))
+                  root=np.array(str(Path(root).resolve())),
+                  tree_fingerprint=np.array(tree_fingerprint(root, table.paths)))
     atomic_write(Path(path), lambda fh: np.savez(fh, **arrays), "features")
 
 
