@@ -37,7 +37,7 @@ def frame(person: int, tracklet: int = 0, index: int = 0) -> Path:
 
 def put(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
-    if dst.suffix == ".png":
+    if dst.suffix in (".png", ".tif"):
         Image.open(src).save(dst)
     else:
         shutil.copyfile(src, dst)
@@ -235,10 +235,51 @@ def build_celeb(dst: Path, light: bool = False) -> Path:
     return root
 
 
+def build_occluded_duke(dst: Path) -> Path:
+    """DukeMTMC-reID's layout under ``Occluded_Duke/``: 4 test ids (query c1; gallery c2, c8), 2 train ids."""
+    return build_duke(dst / "data").rename(dst / "Occluded_Duke")
+
+
+def build_occluded_reid(dst: Path) -> Path:
+    """5 ids, 2 occluded (query) and 2 whole-body (gallery) .tif images each in person folders."""
+    root = dst / "Occluded_REID"
+    for i in range(5):
+        pid = i + 1
+        for k in (1, 2):
+            put(frame(i, 0, k), root / "occluded_body_images" / f"{pid:03d}" / f"{pid:03d}_{k:02d}.tif")
+            put(frame(i, 1, k), root / "whole_body_images" / f"{pid:03d}" / f"{pid:03d}_{k:02d}.tif")
+    return root
+
+
+def build_partial_reid(dst: Path) -> Path:
+    """4 ids, 2 partial (query) and 2 whole-body (gallery) images each, flat folders."""
+    root = dst / "Partial_REID"
+    for i in range(4):
+        pid = i + 1
+        for k in (1, 2):
+            put(frame(i, 0, k), root / "partial_body_images" / f"{pid:03d}_{k:02d}.jpg")
+            put(frame(i, 1, k), root / "whole_body_images" / f"{pid:03d}_{k:02d}.jpg")
+    return root
+
+
+def build_p_duke(dst: Path) -> Path:
+    """4 test ids (an occluded query, two whole-body gallery images each) and 2 train ids (both folders)."""
+    root = dst / "P-DukeMTMC-reID"
+    for i in range(6):
+        pid = 20 + i
+        part = "test" if i < 4 else "train"
+        put(frame(i, 0, 0), root / part / "occluded_body_images" / f"{pid:04d}" / f"{pid:04d}_c1_f{i:07d}.jpg")
+        for k in (1, 2):
+            put(frame(i, k, 0), root / part / "whole_body_images" / f"{pid:04d}" / f"{pid:04d}_c{k + 1}_f{k:07d}.jpg")
+    return root
+
+
 BUILDERS = {
     "ltcc": build_ltcc, "duke": build_duke, "msmt17": build_msmt17, "mars": build_mars, "ccvid": build_ccvid,
     "vcclothes": build_vcclothes, "deepchange": build_deepchange, "last": build_last, "celeb": build_celeb,
     "celeb-light": lambda dst: build_celeb(dst, light=True),
+    "occluded-duke": build_occluded_duke, "occluded-reid": build_occluded_reid, "partial-reid": build_partial_reid,
+    "p-duke": build_p_duke,
 }
 
 
@@ -264,7 +305,7 @@ def public_reading(name: str, root: Path) -> list[tuple]:
                 full = _neutral(root, p)
                 pid, _, cam = map(int, re.search(r"(\d+)_(\d+)_c(\d+)", full).groups())
                 out.append((_rel(root, p), split, pid, cam - 1, re.search(r"(\w+)_c", full).group(1)))
-    elif name in ("market", "duke"):  # torchreid: glob *.jpg; ([-\d]+)_c(\d) on the full path
+    elif name in ("market", "duke", "occluded-duke"):  # torchreid, TransReID: glob *.jpg; ([-\d]+)_c(\d), full path
         for split in ("bounding_box_train", "query", "bounding_box_test"):
             for p in glob.glob(os.path.join(root, split, "*.jpg")):
                 pid, cam = map(int, re.search(r"([-\d]+)_c(\d)", _neutral(root, p)).groups())
@@ -316,6 +357,17 @@ def public_reading(name: str, root: Path) -> list[tuple]:
             for p in glob.glob(os.path.join(root, split, "*.jpg")):
                 pid, _ = map(int, re.search(r"([-\d]+)_(\d)", os.path.basename(p)).groups())
                 out.append((_rel(root, p), split, pid, None, None))
+    elif name in ("occluded-reid", "partial-reid"):  # BPBReID / PVPM: glob; pid = name.split('_')[0]; cam 0 / 1
+        query, pattern = (("occluded_body_images", "*/*.tif") if name == "occluded-reid"
+                          else ("partial_body_images", "*.jpg"))
+        for folder, cam in ((query, 0), ("whole_body_images", 1)):
+            for p in glob.glob(os.path.join(root, folder, pattern)):
+                out.append((_rel(root, p), folder, int(p.split("/")[-1].split("_")[0]), cam, None))
+    elif name == "p-duke":  # BPBReID / PVPM: */*.jpg per folder; occluded cam 0, whole-body cam 1
+        for part in ("train", "test"):
+            for folder, cam in (("whole_body_images", 1), ("occluded_body_images", 0)):
+                for p in glob.glob(os.path.join(root, part, folder, "*", "*.jpg")):
+                    out.append((_rel(root, p), part, int(p.split("/")[-1].split("_")[0]), cam, None))
     else:
         raise ValueError(name)
     return sorted(out)

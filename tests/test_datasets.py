@@ -31,6 +31,10 @@ EXPECTED = {
     "last": (19, ["val", "test"]),
     "celeb": (18, ["general"]),
     "celeb-light": (18, ["general"]),
+    "occluded-duke": (14, ["general"]),
+    "occluded-reid": (20, ["general"]),
+    "partial-reid": (16, ["general"]),
+    "p-duke": (18, ["general"]),
 }
 
 

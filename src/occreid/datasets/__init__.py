@@ -24,13 +24,17 @@ from .ltcc import LTCC
 from .market import Market1501
 from .mars import MARS
 from .msmt17 import MSMT17
+from .occluded_duke import OccludedDuke
+from .occluded_reid import OccludedREID
+from .p_duke import PDukeMTMCreID
+from .partial_reid import PartialREID
 from .prcc import PRCC
 from .records import IMAGE_EXTENSIONS, STATE_DIR, Dataset, Record
 from .vcclothes import VCClothes
 
 DATASETS = Registry("layout")
-for _cls in (PRCC, LTCC, Market1501, DukeMTMCreID, MSMT17, MARS, CCVID, VCClothes, DeepChange, LaST, CelebReID,
-             CelebReIDLight, Folder):
+for _cls in (PRCC, LTCC, Market1501, OccludedDuke, DukeMTMCreID, MSMT17, MARS, CCVID, VCClothes, DeepChange, LaST,
+             CelebReID, CelebReIDLight, OccludedREID, PartialREID, PDukeMTMCreID, Folder):
     DATASETS.register(_cls.name, _cls, help=_cls.title)
 del _cls
 
@@ -67,7 +71,8 @@ def get_layout(root: Path, layout: str | None = None) -> Layout:
         raise LayoutError(f"unknown layout {layout!r}; expected one of {', '.join(DATASETS)}")
     chosen = DATASETS[layout]()
     Layout.check_root(root)
-    if layout != "folder" and not chosen.matches(root):
+    fits = getattr(chosen, "matches_declared", chosen.matches)  # Occluded-Duke: its folders, whatever its name
+    if layout != "folder" and not fits(root):
         raise LayoutError(f"{root} is not a {layout} dataset. Expected {chosen.expected}")
     return chosen
 
@@ -90,5 +95,5 @@ __all__ = [
     "DATASETS", "Layout", "LayoutError", "Protocol", "IMAGE_EXTENSIONS", "STATE_DIR", "Dataset", "Record",
     "detect_layout", "get_layout", "read_dataset", "declaration", "register_dataset", "loader_hazards",
     "CCVID", "CelebReID", "CelebReIDLight", "DeepChange", "DukeMTMCreID", "Folder", "LaST", "LTCC", "Market1501",
-    "MARS", "MSMT17", "PRCC", "VCClothes",
+    "MARS", "MSMT17", "PRCC", "VCClothes", "OccludedDuke", "OccludedREID", "PartialREID", "PDukeMTMCreID",
 ]

@@ -39,7 +39,7 @@ from .rerank import re_ranking
 
 #: Layouts with an evaluation protocol (every declaration but ``folder``).
 PROTOCOL_LAYOUTS = ("prcc", "ltcc", "market", "duke", "msmt17", "mars", "ccvid", "vcclothes", "deepchange", "last",
-                    "celeb", "celeb-light")
+                    "celeb", "celeb-light", "occluded-duke", "occluded-reid", "partial-reid", "p-duke")
 
 MULTI_SHOT = "multi-shot"
 #: Ways to draw PRCC's single-shot galleries.
