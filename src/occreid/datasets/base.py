@@ -112,6 +112,9 @@ class Layout:
     roles: dict[str, str] = {}
     test_splits: tuple[str, str] | None = None  # (query split, gallery split) of the CAL-style lists
     held_out: tuple[str, ...] = ()  # train-role splits kept out of the training lists (MSMT17's val)
+    #: pids the public loaders never train on (torchreid's and fast-reid's ``_junk_pids``): kept out of
+    #: the identities ``combineall`` adds from query and gallery
+    junk_pids: tuple[int, ...] = ()
 
     # -- reading ---------------------------------------------------------------------------
     def matches(self, root: Path) -> bool:

@@ -26,6 +26,7 @@ class DukeMTMCreID(Market1501):
     expected = "duke: bounding_box_train/, bounding_box_test/, query/ holding PPPP_cC_fFFFFFFF.jpg"
     names = NAME
     subfolders = ("", "DukeMTMC-reID/")
+    junk_pids = ()  # torchreid's DukeMTMCreID declares none
 
     def protocols(self, dataset: Dataset) -> list[Protocol]:
         return [Protocol(GENERAL, GENERAL, lambda r: r.split == "query", lambda r: r.split == "bounding_box_test")]

@@ -32,6 +32,8 @@ class Market1501(Layout):
     names = NAME
     #: where the split folders may sit under the root (torchreid's alternative structure)
     subfolders = ("", "Market-1501-v15.09.15/")
+    #: torchreid's and fast-reid's ``_junk_pids``: distractors (0) and junk (-1) never become training identities
+    junk_pids = (0, -1)
 
     def __init__(self):
         self.prefix = ""

@@ -68,6 +68,7 @@ class ReIDDataset:
         ds = read_dataset(self.root, layout or self.layout_name)
         self.layout = ds.layout
         self.video = declaration(ds).video
+        self.junk_pids = tuple(declaration(ds).junk_pids)
         self._tracklet = {self._path(r): r.tracklet for r in ds.records}
         if ds.layout == "folder":
             raise ValueError(f"{self.root} was read as a folder of unlabelled images; re-ID lists need labels")
@@ -178,32 +179,43 @@ class Market1501(ReIDDataset):
     layout_name = "market"
 
 
+#: torchreid is KaiyangZhou/deep-person-reid, installed from its source; the PyPI project named "torchreid" is
+#: someone else's repackaging.
+TORCHREID_INSTALL = ("register_torchreid needs torchreid from https://github.com/KaiyangZhou/deep-person-reid, "
+                     "installed from its source as its README says (git clone it, then in it pip install -r "
+                     "requirements.txt and python setup.py develop); `pip install torchreid` installs another "
+                     "project's repackaging, not this one.")
+
+
 def register_torchreid(name: str, root: str | Path, layout: str | None = None, prcc_query: str = "cloth-changing"):
     """Register the dataset at ``root`` in torchreid under ``name``; returns the dataset class.
 
     The class is a ``torchreid.data.ImageDataset`` (``VideoDataset`` for MARS and CCVID, registered
     with ``register_video_dataset``) built from :meth:`ReIDDataset.torchreid_lists`; the
     ``root`` torchreid passes when it builds the dataset is ignored (``root`` here is used).
-    One line: ``register_torchreid("occ_ltcc", "/data/Occ_LTCC")``, then
-    ``torchreid.data.ImageDataManager(root="/data", sources="occ_ltcc")``.
+    Its ``_junk_pids`` are the declaration's (Market-1501: 0 and -1, as torchreid's own class), so
+    ``combineall=True`` adds no distractor identity. A dataset without a training split
+    (Occluded-REID, Partial-REID) gets query + gallery as a dummy ``train``, as torchreid's own
+    test-only datasets (SenseReID) do. One line: ``register_torchreid("occ_ltcc", "/data/Occ_LTCC")``,
+    then ``torchreid.data.ImageDataManager(root="/data", sources="occ_ltcc")``.
     """
     try:
         import torchreid
     except ImportError as e:
-        raise ImportError("register_torchreid needs torchreid (pip install torchreid, "
-                          "https://github.com/KaiyangZhou/deep-person-reid)") from e
+        raise ImportError(TORCHREID_INSTALL) from e
     data_root = Path(root)
-    video = ReIDDataset(data_root, layout).video  # fail now, not when torchreid first builds the dataset
-    base = torchreid.data.VideoDataset if video else torchreid.data.ImageDataset
+    first = ReIDDataset(data_root, layout)  # fail now, not when torchreid first builds the dataset
+    base = torchreid.data.VideoDataset if first.video else torchreid.data.ImageDataset
 
     class OccReIDImageDataset(base):
         dataset_dir = str(data_root)
+        _junk_pids = list(first.junk_pids)
 
         def __init__(self, root: str = "", **kwargs):
-            lists = ReIDDataset(data_root, layout).torchreid_lists(prcc_query)
-            super().__init__(*lists, **kwargs)
+            train, query, gallery = ReIDDataset(data_root, layout).torchreid_lists(prcc_query)
+            super().__init__(train or query + gallery, query, gallery, **kwargs)
 
     OccReIDImageDataset.__name__ = OccReIDImageDataset.__qualname__ = f"OccReID_{name}"
-    register = torchreid.data.register_video_dataset if video else torchreid.data.register_image_dataset
+    register = torchreid.data.register_video_dataset if first.video else torchreid.data.register_image_dataset
     register(name, OccReIDImageDataset)
     return OccReIDImageDataset
