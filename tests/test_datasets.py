@@ -232,3 +232,13 @@ def test_alternative_roots(built, tmp_path):
     assert ds.layout == "duke" and len(ds.records) == EXPECTED["duke"][0]
     assert all(r.relpath.startswith("DukeMTMC-reID/") for r in ds.records)
     assert [s.name for s in settings(ds)] == ["general"]
+
+
+@pytest.mark.parametrize("layout, out", [("ltcc", "/data/occ_cloth/LTCC_ReID"), ("ltcc", "/data/my_c1/x_c/LTCC"),
+                                         ("duke", "/data/run-1_c2/occ")])
+def test_path_hazard_states_the_loaders_rule_and_a_path_they_read_right(built, layout, out):
+    records = read_dataset(built[layout]).records
+    (warning,) = loader_hazards(layout, out, records)
+    assert declaration(read_dataset(built[layout])).path_rule in warning
+    suggested = warning.rsplit("e.g. ", 1)[1].rstrip(".")
+    assert suggested != out and loader_hazards(layout, suggested, records) == []

@@ -115,6 +115,9 @@ class Layout:
     #: pids the public loaders never train on (torchreid's and fast-reid's ``_junk_pids``): kept out of
     #: the identities ``combineall`` adds from query and gallery
     junk_pids: tuple[int, ...] = ()
+    #: in words, which folder names on an output path make the public loader misread labels
+    #: (declarations whose loader runs its regex on the full path)
+    path_rule: str = ""
 
     # -- reading ---------------------------------------------------------------------------
     def matches(self, root: Path) -> bool:

@@ -26,6 +26,8 @@ class CelebReID(Layout):
     title = "Celeb-reID"
     expected = "celeb: train/, query/, gallery/ holding PID_IMG_Z.jpg (Celeb-reID-light: a folder named *light*)"
     roles = {"train": "train", "query": "query", "gallery": "gallery"}
+    path_rule = ("the Celeb-reID regex ([-\\d]+)_(\\d) takes the pid from its first match in the whole path, so "
+                 "no folder name on the path may contain a digit or '-' followed by '_' and a digit")
     test_splits = ("query", "gallery")
     light = False
 

@@ -26,6 +26,9 @@ class LTCC(Layout):
     expected = "ltcc: train/, query/, test/ holding PPP_K_cC_FFFFFF.png"
     roles = {"train": "train", "query": "query", "test": "gallery"}
     test_splits = ("query", "test")
+    path_rule = ("CAL's LTCC loader takes the clothes key from the first match of (\\w+)_c in the whole path, so no "
+                 "folder name on the path may contain '_c' after a letter, digit or underscore (such as occ_cloth), "
+                 "nor a run such as 12_3_c4 (its pid regex)")
 
     def matches(self, root: Path) -> bool:
         return all((root / s).is_dir() for s in self.roles) and any((root / "train").glob("*_c*.png"))

@@ -26,6 +26,9 @@ class VCClothes(Layout):
     title = "VC-Clothes"
     expected = "vcclothes: train/, query/, gallery/ holding PPPP-CC-KK-FFFF.jpg"
     roles = {"train": "train", "query": "query", "gallery": "gallery"}
+    path_rule = ("CAL's VC-Clothes regex (\\d+)-(\\d+)-(\\d+)-(\\d+) takes its labels from the first match in "
+                 "the whole path, so no folder name on the path may hold four numbers joined by '-' (such as "
+                 "2024-01-02-03)")
     test_splits = ("query", "gallery")
 
     def matches(self, root: Path) -> bool:
