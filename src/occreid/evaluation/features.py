@@ -10,6 +10,7 @@ refused in one sentence instead of failing, or allocating, inside NumPy. Writing
 
 from __future__ import annotations
 
+import io
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -86,7 +87,9 @@ def save_features(path: str | Path, table, root: str | Path) -> None:
     arrays = dict(paths=np.array(table.paths, dtype=str), features=np.asarray(table.features, np.float32),
                   root=np.array(str(Path(root).resolve())),
                   tree_fingerprint=np.array(tree_fingerprint(root, table.paths)))
-    atomic_write(Path(path), lambda fh: np.savez(fh, **arrays), "features")
+    buf = io.BytesIO()  # built in memory: a write error then never meets a half-closed ZipFile
+    np.savez(buf, **arrays)
+    atomic_write(Path(path), lambda fh: fh.write(buf.getbuffer()), "features")
 
 
 def load_features(path: str | Path, dataset: Dataset, allow_other_tree: bool = False):
