@@ -198,7 +198,8 @@ def test_a_full_disk_leaves_no_truncated_file_and_exits_3(data, tmp_path):
 
 
 def test_configuration_errors_exit_2(data, tmp_path):
-    code, text = _embed(tmp_path, _script(Mean(), tmp_path / "m.pt"), tmp_path / "o" / "f.npz")
+    (tmp_path / "empty").mkdir()
+    code, text = _embed(tmp_path / "empty", _script(Mean(), tmp_path / "m.pt"), tmp_path / "o" / "f.npz")
     assert code == 2 and "matches no known dataset layout" in text
-    code, text = _cli("evaluate", tmp_path, "--no-progress")
+    code, text = _cli("evaluate", tmp_path / "empty", "--no-progress")
     assert code == 2
