@@ -101,3 +101,14 @@ def forget() -> None:
     """Remove the imported public code from ``sys.modules`` (call at teardown)."""
     _forget("fastreid")
     _forget("torchreid")
+
+
+def module(repo: str, path: str, tmp: Path) -> types.ModuleType:
+    """One self-contained source file of ``repo`` (e.g. a metric or re-ranking module), imported as it is."""
+    import importlib.util
+
+    root = _extract(repo, [path], tmp / repo.replace("/", "+"))
+    spec = importlib.util.spec_from_file_location(f"public_{Path(path).stem}", root / path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
