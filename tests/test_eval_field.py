@@ -27,7 +27,8 @@ FASTREID, TORCHREID = "JDAI-CV/fast-reid", "KaiyangZhou/deep-person-reid"
 
 
 def _labels(rng, q: int, g: int, ids: int = 12, cams: int = 4):
-    return (rng.integers(ids, size=q), rng.integers(ids, size=g), rng.integers(cams, size=q), rng.integers(cams, size=g))
+    return (rng.integers(ids, size=q), rng.integers(ids, size=g),
+            rng.integers(cams, size=q), rng.integers(cams, size=g))
 
 
 def test_cmc_map_and_minp_equal_fast_reids_evaluate_rank(tmp_path):
@@ -44,7 +45,8 @@ def test_cmc_map_and_minp_equal_fast_reids_evaluate_rank(tmp_path):
         assert m.num_valid == len(all_inp)
 
 
-@pytest.mark.parametrize("repo, path", [(FASTREID, "fastreid/evaluation/rerank.py"), (TORCHREID, "torchreid/utils/rerank.py")])
+@pytest.mark.parametrize("repo, path", [(FASTREID, "fastreid/evaluation/rerank.py"),
+                                        (TORCHREID, "torchreid/utils/rerank.py")])
 def test_re_ranking_equals_the_public_implementations(tmp_path, repo, path):
     ref = public_code.module(repo, path, tmp_path)
     rng = np.random.default_rng(2)
