@@ -56,7 +56,7 @@ class Scoring:
 
     ``distance``: ``cosine`` (negative cosine similarity of L2-normalised features, CAL's) or
     ``euclidean`` (squared Euclidean distance of the features as given, torchreid's default).
-    ``ties``: ``gallery-order`` (a stable sort: exactly tied distances keep gallery order) or
+    ``ties``: ``gallery-order`` (a stable sort: equal computed distances keep gallery order) or
     ``cal`` (cosine distances computed as CAL's ``test.py`` does, with ``torch.mm``, and ranked with
     NumPy's default argsort as CAL's ``evaluate``: CAL's numbers, ties included; needs PyTorch).
     ``rerank``: k-reciprocal re-ranking (:func:`.rerank.re_ranking`, k1=20, k2=6, lambda=0.3) of
