@@ -176,3 +176,6 @@ def test_cli_distance_and_rerank(occluded_reid, tmp_path):
     res = CliRunner().invoke(main, ["evaluate", str(root), "-f", str(feats), "--distance", "euclidean", "--ties", "cal",
                                     "--no-progress"])
     assert res.exit_code == 2 and "cosine" in res.output
+    res = CliRunner().invoke(main, ["evaluate", str(root), "-f", str(feats), "--ties", "cal", "--cal-device",
+                                    "nodevice:7", "--no-progress"])
+    assert res.exit_code == 2 and "cannot compute CAL's distances on 'nodevice:7'" in " ".join(res.output.split())

@@ -226,11 +226,14 @@ def _table(title: str, rows: list[tuple[str, dict, str]]) -> Table:
 @click.option("--ties", type=click.Choice(list(TIE_RULES)), default="gallery-order", show_default=True,
               help="Exactly tied distances: gallery-order (a stable sort, the same on every machine) or cal "
                    "(CAL's torch.mm distances ranked by NumPy's argsort: CAL's numbers, ties included; needs torch).")
+@click.option("--cal-device", default="cpu", show_default=True,
+              help="With --ties cal: where torch.mm runs (CAL's test.py runs it on cuda; CPU and GPU may round "
+                   "one ulp apart, so use the device CAL ran on).")
 @click.option("--per-query", "per_query_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write each query's rank-1 hit, first-match rank, AP and INP, per setting (.csv, or .json).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 def evaluate(dataset, features, compare, features2, json_path, layout, single_shot_repeats, seed, draws, cal_order,
-             allow_other_tree, distance, rerank, ties, per_query_path, progress):
+             allow_other_tree, distance, rerank, ties, cal_device, per_query_path, progress):
     """CMC (rank-1/5/10/20) and mAP of DATASET per protocol setting, and of its occluded twin with --compare.
 
     Every published setting of the dataset's declaration (docs/datasets.md): PRCC same-clothes and
@@ -253,7 +256,7 @@ def evaluate(dataset, features, compare, features2, json_path, layout, single_sh
         for path, what in ((json_path, "--json"), (per_query_path, "--per-query")):
             if path is not None:
                 check_output(path, inputs, what)
-        scoring = Scoring(distance, ties, rerank, per_query is not None)
+        scoring = Scoring(distance, ties, rerank, per_query is not None, cal_device)
         first = _run(dataset, features, layout, single_shot_repeats, seed, progress, allow_other_tree, draws,
                      cal_order, scoring, per_query)
         second = _run(compare, features2, layout, single_shot_repeats, seed, progress, allow_other_tree, draws,

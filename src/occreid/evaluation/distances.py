@@ -54,10 +54,12 @@ class CosineDistance(_Rows):
     """Negative cosine similarity between L2-normalised query and gallery features, by rows.
 
     ``backend="numpy"`` (the default) or ``"torch"`` (CAL's arithmetic: ``F.normalize`` and
-    ``-torch.mm`` one query row at a time; needs PyTorch).
+    ``-torch.mm`` one query row at a time; needs PyTorch) on ``device`` (CAL runs it on its GPU:
+    ``cuda``; cuBLAS and the CPU's BLAS may round differently, so use the device CAL ran on).
     """
 
-    def __init__(self, query_features: np.ndarray, gallery_features: np.ndarray, backend: str = "numpy"):
+    def __init__(self, query_features: np.ndarray, gallery_features: np.ndarray, backend: str = "numpy",
+                 device: str = "cpu"):
         qf, gf = _pair(query_features, gallery_features)
         if backend not in ("numpy", "torch"):
             raise ValueError(f"backend must be numpy or torch, not {backend!r}")
@@ -70,8 +72,11 @@ class CosineDistance(_Rows):
             except ImportError as e:
                 raise ValueError("CAL's tie path computes distances with PyTorch: pip install torch") from e
             self._torch = torch
-            self.qf = F.normalize(torch.from_numpy(qf), p=2, dim=1)
-            self.gf = F.normalize(torch.from_numpy(gf), p=2, dim=1)
+            try:
+                self.qf = F.normalize(torch.from_numpy(qf).to(device), p=2, dim=1)
+                self.gf = F.normalize(torch.from_numpy(gf).to(device), p=2, dim=1)
+            except (RuntimeError, AssertionError) as e:  # no such device, torch built without CUDA
+                raise ValueError(f"cannot compute CAL's distances on {device!r}: {str(e).splitlines()[0]}") from None
         else:
             self.qf, self.gf = l2_normalize(qf), l2_normalize(gf)
 
@@ -84,7 +89,7 @@ class CosineDistance(_Rows):
         with torch.inference_mode():
             gt = self.gf.t()
             for k, i in enumerate(idx):  # CAL: distmat[i] = (-torch.mm(qf[i:i+1], gf.t())).cpu()
-                out[k] = (-torch.mm(self.qf[i:i + 1], gt)).numpy()[0]
+                out[k] = (-torch.mm(self.qf[i:i + 1], gt)).cpu().numpy()[0]
         return out
 
 
@@ -102,10 +107,11 @@ class EuclideanDistance(_Rows):
         return np.maximum(d, 0.0)
 
 
-def distance(name: str, query_features: np.ndarray, gallery_features: np.ndarray, backend: str = "numpy") -> _Rows:
+def distance(name: str, query_features: np.ndarray, gallery_features: np.ndarray, backend: str = "numpy",
+             device: str = "cpu") -> _Rows:
     """The row-computed distance called ``name`` (``cosine`` or ``euclidean``)."""
     if name == "cosine":
-        return CosineDistance(query_features, gallery_features, backend)
+        return CosineDistance(query_features, gallery_features, backend, device)
     if name == "euclidean":
         if backend != "numpy":
             raise ValueError("CAL's torch path is defined for the cosine distance only")

@@ -61,13 +61,15 @@ class Scoring:
     NumPy's default argsort as CAL's ``evaluate``: CAL's numbers, ties included; needs PyTorch).
     ``rerank``: k-reciprocal re-ranking (:func:`.rerank.re_ranking`, k1=20, k2=6, lambda=0.3) of
     the distances (``1 - cosine`` or squared Euclidean), as torchreid's ``rerank=True``.
-    ``per_query``: keep each query's first-match rank, AP and INP.
+    ``per_query``: keep each query's first-match rank, AP and INP. ``device``: where the ``cal``
+    tie rule runs ``torch.mm`` (CAL runs it on ``cuda``; the CPU's BLAS may round differently).
     """
 
     distance: str = "cosine"
     ties: str = "gallery-order"
     rerank: bool = False
     per_query: bool = False
+    device: str = "cpu"
 
     def __post_init__(self):
         if self.distance not in DISTANCES:
@@ -81,12 +83,13 @@ class Scoring:
         """The (Q, G) distances to rank (re-ranked when asked)."""
         backend = "torch" if self.ties == "cal" else "numpy"
         try:
-            d = distance(self.distance, qf, gf, backend)
+            d = distance(self.distance, qf, gf, backend, self.device)
             if not self.rerank:
                 return d
             shift = 1.0 if self.distance == "cosine" else 0.0  # torchreid's cosine distance is 1 - cos
-            return re_ranking(np.asarray(d) + shift, np.asarray(distance(self.distance, qf, qf, backend)) + shift,
-                              np.asarray(distance(self.distance, gf, gf, backend)) + shift)
+            return re_ranking(np.asarray(d) + shift,
+                              np.asarray(distance(self.distance, qf, qf, backend, self.device)) + shift,
+                              np.asarray(distance(self.distance, gf, gf, backend, self.device)) + shift)
         except ValueError as e:
             raise ProtocolError(str(e)) from None
 
@@ -95,7 +98,8 @@ class Scoring:
         return "argsort" if self.ties == "cal" else "gallery-order"
 
     def describe(self) -> dict:
-        return {"distance": self.distance, "ties": self.ties, "rerank": self.rerank}
+        out = {"distance": self.distance, "ties": self.ties, "rerank": self.rerank}
+        return {**out, "device": self.device} if self.ties == "cal" else out
 
 
 class ProtocolError(ValueError):
