@@ -245,9 +245,12 @@ def embed_images(
             raise
         except Exception as e:  # the user's model: any exception is its own failure, told in one sentence
             lines = [x.strip() for x in str(e).splitlines() if x.strip()]
+            last = lines[-1] if lines else "no message"
+            if not last.startswith(type(e).__name__ + ":"):  # TorchScript repeats the type on its last line
+                last = f"{type(e).__name__}: {last}"
             n, _, h, w = batch.shape
-            raise ModelError(f"the model failed on a batch of {n} images of 3x{h}x{w} ({type(e).__name__}: "
-                             f"{lines[-1] if lines else 'no message'}); was it exported for another input size "
+            raise ModelError(f"the model failed on a batch of {n} images of 3x{h}x{w} ({last}); "
+                             "was it exported for another input size "
                              "or a fixed batch? Pass the --height, --width and --batch-size it was exported "
                              "for.") from None
 
