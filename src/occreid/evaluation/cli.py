@@ -239,10 +239,12 @@ def evaluate(dataset, features, compare, features2, json_path, layout, single_sh
     Every published setting of the dataset's declaration (docs/datasets.md): PRCC same-clothes and
     cloth-changing, multi-shot and single-shot (averaged draws); LTCC, VC-Clothes and CCVID general,
     cloth-changing and same-clothes; DeepChange and LaST val and test; Market-1501, DukeMTMC-reID,
-    MSMT17, MARS and Celeb-reID general. MARS and CCVID are evaluated per tracklet (frame features
-    averaged). Distance: negative cosine similarity of L2-normalised features (--distance, --rerank);
-    mINP as fast-reid computes it. Queries without a valid match are skipped and counted ('queries used').
-    Exit codes: 0 done, 2 configuration error, 3 output not writable.
+    MSMT17, MARS and Celeb-reID general; Occluded-DukeMTMC, Occluded-REID, Partial-REID and
+    P-DukeMTMC-reID occluded queries against whole-body galleries. MARS and CCVID are evaluated per
+    tracklet (frame features averaged). Distance: negative cosine similarity of L2-normalised
+    features (--distance, --rerank); mINP as fast-reid computes it. Queries without a valid match
+    are skipped and counted ('queries used'). Exit codes: 0 done, 2 configuration error, 3 output
+    not writable.
     """
     if compare is None and features2 is not None:
         raise click.UsageError("--features2 needs --compare")
