@@ -31,6 +31,7 @@ def _labels(rng, q: int, g: int, ids: int = 12, cams: int = 4):
             rng.integers(cams, size=q), rng.integers(cams, size=g))
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # the public code's own notices
 def test_cmc_map_and_minp_equal_fast_reids_evaluate_rank(tmp_path):
     rank = public_code.module(FASTREID, "fastreid/evaluation/rank.py", tmp_path)
     rng = np.random.default_rng(1)

@@ -36,6 +36,7 @@ def clean():
     public_code.forget()
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # the public code's own notices
 def test_fastreid_builds_an_occluded_twin_as_its_own_market(tmp_path, monkeypatch, clean, market):
     fr = public_code.fastreid(tmp_path, monkeypatch)
     cls = register_fastreid("OccMarketMini", market)
@@ -76,6 +77,7 @@ def test_fastreid_missing_says_how_to_get_it(monkeypatch):
     assert str(info.value) == FASTREID_INSTALL and "git clone https://github.com/JDAI-CV/fast-reid" in FASTREID_INSTALL
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # the public code's own notices
 def test_torchreid_combineall_keeps_distractors_out_as_torchreid_does(tmp_path, clean, market):
     tr = public_code.torchreid(tmp_path)
     ours = register_torchreid("occ_market_mini", market)(root="", combineall=True, verbose=False)
