@@ -180,3 +180,12 @@ def test_cli_distance_and_rerank(occluded_reid, tmp_path):
     res = CliRunner().invoke(main, ["evaluate", str(root), "-f", str(feats), "--ties", "cal", "--cal-device",
                                     "nodevice:7", "--no-progress"])
     assert res.exit_code == 2 and "cannot compute CAL's distances on 'nodevice:7'" in " ".join(res.output.split())
+
+
+def test_re_ranking_too_large_for_memory_is_one_sentence(occluded_reid, monkeypatch):
+    from occreid.evaluation import rerank
+
+    monkeypatch.setattr(rerank, "_available", lambda: 1000)  # as on a machine with 1 kB free
+    root, feats = occluded_reid
+    res = CliRunner().invoke(main, ["evaluate", str(root), "-f", str(feats), "--rerank", "--no-progress"])
+    assert res.exit_code == 2 and "re-ranking 20 queries and gallery items needs about" in " ".join(res.output.split())

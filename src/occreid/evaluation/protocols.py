@@ -35,7 +35,7 @@ from ..datasets.prcc import cal_gallery_order
 from ..datasets.records import Dataset, Record
 from .distances import DISTANCES, distance
 from .metrics import Metrics, average, evaluate_labels
-from .rerank import re_ranking
+from .rerank import check_memory, re_ranking
 
 #: Layouts with an evaluation protocol (every declaration but ``folder``).
 PROTOCOL_LAYOUTS = ("prcc", "ltcc", "market", "duke", "msmt17", "mars", "ccvid", "vcclothes", "deepchange", "last",
@@ -86,6 +86,7 @@ class Scoring:
             d = distance(self.distance, qf, gf, backend, self.device)
             if not self.rerank:
                 return d
+            check_memory(d.shape[0] + d.shape[1])  # before the (Q,Q) and (G,G) distances are built
             shift = 1.0 if self.distance == "cosine" else 0.0  # torchreid's cosine distance is 1 - cos
             return re_ranking(np.asarray(d) + shift,
                               np.asarray(distance(self.distance, qf, qf, backend, self.device)) + shift,
