@@ -76,28 +76,36 @@ def _load(path: Path) -> dict:
     return report
 
 
-def compare_table(paths: list[Path], baseline: Path | None = None) -> Table:
-    """One line per bench: model, clean and mRD per metric, per-part mAP drops, nRD against ``baseline``."""
+def compare_table(paths: list[Path], baseline: Path | None = None) -> list[Table]:
+    """One line per bench (model, clean and mRD per metric, nRD against ``baseline`` or the baseline's
+    bench among them), then the mAP drop per part, one column per bench."""
     reports = [_load(p) for p in paths]
     base = _load(baseline) if baseline else next((r for r in reports if r["model_key"].startswith("baseline:")), None)
     grids = {json.dumps([r["layout"], r["grid"], r["protocol"]]) for r in reports}
     if len(grids) > 1:
         raise BenchError("the benches differ in dataset layout, grid or protocol; compare benches of the same grid.")
-    parts = reports[0]["grid"]["parts"]
-    table = Table(title="occreid bench: mean relative drop (%), lower is more robust", title_justify="left")
-    for col in ["bench", "model", *(f"clean {m}" for m in METRICS), *(f"mRD {m}" for m in METRICS),
-                *(f"{p} mAP" for p in parts), "nRD mAP"]:
-        table.add_column(col, justify="left" if col in ("bench", "model") else "right", overflow="fold")
-    for path, r in zip(paths, reports):
+    table = Table(title="occreid bench: mean relative drop mRD (%), lower is more robust", title_justify="left")
+    for col in ["bench", "model", "clean rank-1", "clean mAP", "mRD rank-1", "mRD mAP", "mRD mINP", "nRD mAP"]:
+        table.add_column(col, justify="left" if col in ("bench", "model") else "right", no_wrap=col != "bench")
+    parts = Table(title="relative mAP drop (%) per part, mean over severities and settings", title_justify="left")
+    parts.add_column("part")
+    for i, (path, r) in enumerate(zip(paths, reports)):
         s = r["summary"]
-        clean = {m: sum(v[m] or 0 for v in r["clean"].values()) / max(1, len(r["clean"])) for m in METRICS}
-        per_part = {p: [v[p]["mAP"] for v in s["per_part"].values() if v[p]["mAP"] is not None] for p in parts}
+        clean = {m: _avg([v[m] for v in r["clean"].values()]) for m in METRICS}
         nrd = normalised(r, base) if base is not None else None
-        table.add_row(str(path), Path(r["model"]).name, *(_fmt(clean[m]) for m in METRICS),
-                      *(_fmt(s["mRD"]["all"][m]) for m in METRICS),
-                      *(_fmt(sum(v) / len(v) if v else None) for v in per_part.values()),
-                      _fmt(nrd["mAP"]) if nrd else "-")
-    return table
+        model = "baseline" if r["model_key"].startswith("baseline:") else Path(r["model"]).name
+        table.add_row(f"#{i + 1} {Path(path).parent.name}/{Path(path).name}", model, _fmt(clean["rank1"]),
+                      _fmt(clean["mAP"]),
+                      *(_fmt(s["mRD"]["all"][m]) for m in METRICS), _fmt(nrd["mAP"]) if nrd else "-")
+        parts.add_column(f"#{i + 1}", justify="right")
+    for p in reports[0]["grid"]["parts"]:
+        parts.add_row(p, *(_fmt(_avg([v[p]["mAP"] for v in r["summary"]["per_part"].values()])) for r in reports))
+    return [table, parts]
+
+
+def _avg(values):
+    vals = [v for v in values if v is not None]
+    return sum(vals) / len(vals) if vals else None
 
 
 def _triple(text: str, name: str) -> tuple[float, float, float]:
@@ -163,7 +171,8 @@ def bench(args, parts_from, out, model_path, layout, parts, severities, seeds, p
         if compare:
             if len(args) < 1:
                 raise BenchError("--compare needs bench JSON files as arguments.")
-            _out.print(compare_table(list(args), baseline_json))
+            for table in compare_table(list(args), baseline_json):
+                _out.print(table)
             return
         if len(args) != 1:
             raise BenchError("give one DATASET (or --compare with bench JSON files).")
