@@ -320,3 +320,15 @@ def test_cli_refuses_unusable_inputs_and_links(ltcc, parts_run, tmp_path):
     assert res.exit_code == 2 and "overlaps the dataset" in res.output
     with pytest.raises(BenchError):
         parse_severities("10-20,10-20")
+
+
+def test_one_bench_at_a_time_per_folder(tmp_path):
+    from occreid.bench.store import BenchStore
+
+    first = BenchStore(tmp_path)
+    try:
+        with pytest.raises(BenchError, match="another occreid bench is running"):
+            BenchStore(tmp_path)
+    finally:
+        first.close()
+    BenchStore(tmp_path).close()  # released: the next one opens

@@ -27,6 +27,7 @@ from .grid import BenchError
 
 STORE_FILE = "bench.sqlite"
 WORK_DIR = "_work"
+LOCK_FILE = "bench.lock"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cells (key TEXT PRIMARY KEY, body TEXT NOT NULL);
@@ -84,19 +85,35 @@ def clear_work(out: Path) -> Path:
 
 
 class BenchStore:
-    """The SQLite store of one bench folder: scored cells and cached features."""
+    """The SQLite store of one bench folder: scored cells and cached features. One bench at a time
+    per folder (an exclusive lock on ``bench.lock``, released when the process ends, even killed)."""
 
     def __init__(self, out: Path):
+        import fcntl
+
         path = Path(out) / STORE_FILE
+        try:
+            self._lock = os.open(Path(out) / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            raise BenchError(f"cannot open {Path(out) / LOCK_FILE} ({exc.strerror or exc}); it must be a plain "
+                             "file, not a link.") from None
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self._lock)
+            raise BenchError(f"another occreid bench is running in {out}; wait for it or choose another --out.") \
+                from None
         try:
             self.db = sqlite3.connect(path, timeout=1.0)
             self.db.executescript(_SCHEMA)
             self.db.execute("PRAGMA journal_mode=WAL")
         except sqlite3.DatabaseError as exc:
+            os.close(self._lock)
             raise BenchError(f"{path} is not a bench store ({exc}); remove it to start the bench over.") from None
 
     def close(self) -> None:
         self.db.close()
+        os.close(self._lock)
 
     # -- cells ---------------------------------------------------------------------------------
     def cell(self, key: str) -> dict | None:
