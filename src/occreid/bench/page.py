@@ -87,10 +87,12 @@ def write_page(report: dict, out: Path) -> Path:
     if assets.is_symlink():
         assets.unlink()
     assets.mkdir(exist_ok=True)
-    views = [_setting_view(report, k, label, assets, i) for i, (k, label) in enumerate(report["settings"].items())]
+    scored = {k: label for k, label in report["settings"].items() if report["clean"][k]["mAP"] is not None}
+    views = [_setting_view(report, k, label, assets, i) for i, (k, label) in enumerate(scored.items())]
+    unscored = [label for k, label in report["settings"].items() if k not in scored]
     env = jinja2.Environment(loader=jinja2.PackageLoader("occreid.bench", "templates"), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
-    page = env.get_template("bench.html.j2").render(report=report, views=views, metrics=METRICS,
+    page = env.get_template("bench.html.j2").render(report=report, views=views, unscored=unscored, metrics=METRICS,
                                                      title=Path(report["dataset"]).name)
     path = Path(out) / "index.html"
     write_atomic(path, page)
