@@ -87,6 +87,8 @@ def write_page(report: dict, out: Path) -> Path:
     if assets.is_symlink():
         assets.unlink()
     assets.mkdir(exist_ok=True)
+    for old in assets.glob("curves_*.svg"):  # an earlier page's curves (another grid) would linger
+        old.unlink()
     scored = {k: label for k, label in report["settings"].items() if report["clean"][k]["mAP"] is not None}
     views = [_setting_view(report, k, label, assets, i) for i, (k, label) in enumerate(scored.items())]
     unscored = [label for k, label in report["settings"].items() if k not in scored]
