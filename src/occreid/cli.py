@@ -428,10 +428,12 @@ def report(out: Path, out2: Path | None, html: Path, samples: int, seed: int, ma
                f"{res.bytes / 1e6:.2f} MB in all) in {res.seconds:.1f} s")
 
 
+from .bench.cli import bench  # noqa: E402
 from .evaluation.cli import embed, evaluate  # noqa: E402  (registered after the generator's commands)
 
 main.add_command(embed)
 main.add_command(evaluate)
+main.add_command(bench)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
