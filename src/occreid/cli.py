@@ -432,6 +432,7 @@ from .evaluation.cli import embed, evaluate  # noqa: E402  (registered after the
 
 main.add_command(embed)
 main.add_command(evaluate)
+from .labels.cli import labels; main.add_command(labels)  # noqa: E402, E702, I001
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,222 @@
+"""The label formats of the part-based occluded re-ID methods, as pure NumPy: occreid's part maps and
+pose landmarks in, BPBReID's part fields and KPR's keypoint prompts out (facts in docs/labels.md).
+
+BPBReID (VlSomers/bpbreid) reads one ``.npy`` per image, a float array of shape ``(C, H, W)``
+(``read_masks`` loads it and turns it to ``H x W x C`` for albumentations, which resizes it to the
+image size). For a ``masks_dirs`` entry whose second value is True (``isp_6_parts``: 5 parts, with
+background) channel 0 is the background, dropped by ``RemoveBackgroundMask`` and rebuilt as
+``1 - sum(parts)`` by ``AddBackgroundMask('sum')``; the others are the parts in order.
+
+KPR (VlSomers/keypoint_promptable_reidentification) reads one JSON per image: a list of skeletons
+``{"keypoints": [[x, y, c] x 17], "is_target": bool}`` in COCO-17 order, pixel coordinates of the
+crop; the target is the positive prompt, the others negative prompts; a keypoint with ``c`` at or
+below ``vis_thresh`` (0.3) is not used, and ``[0, 0, 0]`` is how PifPaf writes a missing one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import posixpath
+
+import numpy as np
+
+from ..parts import PARTS
+
+# -- BPBReID part fields ---------------------------------------------------------------------------
+#: The ``isp_6_parts`` channels occreid writes: channel name -> occreid labels it holds. Channel 0 is
+#: the background; the parts are ordered head to feet, as ISP's clusters are.
+ISP6_CHANNELS: dict[str, tuple[int, ...]] = {
+    "background": (0,),
+    "head": (1,),
+    "torso": (2,),
+    "arms": (3, 4),
+    "upper_legs": (5,),
+    "lower_legs": (6,),
+}
+#: How BPBReID's loader is told about them: ``masks_dirs[name] = (parts, has_background, suffix)``.
+ISP6_PARTS_NUM = len(ISP6_CHANNELS) - 1
+#: The suffix BPBReID's ``infer_masks_path`` appends to the image's stem (``isp_6_parts``, ``pifpaf``).
+MASKS_SUFFIX = ".jpg.confidence_fields.npy"
+#: The file name KPR's ``infer_kp_path`` appends to the image's stem.
+KEYPOINTS_SUFFIX = ".jpg_keypoints.json"
+
+
+def part_fields(part_map: np.ndarray | None, shape: tuple[int, int], covered: np.ndarray | None = None,
+                stride: int = 1) -> np.ndarray:
+    """BPBReID ``isp_6_parts`` fields of one image: float32 ``(6, ceil(H / stride), ceil(W / stride))``,
+    channel 0 background then head, torso, arms, upper legs, lower legs (``ISP6_CHANNELS``).
+
+    ``part_map`` (H x W labels 0..6, None: no person) is one-hot encoded; pixels under the occluder
+    (``covered``, H x W bool) belong to no body part, so they count as background: what the occluded
+    image shows there is not the target. With ``stride`` > 1 each channel is the share of each
+    ``stride`` x ``stride`` block (area average), so the channels still sum to 1 everywhere.
+    """
+    h, w = shape
+    labels = np.zeros((h, w), np.uint8) if part_map is None else np.asarray(part_map, np.uint8)
+    if labels.shape != (h, w):
+        raise ValueError(f"part map {labels.shape} does not match the image {(h, w)}")
+    if covered is not None:
+        if covered.shape != (h, w):
+            raise ValueError(f"occluder mask {covered.shape} does not match the image {(h, w)}")
+        labels = np.where(covered, np.uint8(0), labels)
+    lookup = np.zeros(len(PARTS), np.intp)
+    for channel, members in enumerate(ISP6_CHANNELS.values()):
+        lookup[list(members)] = channel
+    onehot = (lookup[labels][None] == np.arange(len(ISP6_CHANNELS))[:, None, None]).astype(np.float32)
+    if stride <= 1:
+        return onehot
+    return block_average(onehot, stride)
+
+
+def block_average(fields: np.ndarray, stride: int) -> np.ndarray:
+    """Each ``stride`` x ``stride`` block's mean per channel (a partial block at the edge averages
+    the pixels it has), so one-hot channels become shares that still sum to 1."""
+    c, h, w = fields.shape
+    oh, ow = math.ceil(h / stride), math.ceil(w / stride)
+    padded = np.zeros((c, oh * stride, ow * stride), np.float64)
+    padded[:, :h, :w] = fields
+    count = np.zeros((oh * stride, ow * stride), np.float64)
+    count[:h, :w] = 1
+    sums = padded.reshape(c, oh, stride, ow, stride).sum(axis=(2, 4))
+    n = count.reshape(oh, stride, ow, stride).sum(axis=(1, 3))
+    return (sums / n).astype(np.float32)
+
+
+def npy_bytes(fields: np.ndarray) -> bytes:
+    """The ``.npy`` file of an array (NumPy's format 1.0, what ``np.load`` reads), made in memory."""
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(fields), allow_pickle=False)
+    return buf.getvalue()
+
+
+# -- COCO-17 keypoints from MediaPipe's 33 landmarks ------------------------------------------------
+#: COCO's 17 keypoints, in COCO's (and PifPaf's, and KPR's) order.
+COCO17: tuple[str, ...] = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle",
+)
+#: For each COCO-17 keypoint, the MediaPipe Pose landmark with the same meaning (MediaPipe's indices:
+#: 0 nose, 2 left eye (centre), 5 right eye, 7 left ear, 8 right ear, 11/12 shoulders, 13/14 elbows,
+#: 15/16 wrists, 23/24 hips, 25/26 knees, 27/28 ankles; both name sides from the person's view).
+MEDIAPIPE_FOR_COCO17: tuple[int, ...] = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
+#: KPR's default ``vis_thresh``: a keypoint whose score is at or below it is not used as a prompt.
+KPR_VIS_THRESH = 0.3
+
+
+def coco17(landmarks: np.ndarray, shape: tuple[int, int], covered: np.ndarray | None = None) -> np.ndarray:
+    """COCO-17 keypoints ``(17, 3)`` float64 ``(x, y, score)`` in image pixels from MediaPipe's
+    landmarks (33 or more rows of x, y, visibility; x, y continuous pixel coordinates).
+
+    The score is MediaPipe's visibility; a keypoint outside the image, or on a pixel of the
+    occluder (``covered``), is written ``[0, 0, 0]`` as PifPaf writes a keypoint it does not see.
+    """
+    h, w = shape
+    lm = np.asarray(landmarks, np.float64)
+    out = lm[list(MEDIAPIPE_FOR_COCO17), :3].copy()
+    out[:, 2] = np.clip(np.nan_to_num(out[:, 2], nan=0.0), 0.0, 1.0)
+    finite = np.isfinite(out[:, :2]).all(axis=1)
+    inside = finite & (out[:, 0] >= 0) & (out[:, 0] < w) & (out[:, 1] >= 0) & (out[:, 1] < h)
+    if covered is not None and inside.any():
+        col = np.clip(np.floor(np.where(inside, out[:, 0], 0)).astype(np.intp), 0, w - 1)
+        row = np.clip(np.floor(np.where(inside, out[:, 1], 0)).astype(np.intp), 0, h - 1)
+        inside &= ~covered[row, col]
+    out[~inside] = 0.0
+    return out
+
+
+def paste_transform(source_box: tuple[int, int, int, int], placed_box: tuple[int, int, int, int],
+                    shape: tuple[int, int]) -> tuple[float, float, float, float] | None:
+    """Where a pasted person's pixels went: ``(scale_x, scale_y, offset_x, offset_y)`` mapping its
+    own image's pixels to the target's (``x' = offset_x + scale_x * x``), from the box of the
+    donor's person pixels and the box of the occluder mask in a target of ``shape``.
+
+    occreid pastes the donor's person (cropped to its box) scaled with its aspect kept; a side of
+    the mask box on the image's edge may have been cut, so the scale comes from two sides that
+    were not cut, and the offset from an uncut side. None when too many sides were cut to tell.
+    """
+    h, w = shape
+    sy0, sx0, sy1, sx1 = source_box
+    ty0, tx0, ty1, tx1 = placed_box
+    sw, sh = sx1 - sx0, sy1 - sy0
+    if sw <= 0 or sh <= 0:
+        return None
+    cut_top, cut_left, cut_bottom, cut_right = ty0 <= 0, tx0 <= 0, ty1 >= h, tx1 >= w
+    if not cut_left and not cut_right:
+        scale = (tx1 - tx0) / sw
+    elif not cut_top and not cut_bottom:
+        scale = (ty1 - ty0) / sh
+    else:
+        return None
+    if not cut_left:
+        left = tx0
+    elif not cut_right:
+        left = tx1 - scale * sw
+    else:
+        return None
+    if not cut_top:
+        top = ty0
+    elif not cut_bottom:
+        top = ty1 - scale * sh
+    else:
+        return None
+    return scale, scale, left - scale * sx0, top - scale * sy0
+
+
+def moved(keypoints: np.ndarray, transform: tuple[float, float, float, float], shape: tuple[int, int]) -> np.ndarray:
+    """COCO-17 keypoints moved by ``paste_transform``'s mapping; those landing off the target image,
+    or missing before, are ``[0, 0, 0]``."""
+    sx, sy, ox, oy = transform
+    h, w = shape
+    out = np.asarray(keypoints, np.float64).copy()
+    seen = out[:, 2] > 0
+    out[:, 0] = ox + sx * out[:, 0]
+    out[:, 1] = oy + sy * out[:, 1]
+    inside = seen & (out[:, 0] >= 0) & (out[:, 0] < w) & (out[:, 1] >= 0) & (out[:, 1] < h)
+    out[~inside] = 0.0
+    return out
+
+
+def kpr_skeletons(target: np.ndarray | None, negatives: list[np.ndarray] = ()) -> list[dict]:
+    """KPR's keypoint file content: the target skeleton (``is_target`` true, the positive prompt)
+    first, then every other person's (negative prompts). No target skeleton: an empty list, which
+    KPR reads as no keypoints (all zeros) for that image."""
+    if target is None:
+        return []
+    skeletons = [{"keypoints": _rounded(target), "is_target": True}]
+    skeletons += [{"keypoints": _rounded(n), "is_target": False} for n in negatives]
+    return skeletons
+
+
+def _rounded(keypoints: np.ndarray) -> list[list[float]]:
+    return [[round(float(x), 3), round(float(y), 3), round(float(c), 4)] for x, y, c in np.asarray(keypoints)]
+
+
+# -- where the files go ------------------------------------------------------------------------------
+#: ``bpbreid``: BPBReID's and KPR's rule (``infer_masks_path``, ``infer_kp_path``): the image's
+#: parent folder's name, then its stem; ``mirror``: the image's whole relative folder, for a dataset
+#: class of one's own whose images share parent folder names (PRCC's ``A/001``, ``B/001``).
+PATH_RULES = ("bpbreid", "mirror")
+
+
+def label_relpath(relpath: str, suffix: str, rule: str = "bpbreid") -> str:
+    """The relative path of an image's label file under ``masks/<dir>`` or ``external_annotation/<dir>``:
+    ``<parent folder>/<stem><suffix>`` (rule ``bpbreid``, as their loaders compute it from the image
+    path) or ``<relative folder>/<stem><suffix>`` (rule ``mirror``)."""
+    folder, name = posixpath.split(relpath)
+    stem = os.path.splitext(name)[0]
+    if rule == "bpbreid":
+        folder = posixpath.basename(folder)
+    elif rule != "mirror":
+        raise ValueError(f"unknown path rule {rule!r}; expected one of {', '.join(PATH_RULES)}")
+    return posixpath.join(folder, stem + suffix) if folder else stem + suffix
+
+
+__all__ = [
+    "COCO17", "ISP6_CHANNELS", "ISP6_PARTS_NUM", "KEYPOINTS_SUFFIX", "KPR_VIS_THRESH", "MASKS_SUFFIX",
+    "MEDIAPIPE_FOR_COCO17", "PATH_RULES", "block_average", "coco17", "kpr_skeletons", "label_relpath", "moved",
+    "npy_bytes", "part_fields", "paste_transform",
+]
