@@ -129,14 +129,17 @@ def coco17(landmarks: np.ndarray, shape: tuple[int, int], covered: np.ndarray | 
 
 
 def paste_transform(source_box: tuple[int, int, int, int], placed_box: tuple[int, int, int, int],
-                    shape: tuple[int, int]) -> tuple[float, float, float, float] | None:
+                    shape: tuple[int, int], source_mask: np.ndarray | None = None,
+                    placed_mask: np.ndarray | None = None) -> tuple[float, float, float, float] | None:
     """Where a pasted person's pixels went: ``(scale_x, scale_y, offset_x, offset_y)`` mapping its
     own image's pixels to the target's (``x' = offset_x + scale_x * x``), from the box of the
     donor's person pixels and the box of the occluder mask in a target of ``shape``.
 
     occreid pastes the donor's person (cropped to its box) scaled with its aspect kept; a side of
-    the mask box on the image's edge may have been cut, so the scale comes from two sides that
-    were not cut, and the offset from an uncut side. None when too many sides were cut to tell.
+    the mask box on the image's edge may have been cut. Uncut, the scale is the boxes' height ratio;
+    cut, with ``source_mask`` and ``placed_mask`` given, the height whose paste best overlaps the
+    mask is found by trying each (without them, the distance of two opposite uncut sides); the
+    offset comes from uncut sides. None when both sides of an axis were cut.
     """
     h, w = shape
     sy0, sx0, sy1, sx1 = source_box
@@ -145,25 +148,52 @@ def paste_transform(source_box: tuple[int, int, int, int], placed_box: tuple[int
     if sw <= 0 or sh <= 0:
         return None
     cut_top, cut_left, cut_bottom, cut_right = ty0 <= 0, tx0 <= 0, ty1 >= h, tx1 >= w
-    if not cut_left and not cut_right:
+    if (cut_left and cut_right) or (cut_top and cut_bottom):
+        return None  # no side to anchor the offset on
+    if not (cut_left or cut_right or cut_top or cut_bottom):
+        scale = (ty1 - ty0) / sh  # the whole paste in view: its height, the longer side, is the finer measure
+    elif source_mask is not None and placed_mask is not None:
+        scale = _search_scale(source_mask, placed_mask, source_box, placed_box, cut_left, cut_top)
+        if scale is None:
+            return None
+    elif not (cut_left or cut_right):
         scale = (tx1 - tx0) / sw
-    elif not cut_top and not cut_bottom:
+    elif not (cut_top or cut_bottom):
         scale = (ty1 - ty0) / sh
     else:
         return None
-    if not cut_left:
-        left = tx0
-    elif not cut_right:
-        left = tx1 - scale * sw
-    else:
-        return None
-    if not cut_top:
-        top = ty0
-    elif not cut_bottom:
-        top = ty1 - scale * sh
-    else:
-        return None
+    left = tx0 if not cut_left else tx1 - scale * sw
+    top = ty0 if not cut_top else ty1 - scale * sh
     return scale, scale, left - scale * sx0, top - scale * sy0
+
+
+def _search_scale(source_mask, placed_mask, source_box, placed_box, cut_left, cut_top) -> float | None:
+    """The scale of a paste cut by the image's edge: each height from the mask box's own up to three
+    times the image's, resized as occreid resizes a cut-out (``resize_cutout``) and anchored at the
+    uncut sides; the one overlapping ``placed_mask`` best (intersection over union) wins."""
+    from ..occlusion.functional import resize_cutout, stamp
+
+    h, w = placed_mask.shape
+    sy0, sx0, sy1, sx1 = source_box
+    ty0, tx0, ty1, tx1 = placed_box
+    crop = np.asarray(source_mask, bool)
+    pixels = np.zeros(crop.shape + (3,), np.uint8)
+    target = np.asarray(placed_mask, bool)
+    best, best_iou = None, 0.0
+    for height in range(max(1, ty1 - ty0), 3 * max(h, w) + 1):
+        _, cut = resize_cutout(pixels, crop, height)
+        ch, cw = cut.shape
+        if cw < tx1 - tx0:
+            continue
+        top = ty1 - ch if cut_top else ty0
+        left = tx1 - cw if cut_left else tx0
+        _, alpha = stamp((h, w), cut, cut.astype(np.float32), top, left)
+        placed = alpha > 0
+        union = int((placed | target).sum())
+        iou = int((placed & target).sum()) / union if union else 0.0
+        if iou > best_iou:
+            best, best_iou = height / (sy1 - sy0), iou
+    return best if best_iou >= 0.5 else None
 
 
 def moved(keypoints: np.ndarray, transform: tuple[float, float, float, float], shape: tuple[int, int]) -> np.ndarray:

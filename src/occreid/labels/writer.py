@@ -112,7 +112,7 @@ class _Sources:
             try:
                 ds = read_dataset(root, cfg.layout)
             except LayoutError as exc:
-                raise LabelsError(str(exc).splitlines()[0]) from None
+                raise LabelsError(str(exc)) from None
             self.input = root
             self.items = [_Item(r.relpath) for r in ds.records]
 
@@ -237,7 +237,8 @@ def _label_one(cfg, src: _Sources, tree: OutputTree, item: _Item, parser, finder
         if target is not None and covered is not None and item.shape == "person" and item.donor and cfg.negatives:
             donor = _donor_keypoints(src, item.donor, parser, finder, donors)
             placed = mask_box(covered)
-            move = None if donor is None or placed is None else F.paste_transform(donor[1], placed, shape)
+            move = None if donor is None or placed is None else F.paste_transform(donor[1], placed, shape, donor[2],
+                                                                                   covered)
             if move is None:
                 result.negatives_unknown += 1
             else:
@@ -262,7 +263,7 @@ def _parts(src: _Sources, relpath: str, rgb: np.ndarray, parser) -> np.ndarray |
 
 
 def _donor_keypoints(src: _Sources, relpath: str, parser, finder, cache: dict):
-    """(COCO-17 keypoints in the donor's own image, box of its person pixels) of a pasted person,
+    """(COCO-17 keypoints in the donor's own image, box of its person pixels, those pixels) of a pasted person,
     or None when it shows no skeleton or no person; computed once per donor."""
     if relpath not in cache:
         try:
@@ -273,7 +274,7 @@ def _donor_keypoints(src: _Sources, relpath: str, parser, finder, cache: dict):
         landmarks = finder.find(rgb)
         parts = _parts(src, relpath, rgb, parser) if landmarks is not None else None
         box = None if parts is None else mask_box(parts != 0)
-        cache[relpath] = None if box is None else (F.coco17(landmarks, rgb.shape[:2]), box)
+        cache[relpath] = None if box is None else (F.coco17(landmarks, rgb.shape[:2]), box, parts != 0)
     return cache[relpath]
 
 
