@@ -33,6 +33,7 @@ FILES = {
         "torchreid/utils/constants.py", "torchreid/utils/tools.py", "torchreid/data/datasets/dataset.py",
         "torchreid/data/datasets/image/market1501.py", "torchreid/data/datasets/image/occluded_dukemtmc.py",
         "torchreid/data/masks_transforms/mask_transform.py",
+        "torchreid/data/masks_transforms/pifpaf_mask_transform.py",
     ],
     "kpr": [
         "torchreid/utils/constants.py", "torchreid/utils/imagetools.py", "torchreid/utils/tools.py",
@@ -136,6 +137,9 @@ def load(name: str) -> types.SimpleNamespace | str:
                                        t / "data/datasets/image/occluded_dukemtmc.py")
         ns.mask_transform = _module("torchreid.data.masks_transforms.mask_transform",
                                     t / "data/masks_transforms/mask_transform.py")
+        if name == "bpbreid":
+            ns.pifpaf = _module("torchreid.data.masks_transforms.pifpaf_mask_transform",
+                                t / "data/masks_transforms/pifpaf_mask_transform.py")
     except Exception as exc:  # their code, their dependencies: any failure is a reason to skip
         _LOADED[name] = f"{name}'s dataset code does not import here: {type(exc).__name__}: {exc}"
         return _LOADED[name]

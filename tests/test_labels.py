@@ -23,6 +23,7 @@ from PIL import Image
 from occreid.cli import main
 from occreid.labels import COCO17, LabelsConfig, LabelsError, coco17, label_relpath, part_fields, write_labels
 from occreid.labels.formats import ISP6_CHANNELS, MEDIAPIPE_FOR_COCO17, paste_transform
+from occreid.labels.pifpaf import PIFPAF_FIELDS, pifpaf_fields
 from occreid.occlusion import functional as OF
 from occreid.occlusion import preset_params
 from occreid.runner import GenerateConfig, generate
@@ -77,8 +78,15 @@ def market(tmp_path_factory) -> Path:
     resolution with the box parser and the finder double."""
     root = tmp_path_factory.mktemp("bpb")
     data = _copy(shared_dataset("market1501-mini"), root / "Market-1501-v15.09.15")
-    write_labels(LabelsConfig(dataset=data, output=data, parser=BOX, stride=1), finder=BoxFinder())
+    _both_formats(data)
     return data
+
+
+def _both_formats(root: Path) -> None:
+    """isp_6_parts with the keypoints, then the PifPaf-style fields alone."""
+    write_labels(LabelsConfig(dataset=root, output=root, parser=BOX, stride=1, masks_format="isp_6_parts"),
+                 finder=BoxFinder())
+    write_labels(LabelsConfig(dataset=root, output=root, parser=BOX, stride=1, keypoints=False), finder=BoxFinder())
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +97,7 @@ def twin(tmp_path_factory) -> Path:
     out = root / "Market-1501-v15.09.15"
     generate(GenerateConfig(input=shared_dataset("market1501-mini"), output=out, parser=BOX, workers=1,
                             occlusion=preset_params("person"), preset="person", save_parts=True, save_masks=True))
-    write_labels(LabelsConfig(dataset=out, output=out, parser=BOX, stride=1), finder=BoxFinder())
+    _both_formats(out)
     return out
 
 
@@ -123,6 +131,31 @@ def test_strided_fields_are_block_shares_that_still_sum_to_one():
     assert np.allclose(fields.sum(axis=0), 1.0)
     assert fields[1, 0, 0] == pytest.approx(12 / 16)  # block rows 0..3, cols 0..3: 4 x 3 head pixels
     assert fields[1, 2, 1] == 0.0 and fields[0, 2, 1] == 1.0  # a partial edge block averages what it has
+
+
+def test_pifpaf_fields_split_each_part_between_its_limbs_and_cover_the_person():
+    labels = np.zeros((40, 20), np.uint8)
+    labels[2:8, 8:12] = 1
+    labels[8:20, 5:15] = 2
+    labels[20:30, 5:15] = 5
+    labels[30:38, 5:15] = 6
+    kps = np.zeros((17, 3))
+    for name, (x, y) in {"left_hip": (13, 20), "right_hip": (7, 20), "left_knee": (13, 30), "right_knee": (7, 30),
+                         "left_ankle": (13, 37), "right_ankle": (7, 37)}.items():
+        kps[COCO17.index(name)] = (x, y, 0.9)
+    covered = np.zeros((40, 20), bool)
+    covered[32:, :] = True  # the feet under an occluder
+    fields = pifpaf_fields(labels, kps, (40, 20), covered, radius=2)
+    assert fields.shape == (36, 40, 20) and fields.dtype == np.float32 and set(np.unique(fields)) <= {0.0, 1.0}
+    f = dict(zip(PIFPAF_FIELDS, fields.astype(bool)))
+    person = (labels != 0) & ~covered
+    assert np.array_equal(np.any(fields[17:], axis=0), person)  # the limbs cover the person exactly
+    assert np.array_equal(f["left_knee_to_left_hip"], (labels == 5) & (np.arange(20) >= 10))  # the image's right
+    assert np.array_equal(f["right_knee_to_right_hip"], (labels == 5) & (np.arange(20) < 10))
+    assert np.array_equal(f["nose_to_left_eye"], labels == 1)
+    assert not f["left_ankle"].any() and not f["left_ankle_to_left_knee"][32:].any()  # nothing under the occluder
+    assert f["left_knee"][30, 13] and not f["left_knee"][~person].any()
+    assert not pifpaf_fields(None, None, (40, 20)).any()
 
 
 def test_coco17_takes_mediapipe_landmarks_by_meaning_and_hides_covered_or_outside_ones():
@@ -179,15 +212,20 @@ def test_original_labels_on_disk(market):
         fields = _npy(market, rel)
         assert fields.dtype == np.float32 and fields.shape == (6,) + rgb.shape[:2]
         assert set(np.unique(fields)) <= {0.0, 1.0} and np.array_equal(fields.sum(axis=0), np.ones(rgb.shape[:2]))
-        expected = np.vectorize(CHANNEL_OF_LABEL.get)(box.parse(rgb).parts)
+        parts = box.parse(rgb).parts
+        expected = np.vectorize(CHANNEL_OF_LABEL.get)(parts)
         assert np.array_equal(fields.argmax(axis=0), expected)
+        pifpaf = _npy(market, rel, "pifpaf")
+        assert pifpaf.dtype == np.float32 and pifpaf.shape == (36,) + rgb.shape[:2]
+        assert set(np.unique(pifpaf)) <= {0.0, 1.0}
+        assert np.array_equal(pifpaf[17:].any(axis=0), parts != 0)  # the 19 limb fields cover the person
         skeletons = _kp(market, rel)
         assert len(skeletons) == 1 and skeletons[0]["is_target"] is True
         kps = np.array(skeletons[0]["keypoints"])
         assert kps.shape == (17, 3) and (kps[:, 2] > 0.3).all()  # nothing covers the originals
         assert (kps[:, 0] < rgb.shape[1]).all() and (kps[:, 1] < rgb.shape[0]).all()
     record = json.loads((market / "_occreid" / "labels.json").read_text())
-    assert record["counts"]["masks"] == 96 and record["bpbreid"]["masks_dirs_entry"] == [5, True, SUFFIX]
+    assert record["counts"]["masks"] == 96 and record["bpbreid"]["masks_dirs_entry"] == [36, False, SUFFIX]
     assert not (market / "_occreid" / "tmp").exists()
 
 
@@ -201,6 +239,7 @@ def test_twin_labels_are_the_truth_after_occlusion(twin):
         covered = np.array(Image.open(twin / "_occreid" / "masks" / f"{rel}.png")).astype(bool)
         fields = _npy(twin, rel)
         assert (fields[1:, covered] == 0).all() and (fields[0, covered] == 1).all()  # no body part under it
+        assert not _npy(twin, rel, "pifpaf")[:, covered].any()
         skeletons = _kp(twin, rel)
         target = np.array(skeletons[0]["keypoints"])
         seen = target[:, 2] > 0
@@ -239,8 +278,8 @@ def _kpr():
 
 @pytest.mark.parametrize("which", ["market", "twin"])
 def test_bpbreid_dataset_code_reads_the_part_fields(which, request):
-    root = request.getfixturevalue(which)
     bpb = _bpbreid()
+    root = request.getfixturevalue(which)
     # Occluded-Duke declares isp_6_parts as (5 parts, with background, our suffix); Market-1501 gets the same entry
     # (docs/labels.md: their 4-value entry does not unpack in their Dataset's constructor, 3 values do).
     parts_num, has_background, suffix = bpb.occluded_duke.OccludedDuke.get_masks_config("isp_6_parts")[:3]
@@ -268,9 +307,39 @@ def test_bpbreid_dataset_code_reads_the_part_fields(which, request):
 
 
 @pytest.mark.parametrize("which", ["market", "twin"])
-def test_kpr_dataset_code_reads_the_keypoint_prompts(which, request):
+def test_bpbreid_configs_group_the_pifpaf_fields_into_parts(which, request):
+    bpb = _bpbreid()
     root = request.getfixturevalue(which)
+    # masks_dir "pifpaf" as Market-1501 declares it, no entry added: their configs work as they are
+    assert bpb.market1501.Market1501.get_masks_config("pifpaf") == (36, False, SUFFIX)
+    assert list(PIFPAF_FIELDS) == bpb.pifpaf.PIFPAF_PARTS  # our channel order is theirs
+    ds = bpb.market1501.Market1501(root=str(root.parent), masks_dir="pifpaf", use_masks=True, load_masks=True,
+                                   transform_tr=lambda **kw: kw, transform_te=lambda **kw: kw, verbose=False)
+    five_v, eight = bpb.pifpaf.CombinePifPafIntoFiveVerticalParts(), bpb.pifpaf.CombinePifPafIntoEightBodyMasks()
+    box = BoxParser()
+    for i in range(len(ds.data("query"))):
+        sample = ds.getitem(i, "query")
+        chw = torch.from_numpy(np.ascontiguousarray(sample["mask"])).permute(2, 0, 1)  # PermuteMasksDim
+        labels = box.parse(sample["image"]).parts
+        rel = Path(sample["img_path"]).relative_to(root).as_posix()
+        if which == "twin":
+            mask = root / "_occreid" / "masks" / f"{rel}.png"
+            labels = np.where(np.array(Image.open(mask)).astype(bool), 0, labels)
+        grouped = eight.apply_to_mask(chw).numpy().astype(bool)  # their 'eight' grouping (Occluded-Duke's config)
+        assert np.array_equal(grouped.any(axis=0), labels != 0)
+        head = grouped[eight.parts_names.index("head_mask")]  # the head, and the face keypoints' discs around it
+        assert head[labels == 1].all() and not head[labels >= 3].any()
+        legs = [eight.parts_names.index(n) for n in ("left_leg_mask", "right_leg_mask")]
+        assert grouped[legs].any(axis=0)[labels >= 5].all() and not grouped[legs].any(axis=0)[labels == 1].any()
+        vertical = five_v.apply_to_mask(chw).numpy().astype(bool)  # 'five_v' (Market's config)
+        assert vertical[five_v.parts_names.index("head_mask")][labels == 1].all()
+        assert vertical[five_v.parts_names.index("legs_mask")][labels >= 5].all()
+
+
+@pytest.mark.parametrize("which", ["market", "twin"])
+def test_kpr_dataset_code_reads_the_keypoint_prompts(which, request):
     kpr = _kpr()
+    root = request.getfixturevalue(which)
     kpr.market1501.Market1501.masks_dirs["isp_6_parts"] = (5, True, SUFFIX)
     cfg = public.kpr_config("occreid_mediapipe")
     ds = kpr.market1501.Market1501(root=str(root.parent), masks_dir="isp_6_parts", config=cfg, verbose=False)
@@ -319,9 +388,10 @@ def test_a_twin_without_occluder_masks_is_refused_in_one_sentence(tmp_path):
 
 def test_shared_parent_folder_names_are_refused_and_mirror_paths_separate_them(tmp_path):
     prcc = shared_dataset("prcc-mini")  # rgb/test/A/004 and rgb/test/B/004: BPBReID's rule keeps only "004"
-    result = _run(prcc, "--out", tmp_path / "o", "--parser", BOX, "--no-keypoints")
+    isp = ("--parser", BOX, "--no-keypoints", "--masks-format", "isp_6_parts")  # no pose model needed
+    result = _run(prcc, "--out", tmp_path / "o", *isp)
     assert result.exit_code == 2 and "--paths mirror" in result.output
-    result = _run(prcc, "--out", tmp_path / "o", "--parser", BOX, "--no-keypoints", "--paths", "mirror")
+    result = _run(prcc, "--out", tmp_path / "o", *isp, "--paths", "mirror")
     assert result.exit_code == 0, result.output
     assert len(list((tmp_path / "o" / "masks" / "isp_6_parts").rglob("*.npy"))) == 480
     assert not (prcc / "masks").exists()
@@ -360,8 +430,8 @@ def test_the_real_embedded_parser_and_pose_model_on_real_crops(tmp_path):
     on_person = total = 0
     for path in sorted(data.glob("*/*.jpg")):
         rel = path.relative_to(data).as_posix()
-        fields = _npy(data, rel)
-        person = fields[0] < 0.5
+        fields = _npy(data, rel, "pifpaf")  # the default format
+        person = fields[17:].any(axis=0)  # the limb fields cover the parsed person
         assert person.mean() > 0.15  # a real person found, not a stray blob
         skeletons = _kp(data, rel)
         assert len(skeletons) == 1

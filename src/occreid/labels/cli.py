@@ -9,7 +9,7 @@ import click
 
 from ..writer import OutputError
 from . import formats as F
-from .writer import KP_DIR, MASKS_DIR, LabelsConfig, LabelsError, write_labels
+from .writer import KP_DIR, MASKS_FORMATS, LabelsConfig, LabelsError, write_labels
 
 EXIT_UNUSABLE, EXIT_USAGE, EXIT_OUTPUT = 1, 2, 3
 
@@ -32,7 +32,11 @@ def _fail(message: str, code: int) -> None:
               help="Parser for images without a saved part map (a registered name or package.module:Class).")
 @click.option("--masks/--no-masks", default=True, show_default=True, help="Write BPBReID part fields.")
 @click.option("--keypoints/--no-keypoints", default=True, show_default=True, help="Write KPR keypoint prompts.")
-@click.option("--masks-dir", default=MASKS_DIR, show_default=True, help="Folder under masks/ (BPBReID's masks_dir).")
+@click.option("--masks-format", type=click.Choice(list(MASKS_FORMATS)), default="pifpaf", show_default=True,
+              help="pifpaf: 36 PifPaf-style fields, for BPBReID's and KPR's configs as they are (masks.dir pifpaf, "
+                   "preprocess five_v, eight...); isp_6_parts: background + 5 parts, one-hot.")
+@click.option("--masks-dir", default=None,
+              help="Folder under masks/ (BPBReID's masks_dir; default: the format's name).")
 @click.option("--masks-suffix", default=F.MASKS_SUFFIX, show_default=True,
               help="Appended to the image's stem (the suffix of the masks_dirs entry BPBReID reads).")
 @click.option("--kp-dir", default=KP_DIR, show_default=True,
@@ -43,23 +47,25 @@ def _fail(message: str, code: int) -> None:
               help="Part fields at 1/stride of the image's size (area average); 1 keeps every pixel.")
 @click.option("--negatives/--no-negatives", default=True, show_default=True,
               help="Twins made with --preset person: the pasted person's keypoints as negative prompts.")
-def labels(dataset, output, layout, parts_from, parser, masks, keypoints, masks_dir, masks_suffix, kp_dir, paths,
-           stride, negatives):
+def labels(dataset, output, layout, parts_from, parser, masks, keypoints, masks_format, masks_dir, masks_suffix, kp_dir,
+           paths, stride, negatives):
     """Part labels and keypoints for BPBReID and KPR, for DATASET (an original dataset or the occluded
-    twin generate made): BPBReID part fields under OUT/masks/<masks-dir>/ and KPR keypoint prompts
-    under OUT/external_annotation/<kp-dir>/. For a twin they are the truth after occlusion (parts and
-    keypoints under the occluder removed; a pasted person's keypoints as negative prompts); it needs
-    the occluder masks (generate --save-masks). Formats and mappings: docs/labels.md."""
+    twin generate made): BPBReID part fields (PifPaf-style or isp_6_parts) under OUT/masks/<masks-dir>/
+    and KPR keypoint prompts under OUT/external_annotation/<kp-dir>/. For a twin they are the truth
+    after occlusion (parts and keypoints under the occluder removed; a pasted person's keypoints as
+    negative prompts); it needs the occluder masks (generate --save-masks). Formats and mappings:
+    docs/labels.md."""
     cfg = LabelsConfig(dataset=dataset, output=output, layout=layout, parts_from=parts_from, parser=parser,
-                       masks=masks, keypoints=keypoints, masks_dir=masks_dir, masks_suffix=masks_suffix,
-                       kp_dir=kp_dir, paths=paths, stride=stride, negatives=negatives)
+                       masks=masks, keypoints=keypoints, masks_format=masks_format, masks_dir=masks_dir,
+                       masks_suffix=masks_suffix, kp_dir=kp_dir, paths=paths, stride=stride, negatives=negatives)
     try:
         result = write_labels(cfg)
     except LabelsError as exc:
         _fail(str(exc), EXIT_USAGE)
     except OutputError as exc:
         _fail(f"{exc.strerror or exc}; free space or fix permissions, then rerun the same command.", EXIT_OUTPUT)
-    click.echo(f"labels for {result.images} images: {result.masks} part-field files under {output}/masks/{masks_dir}, "
+    where = masks_dir or MASKS_FORMATS[masks_format]
+    click.echo(f"labels for {result.images} images: {result.masks} part-field files under {output}/masks/{where}, "
                f"{result.keypoint_files} keypoint files ({result.with_skeleton} with a skeleton) under "
                f"{output}/external_annotation/{kp_dir}")
     if result.occluded:

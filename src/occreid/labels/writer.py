@@ -36,9 +36,13 @@ from ..saved import RunFileError, read_part_map, read_run_file
 from ..status import Status
 from ..writer import ManifestError, OutputTree, read_manifest, write_json
 from . import formats as F
+from .pifpaf import PIFPAF_FIELDS, pifpaf_fields
 
-#: The default folder names under ``masks/`` and ``external_annotation/``.
-MASKS_DIR, KP_DIR = "isp_6_parts", "occreid_mediapipe"
+#: The part-field formats (``--masks-format``) and the folder under ``masks/`` each goes to by default:
+#: the ``masks_dirs`` names BPBReID's dataset classes declare for them.
+MASKS_FORMATS = {"pifpaf": "pifpaf", "isp_6_parts": "isp_6_parts"}
+#: The default folder under ``external_annotation/``.
+KP_DIR = "occreid_mediapipe"
 
 
 class LabelsError(ValueError):
@@ -56,7 +60,8 @@ class LabelsConfig:
     parser: str = "mediapipe"
     masks: bool = True
     keypoints: bool = True
-    masks_dir: str = MASKS_DIR
+    masks_format: str = "pifpaf"
+    masks_dir: str | None = None  # None: the format's own name (MASKS_FORMATS)
     masks_suffix: str = F.MASKS_SUFFIX
     kp_dir: str = KP_DIR
     paths: str = "bpbreid"
@@ -147,11 +152,13 @@ def _check(cfg: LabelsConfig, src: _Sources) -> None:
     """Everything that can be known before the first image: one sentence each."""
     if not (cfg.masks or cfg.keypoints):
         raise LabelsError("nothing to write: --no-masks and --no-keypoints together leave no labels.")
+    if cfg.masks_format not in MASKS_FORMATS:
+        raise LabelsError(f"--masks-format {cfg.masks_format!r} is not one of {', '.join(MASKS_FORMATS)}.")
     if cfg.paths not in F.PATH_RULES:
         raise LabelsError(f"--paths {cfg.paths!r} is not one of {', '.join(F.PATH_RULES)}.")
     if cfg.stride < 1:
         raise LabelsError(f"--stride {cfg.stride} must be at least 1.")
-    for name, value in (("--masks-dir", cfg.masks_dir), ("--kp-dir", cfg.kp_dir)):
+    for name, value in (("--masks-dir", _masks_dir(cfg)), ("--kp-dir", cfg.kp_dir)):
         if not value or "/" in value or value in (".", ".."):
             raise LabelsError(f"{name} {value!r} must be one folder name.")
     if not cfg.masks_suffix.endswith(".npy"):
@@ -192,7 +199,7 @@ def write_labels(cfg: LabelsConfig, progress: Callable | None = None, parser=Non
     need_parser = cfg.masks or (src.twin and cfg.negatives and cfg.keypoints)
     if parser is None and need_parser and any(src.saved_parts(i.relpath) is None for i in src.items):
         parser = _build_parser(cfg.parser)
-    if finder is None and cfg.keypoints:
+    if finder is None and (cfg.keypoints or (cfg.masks and cfg.masks_format == "pifpaf")):
         finder = _build_finder()
     tree = OutputTree(Path(cfg.output))
     result = LabelsResult()
@@ -224,15 +231,19 @@ def _label_one(cfg, src: _Sources, tree: OutputTree, item: _Item, parser, finder
     covered = src.covered(item.relpath, shape) if item.occluded else None
     result.images += 1
     result.occluded += covered is not None
+    landmarks = finder.find(rgb) if finder is not None else None
+    target = None if landmarks is None else F.coco17(landmarks, shape, covered)
     if cfg.masks:
         parts = _parts(src, item.relpath, rgb, parser)
-        fields = F.part_fields(parts, shape, covered, cfg.stride)
+        if cfg.masks_format == "pifpaf":
+            fields = pifpaf_fields(parts, target, shape, covered)
+            fields = F.block_average(fields, cfg.stride) if cfg.stride > 1 else fields
+        else:
+            fields = F.part_fields(parts, shape, covered, cfg.stride)
         rel = F.label_relpath(item.relpath, cfg.masks_suffix, cfg.paths)
-        tree.write_bytes(tree.root / "masks" / cfg.masks_dir / rel, F.npy_bytes(fields))
+        tree.write_bytes(tree.root / "masks" / _masks_dir(cfg) / rel, F.npy_bytes(fields))
         result.masks += 1
     if cfg.keypoints:
-        landmarks = finder.find(rgb)
-        target = None if landmarks is None else F.coco17(landmarks, shape, covered)
         negatives = []
         if target is not None and covered is not None and item.shape == "person" and item.donor and cfg.negatives:
             donor = _donor_keypoints(src, item.donor, parser, finder, donors)
@@ -285,15 +296,28 @@ def _record(cfg: LabelsConfig, src: _Sources, result: LabelsResult) -> dict:
     return {
         "options": options,
         "twin": src.twin,
-        "bpbreid": {"masks_dir": cfg.masks_dir, "suffix": cfg.masks_suffix, "dtype": "float32",
-                    "shape": "C x ceil(H / stride) x ceil(W / stride)", "stride": cfg.stride,
-                    "masks_dirs_entry": [F.ISP6_PARTS_NUM, True, cfg.masks_suffix],
-                    "channels": {name: [int(x) for x in labels] for name, labels in F.ISP6_CHANNELS.items()}},
+        "bpbreid": _bpbreid_facts(cfg),
         "kpr": {"kp_dir": cfg.kp_dir, "keypoints": list(F.COCO17),
                 "mediapipe_landmarks": list(F.MEDIAPIPE_FOR_COCO17)},
         "counts": counts,
         "failed": [{"relpath": r, "reason": why} for r, why in result.failed],
     }
+
+
+def _masks_dir(cfg: LabelsConfig) -> str:
+    return cfg.masks_dir if cfg.masks_dir is not None else MASKS_FORMATS.get(cfg.masks_format, cfg.masks_format)
+
+
+def _bpbreid_facts(cfg: LabelsConfig) -> dict:
+    """What BPBReID's loader needs to know about the part fields written."""
+    facts = {"format": cfg.masks_format, "masks_dir": _masks_dir(cfg), "suffix": cfg.masks_suffix,
+             "dtype": "float32", "shape": "C x ceil(H / stride) x ceil(W / stride)", "stride": cfg.stride}
+    if cfg.masks_format == "pifpaf":
+        facts.update(masks_dirs_entry=[len(PIFPAF_FIELDS), False, cfg.masks_suffix], channels=list(PIFPAF_FIELDS))
+    else:
+        facts.update(masks_dirs_entry=[F.ISP6_PARTS_NUM, True, cfg.masks_suffix],
+                     channels={name: [int(x) for x in labels] for name, labels in F.ISP6_CHANNELS.items()})
+    return facts
 
 
 def _build_parser(name: str):
