@@ -410,6 +410,15 @@ def test_configuration_errors_exit_2_before_any_file(tmp_path, args, words):
     assert not (tmp_path / "o").exists()
 
 
+def test_an_image_the_parser_fails_on_is_listed_and_exits_1_without_a_traceback(tmp_path):
+    src = _copy(shared_dataset("market1501-mini") / "query", tmp_path / "in" / "query")
+    args = ("--layout", "folder", "--masks-format", "isp_6_parts", "--no-keypoints")
+    result = _run(src.parent, "--out", tmp_path / "o", "--parser", "parsers:WrongShapeParser", *args)
+    assert result.exit_code == 1 and "failed: query/" in result.output and "part map" in result.output
+    record = json.loads((tmp_path / "o" / "_occreid" / "labels.json").read_text())
+    assert len(record["failed"]) == 32 and record["counts"]["masks"] == 0
+
+
 def test_labels_config_error_names_the_missing_input(tmp_path):
     out = tmp_path / "twin"
     (out / "_occreid").mkdir(parents=True)

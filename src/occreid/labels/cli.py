@@ -58,8 +58,21 @@ def labels(dataset, output, layout, parts_from, parser, masks, keypoints, masks_
     cfg = LabelsConfig(dataset=dataset, output=output, layout=layout, parts_from=parts_from, parser=parser,
                        masks=masks, keypoints=keypoints, masks_format=masks_format, masks_dir=masks_dir,
                        masks_suffix=masks_suffix, kp_dir=kp_dir, paths=paths, stride=stride, negatives=negatives)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("labels"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=Console(stderr=True), transient=True, disable=not sys.stderr.isatty())
+    task = bar.add_task("labels", total=None)
+
+    def progress(total=None, advance=0):
+        if total is not None:
+            bar.update(task, total=total)
+        bar.advance(task, advance)
+
     try:
-        result = write_labels(cfg)
+        with bar:
+            result = write_labels(cfg, progress=progress)
     except LabelsError as exc:
         _fail(str(exc), EXIT_USAGE)
     except OutputError as exc:

@@ -34,7 +34,7 @@ from ..inputs import read_input
 from ..occlusion.functional import mask_box
 from ..saved import RunFileError, read_part_map, read_run_file
 from ..status import Status
-from ..writer import ManifestError, OutputTree, read_manifest, write_json
+from ..writer import ManifestError, OutputError, OutputTree, read_manifest, write_json
 from . import formats as F
 from .pifpaf import PIFPAF_FIELDS, pifpaf_fields
 
@@ -212,6 +212,10 @@ def write_labels(cfg: LabelsConfig, progress: Callable | None = None, parser=Non
                 _label_one(cfg, src, tree, item, parser, finder, donors, result)
             except ImageError as exc:
                 result.failed.append((item.relpath, str(exc)))
+            except OutputError:
+                raise
+            except OSError as exc:  # a name the output's file system refuses: this image's labels only
+                result.failed.append((item.relpath, f"cannot write its labels: {exc.strerror or exc}"))
             if progress:
                 progress(advance=1)
         write_json(tree, tree.state / "labels.json", _record(cfg, src, result))
@@ -231,7 +235,7 @@ def _label_one(cfg, src: _Sources, tree: OutputTree, item: _Item, parser, finder
     covered = src.covered(item.relpath, shape) if item.occluded else None
     result.images += 1
     result.occluded += covered is not None
-    landmarks = finder.find(rgb) if finder is not None else None
+    landmarks = _guarded(finder.find, rgb, "the pose model") if finder is not None else None
     target = None if landmarks is None else F.coco17(landmarks, shape, covered)
     if cfg.masks:
         parts = _parts(src, item.relpath, rgb, parser)
@@ -266,11 +270,20 @@ def _parts(src: _Sources, relpath: str, rgb: np.ndarray, parser) -> np.ndarray |
     saved = src.saved_parts(relpath)
     if saved is not None:
         return saved.parts
-    res = parser.parse(rgb)
+    res = _guarded(parser.parse, rgb, "the parser")
     parts = res.parts
     if parts is not None and parts.shape != rgb.shape[:2]:
         raise ImageError(f"the parser gave a {parts.shape} part map for a {rgb.shape[:2]} image")
     return parts
+
+
+def _guarded(call, rgb: np.ndarray, what: str):
+    """A model's answer for one image; its failure (a plugin's bug, a size it refuses) is that image's
+    failure, recorded with the reason, never a traceback."""
+    try:
+        return call(rgb)
+    except Exception as exc:  # anything a model raises is this image's error
+        raise ImageError(f"{what} failed: {type(exc).__name__}: {exc}") from None
 
 
 def _donor_keypoints(src: _Sources, relpath: str, parser, finder, cache: dict):
@@ -282,7 +295,7 @@ def _donor_keypoints(src: _Sources, relpath: str, parser, finder, cache: dict):
         except ImageError:
             cache[relpath] = None
             return None
-        landmarks = finder.find(rgb)
+        landmarks = _guarded(finder.find, rgb, "the pose model")
         parts = _parts(src, relpath, rgb, parser) if landmarks is not None else None
         box = None if parts is None else mask_box(parts != 0)
         cache[relpath] = None if box is None else (F.coco17(landmarks, rgb.shape[:2]), box, parts != 0)
