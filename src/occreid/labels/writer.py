@@ -197,10 +197,13 @@ def write_labels(cfg: LabelsConfig, progress: Callable | None = None, parser=Non
     src = _Sources(cfg)
     _check(cfg, src)
     need_parser = cfg.masks or (src.twin and cfg.negatives and cfg.keypoints)
+    built = []
     if parser is None and need_parser and any(src.saved_parts(i.relpath) is None for i in src.items):
         parser = _build_parser(cfg.parser)
+        built.append(parser)
     if finder is None and (cfg.keypoints or (cfg.masks and cfg.masks_format == "pifpaf")):
         finder = _build_finder()
+        built.append(finder)
     tree = OutputTree(Path(cfg.output))
     result = LabelsResult()
     donors: dict[str, tuple] = {}
@@ -220,6 +223,8 @@ def write_labels(cfg: LabelsConfig, progress: Callable | None = None, parser=Non
                 progress(advance=1)
         write_json(tree, tree.state / "labels.json", _record(cfg, src, result))
     finally:
+        for model in built:
+            model.close()
         tree.clear_tmp()
         try:
             tree.tmp.rmdir()
@@ -233,8 +238,6 @@ def _label_one(cfg, src: _Sources, tree: OutputTree, item: _Item, parser, finder
     rgb = src.pixels(item.relpath)
     shape = rgb.shape[:2]
     covered = src.covered(item.relpath, shape) if item.occluded else None
-    result.images += 1
-    result.occluded += covered is not None
     landmarks = _guarded(finder.find, rgb, "the pose model") if finder is not None else None
     target = None if landmarks is None else F.coco17(landmarks, shape, covered)
     if cfg.masks:
@@ -264,16 +267,16 @@ def _label_one(cfg, src: _Sources, tree: OutputTree, item: _Item, parser, finder
         body = json.dumps(F.kpr_skeletons(target, negatives)).encode("utf-8")
         tree.write_bytes(tree.root / "external_annotation" / cfg.kp_dir / rel, body)
         result.keypoint_files += 1
+    result.images += 1
+    result.occluded += covered is not None
 
 
 def _parts(src: _Sources, relpath: str, rgb: np.ndarray, parser) -> np.ndarray | None:
     saved = src.saved_parts(relpath)
-    if saved is not None:
-        return saved.parts
-    res = _guarded(parser.parse, rgb, "the parser")
-    parts = res.parts
+    parts = saved.parts if saved is not None else _guarded(parser.parse, rgb, "the parser").parts
     if parts is not None and parts.shape != rgb.shape[:2]:
-        raise ImageError(f"the parser gave a {parts.shape} part map for a {rgb.shape[:2]} image")
+        where = "its saved part map" if saved is not None else "the parser's part map"
+        raise ImageError(f"{where} is {parts.shape[1]}x{parts.shape[0]}, the image {rgb.shape[1]}x{rgb.shape[0]}")
     return parts
 
 
