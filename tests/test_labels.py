@@ -248,12 +248,11 @@ def test_twin_labels_are_the_truth_after_occlusion(twin):
         assert (target[~seen] == 0).all()
         negatives = [np.array(s["keypoints"]) for s in skeletons[1:]]
         assert all(s["is_target"] is False for s in skeletons[1:])
-        for neg in negatives:  # the pasted person's keypoints lie on it (its mask's box, to a pixel)
-            y0, x0, y1, x1 = OF.mask_box(covered)
+        for neg in negatives:  # the pasted person's keypoints lie on it (within 2 pixels of its mask)
             vis = neg[:, 2] > 0
-            assert vis.any()
-            assert ((neg[vis, 0] >= x0 - 1.5) & (neg[vis, 0] <= x1 + 1.5)).all()
-            assert ((neg[vis, 1] >= y0 - 1.5) & (neg[vis, 1] <= y1 + 1.5)).all()
+            assert vis.sum() >= 12  # the box figure's joints: most survive the move
+            for x, y in neg[vis, :2].astype(int):
+                assert covered[max(0, y - 2):y + 3, max(0, x - 2):x + 3].any()
             placed += 1
     assert placed >= 0.8 * len(occluded)
     untouched = [r["relpath"] for r in rows.values() if r["status"] != "occluded"]

@@ -210,6 +210,21 @@ def moved(keypoints: np.ndarray, transform: tuple[float, float, float, float], s
     return out
 
 
+def on_mask(keypoints: np.ndarray, mask: np.ndarray, margin: int = 2) -> np.ndarray:
+    """Keypoints kept only where they lie on ``mask`` grown by ``margin`` pixels (a joint sits on the
+    outline); the others ``[0, 0, 0]``. A pasted person shows only its person pixels: a donor's
+    keypoint off them (a hand its part map missed) was not pasted."""
+    out = np.asarray(keypoints, np.float64).copy()
+    h, w = mask.shape
+    seen = out[:, 2] > 0
+    keep = np.zeros(len(out), bool)
+    for i in np.flatnonzero(seen):
+        x, y = int(out[i, 0]), int(out[i, 1])
+        keep[i] = mask[max(0, y - margin):y + margin + 1, max(0, x - margin):x + margin + 1].any()
+    out[~keep] = 0.0
+    return out
+
+
 def kpr_skeletons(target: np.ndarray | None, negatives: list[np.ndarray] = ()) -> list[dict]:
     """KPR's keypoint file content: the target skeleton (``is_target`` true, the positive prompt)
     first, then every other person's (negative prompts). No target skeleton: an empty list, which
@@ -248,5 +263,6 @@ def label_relpath(relpath: str, suffix: str, rule: str = "bpbreid") -> str:
 __all__ = [
     "COCO17", "ISP6_CHANNELS", "ISP6_PARTS_NUM", "KEYPOINTS_SUFFIX", "KPR_VIS_THRESH", "MASKS_SUFFIX",
     "MEDIAPIPE_FOR_COCO17", "PATH_RULES", "block_average", "coco17", "kpr_skeletons", "label_relpath", "moved",
+    "on_mask",
     "npy_bytes", "part_fields", "paste_transform",
 ]

@@ -260,7 +260,7 @@ def _label_one(cfg, src: _Sources, tree: OutputTree, item: _Item, parser, finder
             if move is None:
                 result.negatives_unknown += 1
             else:
-                negatives.append(F.moved(donor[0], move, shape))
+                negatives.append(F.on_mask(F.moved(donor[0], move, shape), covered))
                 result.negatives += 1
         result.with_skeleton += target is not None
         rel = F.label_relpath(item.relpath, F.KEYPOINTS_SUFFIX, cfg.paths)
