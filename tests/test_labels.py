@@ -174,8 +174,8 @@ def test_coco17_takes_mediapipe_landmarks_by_meaning_and_hides_covered_or_outsid
     assert len(MEDIAPIPE_FOR_COCO17) == 17
 
 
-@pytest.mark.parametrize("top,left", [(30, 10), (60, -4), (-15, 20), (50, 40)])
-def test_paste_transform_recovers_where_occreid_pasted_a_person(top, left):
+@pytest.mark.parametrize("top,left,height", [(30, 10, 90), (60, -4, 90), (-15, 20, 90), (50, 40, 90), (-20, 2, 170)])
+def test_paste_transform_recovers_where_occreid_pasted_a_person(top, left, height):
     donor = np.zeros((128, 64), bool)  # a figure: head, body, one arm held out, legs apart
     donor[8:28, 26:40] = True
     donor[28:80, 18:48] = True
@@ -183,7 +183,7 @@ def test_paste_transform_recovers_where_occreid_pasted_a_person(top, left):
     donor[80:122, 18:30] = True
     donor[80:118, 36:48] = True
     pixels = np.zeros((128, 64, 3), np.uint8)
-    rgb, shape = OF.resize_cutout(pixels, donor, 90)  # occreid's own paste, as pasted.cut_out does
+    rgb, shape = OF.resize_cutout(pixels, donor, height)  # occreid's own paste, as pasted.cut_out does
     _, placed = OF.stamp((128, 64), rgb, shape.astype(np.float32), top, left)
     move = paste_transform(OF.mask_box(donor), OF.mask_box(placed > 0), (128, 64), donor, placed > 0)
     assert move is not None

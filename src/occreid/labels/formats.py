@@ -136,10 +136,11 @@ def paste_transform(source_box: tuple[int, int, int, int], placed_box: tuple[int
     donor's person pixels and the box of the occluder mask in a target of ``shape``.
 
     occreid pastes the donor's person (cropped to its box) scaled with its aspect kept; a side of
-    the mask box on the image's edge may have been cut. Uncut, the scale is the boxes' height ratio;
-    cut, with ``source_mask`` and ``placed_mask`` given, the height whose paste best overlaps the
-    mask is found by trying each (without them, the distance of two opposite uncut sides); the
-    offset comes from uncut sides. None when both sides of an axis were cut.
+    the mask box on the image's edge may have been cut. Uncut, the scale is the boxes' height ratio
+    and the offset their corners'. Cut, with ``source_mask`` and ``placed_mask`` given, the paste is
+    made again as occreid makes it (``_search``) at each height and position the uncut sides allow,
+    and the one overlapping the mask best is kept; without the masks, the scale is the distance of
+    two opposite uncut sides. None when nothing fits.
     """
     h, w = shape
     sy0, sx0, sy1, sx1 = source_box
@@ -148,52 +149,67 @@ def paste_transform(source_box: tuple[int, int, int, int], placed_box: tuple[int
     if sw <= 0 or sh <= 0:
         return None
     cut_top, cut_left, cut_bottom, cut_right = ty0 <= 0, tx0 <= 0, ty1 >= h, tx1 >= w
-    if (cut_left and cut_right) or (cut_top and cut_bottom):
-        return None  # no side to anchor the offset on
     if not (cut_left or cut_right or cut_top or cut_bottom):
         scale = (ty1 - ty0) / sh  # the whole paste in view: its height, the longer side, is the finer measure
-    elif source_mask is not None and placed_mask is not None:
-        scale = _search_scale(source_mask, placed_mask, source_box, placed_box, cut_left, cut_top)
-        if scale is None:
+        return scale, scale, tx0 - scale * sx0, ty0 - scale * sy0
+    if source_mask is not None and placed_mask is not None:
+        found = _search(source_mask, placed_mask, source_box, placed_box)
+        if found is None:
             return None
-    elif not (cut_left or cut_right):
-        scale = (tx1 - tx0) / sw
-    elif not (cut_top or cut_bottom):
-        scale = (ty1 - ty0) / sh
-    else:
+        height, top, left = found
+        scale = height / sh
+        return scale, scale, left - scale * sx0, top - scale * sy0
+    if (cut_left and cut_right) or (cut_top and cut_bottom):
         return None
+    scale = (tx1 - tx0) / sw if not (cut_left or cut_right) else (ty1 - ty0) / sh
+    if cut_top and cut_left or cut_top and cut_right or cut_bottom and (cut_left or cut_right):
+        return None  # a corner cut off: the scale is not in the boxes
     left = tx0 if not cut_left else tx1 - scale * sw
     top = ty0 if not cut_top else ty1 - scale * sh
     return scale, scale, left - scale * sx0, top - scale * sy0
 
 
-def _search_scale(source_mask, placed_mask, source_box, placed_box, cut_left, cut_top) -> float | None:
-    """The scale of a paste cut by the image's edge: each height from the mask box's own up to three
-    times the image's, resized as occreid resizes a cut-out (``resize_cutout``) and anchored at the
-    uncut sides; the one overlapping ``placed_mask`` best (intersection over union) wins."""
-    from ..occlusion.functional import resize_cutout, stamp
+def _search(source_mask, placed_mask, source_box, placed_box) -> tuple[int, int, int] | None:
+    """(height, top, left) of the paste that best overlaps ``placed_mask`` (intersection over union
+    of at least 0.5), the donor's person resized as occreid resizes a cut-out (``resize_cutout``).
+
+    A side of the mask box off the image's edge is where the paste starts or ends; along an axis cut
+    on both sides every position that covers it is tried. Heights: from the mask box's own up to
+    three times the image's longer side, or, when the width is in view, the few around its ratio."""
+    from ..occlusion.functional import resize_cutout
 
     h, w = placed_mask.shape
     sy0, sx0, sy1, sx1 = source_box
     ty0, tx0, ty1, tx1 = placed_box
+    cut_top, cut_left, cut_bottom, cut_right = ty0 <= 0, tx0 <= 0, ty1 >= h, tx1 >= w
     crop = np.asarray(source_mask, bool)
     pixels = np.zeros(crop.shape + (3,), np.uint8)
     target = np.asarray(placed_mask, bool)
-    best, best_iou = None, 0.0
-    for height in range(max(1, ty1 - ty0), 3 * max(h, w) + 1):
+    area = int(target.sum())
+    if not (cut_left or cut_right):
+        guess = round((tx1 - tx0) * (sy1 - sy0) / (sx1 - sx0))
+        heights = range(max(1, ty1 - ty0, guess - 3), max(1, ty1 - ty0, guess + 4))
+    elif not (cut_top or cut_bottom):
+        heights = range(max(1, ty1 - ty0 - 1), ty1 - ty0 + 2)
+    else:
+        heights = range(max(1, ty1 - ty0), 3 * max(h, w) + 1)
+    best, best_iou = None, 0.5
+    for height in heights:
         _, cut = resize_cutout(pixels, crop, height)
         ch, cw = cut.shape
-        if cw < tx1 - tx0:
-            continue
-        top = ty1 - ch if cut_top else ty0
-        left = tx1 - cw if cut_left else tx0
-        _, alpha = stamp((h, w), cut, cut.astype(np.float32), top, left)
-        placed = alpha > 0
-        union = int((placed | target).sum())
-        iou = int((placed & target).sum()) / union if union else 0.0
-        if iou > best_iou:
-            best, best_iou = height / (sy1 - sy0), iou
-    return best if best_iou >= 0.5 else None
+        tops = range(h - ch, 1) if cut_top and cut_bottom else [ty1 - ch if cut_top else ty0]
+        lefts = range(w - cw, 1) if cut_left and cut_right else [tx1 - cw if cut_left else tx0]
+        for top in tops:
+            for left in lefts:
+                y0, x0, y1, x1 = max(top, 0), max(left, 0), min(top + ch, h), min(left + cw, w)
+                if y0 >= y1 or x0 >= x1:
+                    continue
+                inside = cut[y0 - top:y1 - top, x0 - left:x1 - left]
+                both = int((inside & target[y0:y1, x0:x1]).sum())
+                iou = both / (area + int(inside.sum()) - both)
+                if iou > best_iou:
+                    best, best_iou = (height, top, left), iou
+    return best
 
 
 def moved(keypoints: np.ndarray, transform: tuple[float, float, float, float], shape: tuple[int, int]) -> np.ndarray:
