@@ -335,6 +335,19 @@ def test_bpbreid_configs_group_the_pifpaf_fields_into_parts(which, request):
         assert vertical[five_v.parts_names.index("legs_mask")][labels >= 5].all()
 
 
+def test_their_shipped_config_name_reads_the_fields_with_no_entry_added(market):
+    bpb = _bpbreid()
+    write_labels(LabelsConfig(dataset=market, output=market, parser=BOX, keypoints=False,
+                              masks_dir="pifpaf_maskrcnn_filtering", masks_suffix=".npy"), finder=BoxFinder())
+    ds = bpb.market1501.Market1501(root=str(market.parent), masks_dir="pifpaf_maskrcnn_filtering", use_masks=True,
+                                   load_masks=True, transform_tr=lambda **kw: kw, transform_te=lambda **kw: kw,
+                                   verbose=False)
+    for mode in ("train", "query", "gallery"):
+        for i in range(len(ds.data(mode))):
+            sample = ds.getitem(i, mode)
+            assert sample["mask"].shape == (32, 16, 36)  # stride 4 (the default) of 128 x 64, H x W x C
+
+
 @pytest.mark.parametrize("which", ["market", "twin"])
 def test_kpr_dataset_code_reads_the_keypoint_prompts(which, request):
     kpr = _kpr()
