@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import public_partbased as public
 import pytest
-import torch
 from click.testing import CliRunner
 from conftest import shared_dataset
 from parsers import BoxParser
@@ -262,6 +261,7 @@ def test_twin_labels_are_the_truth_after_occlusion(twin):
 
 # -- loaded by their own code -----------------------------------------------------------------------
 def _bpbreid():
+    pytest.importorskip("torch", reason="BPBReID's dataset code needs torch")
     ns = public.load("bpbreid")
     if isinstance(ns, str):
         pytest.skip(ns)
@@ -269,6 +269,7 @@ def _bpbreid():
 
 
 def _kpr():
+    pytest.importorskip("torch", reason="KPR's dataset code needs torch")
     ns = public.load("kpr")
     if isinstance(ns, str):
         pytest.skip(ns)
@@ -278,6 +279,8 @@ def _kpr():
 @pytest.mark.parametrize("which", ["market", "twin"])
 def test_bpbreid_dataset_code_reads_the_part_fields(which, request):
     bpb = _bpbreid()
+    import torch
+
     root = request.getfixturevalue(which)
     # Occluded-Duke declares isp_6_parts as (5 parts, with background, our suffix); Market-1501 gets the same entry
     # (docs/labels.md: their 4-value entry does not unpack in their Dataset's constructor, 3 values do).
@@ -308,6 +311,8 @@ def test_bpbreid_dataset_code_reads_the_part_fields(which, request):
 @pytest.mark.parametrize("which", ["market", "twin"])
 def test_bpbreid_configs_group_the_pifpaf_fields_into_parts(which, request):
     bpb = _bpbreid()
+    import torch
+
     root = request.getfixturevalue(which)
     # masks_dir "pifpaf" as Market-1501 declares it, no entry added: their configs work as they are
     assert bpb.market1501.Market1501.get_masks_config("pifpaf") == (36, False, SUFFIX)
@@ -440,6 +445,7 @@ def test_labels_config_error_names_the_missing_input(tmp_path):
 
 
 def test_the_real_embedded_parser_and_pose_model_on_real_crops(tmp_path):
+    pytest.importorskip("mediapipe", reason="the embedded parser needs mediapipe==0.10.21")
     src = shared_dataset("market1501-mini")
     data = tmp_path / "Market-1501-v15.09.15"
     for folder in ("bounding_box_train", "bounding_box_test", "query"):

@@ -353,5 +353,5 @@ def _build_finder():
     try:
         return LandmarkFinder()
     except (ImportError, OSError, RuntimeError, ValueError) as exc:
-        raise LabelsError(f"the pose landmark model cannot be loaded ({exc}); use --no-keypoints to write the part "
-                          "masks alone.") from None
+        raise LabelsError(f"the pose landmark model cannot be loaded ({exc}); --masks-format isp_6_parts "
+                          "--no-keypoints writes part masks without it.") from None
