@@ -430,10 +430,12 @@ def report(out: Path, out2: Path | None, html: Path, samples: int, seed: int, ma
 
 from .bench.cli import bench  # noqa: E402
 from .evaluation.cli import embed, evaluate  # noqa: E402  (registered after the generator's commands)
+from .labels.cli import labels  # noqa: E402
 
 main.add_command(embed)
 main.add_command(evaluate)
 main.add_command(bench)
+main.add_command(labels)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
