@@ -23,10 +23,12 @@ else
     say "getting OpenCV's sample video vtest.avi: downloading Debian's opencv-doc package (apt-get download, into a"
     say "temporary folder; nothing is installed) and taking that one file out of it"
     tmp=$(mktemp -d)
-    if ! (cd "$tmp" && apt-get download -q opencv-doc); then
+    # as root apt warns that it downloads "unsandboxed" into a folder its _apt user cannot write: harmless here
+    download() { (cd "$tmp" && apt-get download -q opencv-doc 2>&1) | { grep -v 'unsandboxed' || true; }; }
+    if ! download; then
       say "apt's package lists are empty or stale: refreshing them (apt-get update), then downloading again"
       if [ "$(id -u)" = 0 ]; then apt-get update -qq; else sudo apt-get update -qq; fi
-      (cd "$tmp" && apt-get download -q opencv-doc)
+      download
     fi
     dpkg-deb --fsys-tarfile "$tmp"/opencv-doc_*.deb | tar -x -O "$member" > "$VIDEO"
     rm -rf "$tmp"

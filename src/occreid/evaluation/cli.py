@@ -8,10 +8,11 @@ from pathlib import Path
 
 import click
 import numpy as np
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..console import EXIT_USAGE, borderless_table, fail, print_table, progress_display
+from ..console import out as _out
 from ..datasets import DATASETS, LayoutError, read_dataset
 from ..engines import usable_cores
 from .descriptor import StripeHistogram, baseline_features
@@ -29,9 +30,6 @@ from .embed import (
 )
 from .metrics import RANKS
 from .protocols import FeatureError, ProtocolError, evaluate_dataset, evaluation_records
-
-_err = Console(stderr=True)
-_out = Console()
 
 _KNOWN_ERRORS = (LayoutError, ProtocolError, FeatureError, ModelError)
 _METRIC_KEYS = [f"rank{k}" for k in RANKS] + ["mAP"]
@@ -52,9 +50,9 @@ def _triple(text: str, name: str) -> tuple[float, float, float]:
     return vals  # type: ignore[return-value]
 
 
-def _progress(show: bool) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=_err, transient=True, disable=not show)
+def _progress(show: bool):
+    return progress_display(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            transient=True, show=show)
 
 
 @click.command()
@@ -100,10 +98,8 @@ def embed(dataset, model_path, out_path, layout, height, width, mean, std, flip,
             raise ModelError(f"the model gave {table.features.shape} features, or non-finite values; nothing written")
         out_path.parent.mkdir(parents=True, exist_ok=True)
         save_features(out_path, table, dataset)
-    except _KNOWN_ERRORS as e:
-        raise click.ClickException(str(e)) from None
-    except (ValueError, OSError) as e:
-        raise click.ClickException(str(e)) from None
+    except (*_KNOWN_ERRORS, ValueError, OSError) as e:
+        fail(str(e), EXIT_USAGE)
     _out.print(f"wrote {len(table.paths)} x {table.features.shape[1]} features of {ds.layout} {dataset} to {out_path}")
 
 
@@ -147,8 +143,8 @@ def _row_names(a: Path, b: Path | None) -> tuple[str, str]:
 
 
 def _table(title: str, rows: list[tuple[str, dict, str]]) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("dataset", justify="left", overflow="fold")
+    table = borderless_table(title)
+    table.add_column("dataset", justify="left", no_wrap=True)
     for k in RANKS:
         table.add_column(f"R-{k}", justify="right")
     table.add_column("mAP", justify="right")
@@ -210,10 +206,10 @@ def evaluate(dataset, features, compare, features2, json_path, layout, single_sh
         second = _run(compare, features2, layout, single_shot_repeats, seed, progress, allow_other_tree, draws,
                       cal_order) if compare else None
     except _KNOWN_ERRORS as e:
-        raise click.ClickException(str(e)) from None
+        fail(str(e), EXIT_USAGE)
     if second is not None and second["layout"] != first["layout"]:
-        raise click.ClickException(f"{compare} is a {second['layout']} dataset but {dataset} is {first['layout']}; "
-                                   "--compare needs the same layout")
+        fail(f"{compare} is a {second['layout']} dataset but {dataset} is {first['layout']}; --compare needs the same "
+             "layout", EXIT_USAGE)
 
     report: dict = {"dataset": first}
     _out.print(f"[bold]{first['layout'].upper()}[/bold] {dataset}", f"features: {first['features']}", sep="\n  ")
@@ -231,7 +227,7 @@ def evaluate(dataset, features, compare, features2, json_path, layout, single_sh
             drop = _drop(m, m2)
             report["drop"][key] = drop
             rows += [(name2, m2, ""), ("drop", {**drop, "queries_used": None}, "bold")]
-        _out.print(_table(f"{first['layout'].upper()} {m['label']}", rows))
+        print_table(_table(f"{first['layout'].upper()} {m['label']}", rows))
     skipped = {k: m["queries_skipped"] for k, m in first["settings"].items() if m["queries_skipped"]}
     if skipped:
         _out.print("queries without a valid match (skipped, as in CAL): "
