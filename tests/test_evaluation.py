@@ -421,7 +421,7 @@ def test_cli_evaluate_reports_bad_features(cli, ltcc, tmp_path):
     f = tmp_path / "f.npz"
     FeatureTable(ft.paths[3:], ft.features[3:]).save(f)
     res = CliRunner().invoke(cli, ["evaluate", str(ltcc.root), "-f", str(f), "--no-progress"])
-    assert res.exit_code == 1 and "no feature" in res.output and ft.paths[0] in res.output
+    assert res.exit_code == 2 and "no feature" in res.output and ft.paths[0] in res.output
 
 
 def test_cli_embed_then_evaluate(cli, ltcc, tmp_path):

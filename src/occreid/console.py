@@ -70,11 +70,11 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 
 def warn(message: str, title: str) -> None:
-    """A warning that must not be missed: a red panel in a terminal, one ``warning:`` line in a log."""
+    """A warning that must not be missed: a red panel in a terminal, one ``WARNING:`` line in a log."""
     if err.is_terminal:
         err.print(Panel(message, title=f"WARNING: {title}", border_style="bold red"))
     else:
-        err.print(Text.assemble(("warning: ", "bold red"), f"{title}: ", " ".join(message.split())))
+        err.print(Text.assemble(("WARNING: ", "bold red"), f"{title}: ", " ".join(message.split())))
 
 
 def print_table(table: Table, console: Console | None = None) -> None:
