@@ -313,7 +313,8 @@ window.addEventListener("load", () => {
 </script>"""
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="headless Chromium not installed (apt-get install -y chromium)")
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="headless Chromium not installed: scripts/test.sh installs Debian's "
+                    "chromium package when run as root with apt-get")
 def test_page_renders_in_headless_chromium(outputs, tmp_path):
     """Chromium loads the page from file:// and a script checks, after the load event, that every
     image decoded (naturalWidth > 0) and the tables exist; --dump-dom returns its verdict."""
