@@ -33,7 +33,8 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
+installed() { [ -f ".venv/.occreid-$1" ] && [ "$(cat ".venv/.occreid-$1")" = "$wanted" ]; }
+if installed "$extras" || { [ "$extras" = core ] && installed test; }; then
   say "occreid ($extras) is already installed in .venv for this pyproject.toml; nothing to install"
 else
   if [ "$extras" = test ]; then
