@@ -38,7 +38,7 @@ if installed "$extras" || { [ "$extras" = core ] && installed test; }; then
   say "occreid ($extras) is already installed in .venv for this pyproject.toml; nothing to install"
 else
   if [ "$extras" = test ]; then
-    say "installing what the tests need into .venv (about 1.8 GB more, most of it torch and Ray)"
+    say "installing what the tests need into .venv (about 1.3 GB more, most of it torch and Ray)"
     # torch first, pinned: on this kind of machine torch==2.13.0 resolves to a local CPU wheel
     if ! .venv/bin/python -c "import torch" 2>/dev/null; then
       say "pip: torch 2.13.0 (CPU), for the SCHP parser's tests and the embed tests' TorchScript models"
