@@ -11,7 +11,7 @@ import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..console import EXIT_USAGE, borderless_table, fail, print_table, progress_display
+from ..console import EXIT_OUTPUT, EXIT_USAGE, borderless_table, fail, print_table, progress_display
 from ..console import out as _out
 from ..datasets import DATASETS, LayoutError, read_dataset
 from ..engines import usable_cores
@@ -96,10 +96,13 @@ def embed(dataset, model_path, out_path, layout, height, width, mean, std, flip,
                                   workers=_workers(), progress=lambda k: bar.advance(task, k))
         if table.features.size == 0 or not np.isfinite(table.features).all():
             raise ModelError(f"the model gave {table.features.shape} features, or non-finite values; nothing written")
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        save_features(out_path, table, dataset)
     except (*_KNOWN_ERRORS, ValueError, OSError) as e:
         fail(str(e), EXIT_USAGE)
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        save_features(out_path, table, dataset)
+    except OSError as e:
+        fail(f"cannot write {out_path} ({e.strerror or e}); free space or choose another --out", EXIT_OUTPUT)
     _out.print(f"wrote {len(table.paths)} x {table.features.shape[1]} features of {ds.layout} {dataset} to {out_path}")
 
 
