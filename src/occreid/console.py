@@ -36,8 +36,10 @@ EXIT_CODES = {
     EXIT_OUTPUT: "output not writable or disk full",
     EXIT_INTERRUPTED: "interrupted",
 }
-#: Width of a console that writes to a pipe or a file: wide enough that rich never wraps a line.
-PIPE_WIDTH = 100_000
+#: Width of a console that writes to a pipe or a file: text is never wrapped there (soft wrap), and
+#: a table gets this much room, enough for any path Linux allows (PATH_MAX) in a cell; a panel or
+#: rule, which fills the width, is kept for a terminal (``warn``).
+PIPE_WIDTH = 4096
 #: Seconds between two progress lines in a log.
 LOG_PROGRESS_EVERY = 10.0
 #: What ``split_label`` shows for the split of the images at the top of a ``folder`` layout.
