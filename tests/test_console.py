@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import shared_dataset
 from rich.table import Table
+from rich.text import Text
 
 import occreid
 from occreid.cli import main
@@ -120,8 +121,10 @@ def test_a_log_console_never_wraps_but_a_terminal_gets_its_width(monkeypatch):
     table.add_column("path")
     table.add_row("/data/" + LONG + "/x.jpg")
     print_table(table, log)
+    log.print("manifest: /data/[x]/[/y]/manifest.csv")  # no markup: a path prints as it is, and never raises
     text = log.file.getvalue()
     assert f"title {LONG}\n" in text and f"/data/{LONG}/x.jpg" in text
+    assert "manifest: /data/[x]/[/y]/manifest.csv\n" in text
 
     class Tty(io.StringIO):
         def isatty(self):
@@ -130,11 +133,11 @@ def test_a_log_console_never_wraps_but_a_terminal_gets_its_width(monkeypatch):
     monkeypatch.setenv("TERM", "xterm-256color")
     term = make_console(file=Tty())
     assert term.is_terminal and term.width == 80 and not term.soft_wrap
-    term.print("[red]red[/]")
+    term.print(Text("red", style="red"))
     assert "\x1b[31m" in term.file.getvalue()
     monkeypatch.setenv("NO_COLOR", "1")
     plain = make_console(file=Tty())
-    plain.print("[red]red[/]")
+    plain.print(Text("red", style="red"))
     assert "\x1b[31m" not in plain.file.getvalue()
 
 

@@ -295,11 +295,11 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
                   f"{result.removed} output(s) of inputs that are gone removed")
     skipped_others = sum(r["action"] != "copied" for r in result.other_files)
     if skipped_others:
-        err.print(f"[bold red]{skipped_others} other file(s) could not be copied[/]; reasons in "
-                  f"{output / '_occreid' / 'other_files.csv'}.")
+        err.print(Text.assemble((f"{skipped_others} other file(s) could not be copied", "bold red"),
+                                f"; reasons in {output / '_occreid' / 'other_files.csv'}."))
     if result.errors:
-        err.print(f"[bold red]{result.errors} image(s) could not be used[/]; their reasons are in the manifest "
-                  "(status 'error').")
+        err.print(Text.assemble((f"{result.errors} image(s) could not be used", "bold red"),
+                                "; their reasons are in the manifest (status 'error')."))
     if result.unusable:
         sys.exit(EXIT_UNUSABLE)
 

@@ -5,7 +5,8 @@ A terminal gets rich's colours, borderless tables at its width and live progress
 file gets plain lines that rich never wraps (a wrapped line breaks a path or a number in two and
 hides it from grep): no colour codes, tables at their natural width, progress as a plain line
 every few seconds. ``NO_COLOR`` (https://no-color.org) turns colour off in a terminal too; rich
-reads it itself.
+reads it itself. Console markup is off, so a path holding ``[`` prints as it is (and a ``[/x]`` in
+it cannot stop a command): style with ``rich.text.Text`` instead of ``[bold]`` tags.
 
 Every command ends an error the same way: ``fail(message, code)`` prints ``error: `` and one
 sentence on stderr and exits with the README's code (``EXIT_*``), never a traceback. The
@@ -55,7 +56,7 @@ def make_console(stderr: bool = False, file=None) -> Console:
     except (AttributeError, ValueError):  # a closed or odd stream: treat it as a file
         tty = False
     return Console(file=file, stderr=stderr, width=None if tty else PIPE_WIDTH, soft_wrap=not tty,
-                   highlight=False)
+                   highlight=False, markup=False)
 
 
 out = make_console()

@@ -10,6 +10,7 @@ import click
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from ..console import EXIT_OUTPUT, EXIT_USAGE, borderless_table, fail, print_table, progress_display
 from ..console import out as _out
@@ -215,7 +216,8 @@ def evaluate(dataset, features, compare, features2, json_path, layout, single_sh
              "layout", EXIT_USAGE)
 
     report: dict = {"dataset": first}
-    _out.print(f"[bold]{first['layout'].upper()}[/bold] {dataset}", f"features: {first['features']}", sep="\n  ")
+    _out.print(Text.assemble((first["layout"].upper(), "bold"), f" {dataset}"), f"features: {first['features']}",
+               sep="\n  ")
     if second is not None:
         _out.print(f"compared with {compare}", f"features: {second['features']}", sep="\n  ")
         report["compare"] = second
