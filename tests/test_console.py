@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,25 @@ def test_log_progress_prints_a_line_per_interval_and_at_the_end():
     assert lines[0] == "occluding: 100 of 300 images (33 %), 10.0 images/s, 10 s"
     assert lines[-1] == "occluding: 300 of 300 images (100 %), 10.0 images/s, 30 s"
     assert len(lines) == 4
+
+
+def test_embed_prints_one_line_and_exits_3_when_it_cannot_write(tmp_path):
+    torch = pytest.importorskip("torch")
+    src = shared_dataset("ltcc-mini")
+
+    class Mean(torch.nn.Module):
+        def forward(self, x):
+            return x.mean(dim=2).flatten(1)
+
+    model = tmp_path / "m.pt"
+    with warnings.catch_warnings():  # recent torch marks torch.jit deprecated
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(Mean()).save(str(model))
+    args = ["embed", str(src), "-m", str(model), "--height", "16", "--width", "8", "--no-progress", "--out"]
+    ok = CliRunner().invoke(main, [*args, str(tmp_path / "f.npz")])
+    assert ok.exit_code == 0, ok.output
+    assert ok.stdout.splitlines() == [f"wrote 320 x 24 features of ltcc {src} to {tmp_path / 'f.npz'}"]
+    (tmp_path / "a-file").write_text("not a folder")
+    bad = CliRunner().invoke(main, [*args, str(tmp_path / "a-file" / "f.npz")])
+    lines = bad.stderr.strip().splitlines()
+    assert bad.exit_code == 3 and len(lines) == 1 and lines[0].startswith("error: cannot write "), bad.output
