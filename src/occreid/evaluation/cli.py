@@ -238,6 +238,9 @@ def evaluate(dataset, features, compare, features2, json_path, layout, single_sh
         _out.print("queries without a valid match (skipped, as in CAL): "
                    + ", ".join(f"{k}: {v}" for k, v in skipped.items()))
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
+        try:
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            json_path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
+        except OSError as e:
+            fail(f"cannot write {json_path} ({e.strerror or e}); the scores above are complete", EXIT_OUTPUT)
         _out.print(f"wrote {json_path}")
