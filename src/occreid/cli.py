@@ -9,7 +9,6 @@ import click
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
-    ProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -23,6 +22,7 @@ from .console import (
     EXIT_OUTPUT,
     EXIT_UNUSABLE,
     EXIT_USAGE,
+    RateColumn,
     err,
     fail,
     out,
@@ -72,11 +72,6 @@ class _ShardType(click.ParamType):
             return parse_shard(value)
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
-
-
-class _RateColumn(ProgressColumn):
-    def render(self, task) -> Text:
-        return Text(f"{task.speed:.1f} img/s" if task.speed else "", style="progress.data.speed")
 
 
 class _Main(click.Group):
@@ -245,7 +240,7 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
         save_masks=save_masks, parts_from=parts_from, overwrite=overwrite, max_pixels=max_pixels,
         max_file_bytes=max_file_bytes, per=per, shard=shard, engine=engine, ray_address=ray_address,
     )
-    bar = progress_display(TextColumn("[bold]occluding"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
+    bar = progress_display(TextColumn("[bold]occluding"), BarColumn(), MofNCompleteColumn(), RateColumn(),
                            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), show=progress)
     task = bar.add_task("occluding", total=None)
 

@@ -21,7 +21,7 @@ from typing import NoReturn
 
 from rich.console import Console
 from rich.panel import Panel
-from rich.progress import Progress, TaskID
+from rich.progress import Progress, ProgressColumn, TaskID
 from rich.table import Table
 from rich.text import Text
 
@@ -149,6 +149,13 @@ class LogProgress:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class RateColumn(ProgressColumn):
+    """A live bar's column: images per second."""
+
+    def render(self, task) -> Text:
+        return Text(f"{task.speed:.1f} img/s" if task.speed else "", style="progress.data.speed")
 
 
 def progress_display(*columns, console: Console | None = None, show: bool = True, unit: str = "images",
