@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# One command: set up and run the whole test suite (what CI runs).
+# One command: set up what the tests need and run the whole test suite (what CI runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-.venv/bin/ruff check src tests benchmarks  # lint (pyproject.toml [tool.ruff]); a finding fails the run
+say() { printf '==> %s\n' "$*"; }
+say "set-up for the tests: the core package plus torch (CPU), Ray, ONNX Runtime, pytest and ruff in .venv,"
+say "and, as root, Debian's chromium package for the report's browser test"
+bash scripts/setup.sh --test
+say "ruff: lint (pyproject.toml [tool.ruff]); a finding fails the run"
+.venv/bin/ruff check src tests benchmarks
+say "pytest: the whole suite (tests read ../shared/data in place and skip with a reason without it)"
 exec .venv/bin/python -m pytest -q "$@"

@@ -31,7 +31,9 @@ class OccludeTransform:
         parts_root: the output root of a run made with ``--save-parts`` (its
             ``_occreid/parts`` folder holds the maps).
         dataset_root: the dataset the images come from; image paths are taken relative to it.
-        preset: a preset name (``default``, ``paper``, ``hard``, ``rectangle``), or
+        preset: a preset name, one of ``occlusion.PRESETS``: ``default``, ``paper``, ``hard``,
+            ``rectangle``, or the pasted ``person`` and ``scene`` (their donors are the other
+            images of ``dataset_root`` with a saved part map); or
         params: explicit ``OcclusionParams`` (wins over ``preset``).
         seed: the draws' seed.
         p: probability that an image is occluded at all (augmentation strength).

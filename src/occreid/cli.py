@@ -6,21 +6,33 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.panel import Panel
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
 from rich.text import Text
 
 from . import __version__
+from .console import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_OUTPUT,
+    EXIT_UNUSABLE,
+    EXIT_USAGE,
+    RateColumn,
+    err,
+    fail,
+    out,
+    print_table,
+    progress_display,
+    split_label,
+    summary_table,
+    warn,
+)
+from .console import borderless_table as _table
 from .datasets import DATASETS, LayoutError
 from .engines import ENGINES, EngineError, usable_cores
 from .images import MAX_FILE_BYTES, MAX_PIXELS
@@ -31,12 +43,8 @@ from .runner import generate as run_generate
 from .shards import ShardError, parse_shard
 from .writer import ManifestError
 
-#: Exit codes (README "Exit codes"): all done, some inputs unusable, usage/configuration, output, interrupted.
-EXIT_OK, EXIT_UNUSABLE, EXIT_USAGE, EXIT_OUTPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
-# Piped output (logs, CI) is not cut to 80 columns; a terminal gets its own width.
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
-out = Console(width=None if sys.stdout.isatty() else 120)
+#: The shared error helper under its older name (``fail`` in occreid.console).
+_fail = fail
 
 
 class _JpegQuality(click.ParamType):
@@ -66,21 +74,32 @@ class _ShardType(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-class _RateColumn(ProgressColumn):
-    def render(self, task) -> Text:
-        return Text(f"{task.speed:.1f} img/s" if task.speed else "", style="progress.data.speed")
-
-
 class _Main(click.Group):
     """The command group: Ctrl-C in any command exits 130 with one line (click alone says
-    "Aborted!" and exits 1, the code of "some image could not be used")."""
+    "Aborted!" and exits 1, the code of "some image could not be used"), and click's own errors
+    (a bad option, a missing argument) read as every other error: ``error:`` and one sentence,
+    exit 2, instead of click's usage block and "Error:"."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx is not None else "occreid"
+            message = exc.format_message().strip()
+            fail(f"{message}{'' if message[-1:] in '.?!' else '.'} See '{command} -h'.", exc.exit_code)
+        except click.ClickException as exc:
+            fail(exc.format_message(), exc.exit_code)
+        except click.Abort:
+            fail("interrupted; rerun the same command to resume.", EXIT_INTERRUPTED)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
-            err.print("interrupted; rerun the same command to resume.")
-            sys.exit(EXIT_INTERRUPTED)
+            fail("interrupted; rerun the same command to resume.", EXIT_INTERRUPTED)
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -88,26 +107,6 @@ class _Main(click.Group):
 def main() -> None:
     """occreid: make the occluded twin of a person re-ID dataset (the Occluded-PRCC / Occluded-LTCC
     procedure), offline, and evaluate re-ID models on it."""
-
-
-def _table(title: str) -> Table:
-    """A borderless table that fits an 80-column terminal."""
-    return Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold underline")
-
-
-def summary_table(summary: dict, title: str) -> Table:
-    table = _table(title)
-    cols = [("split", "split"), ("images", "images"), ("ids", "ids"), ("cameras", "cams"), ("clothes", "clothes"),
-            ("occluded", "occluded"), ("part_absent", "absent"), ("no_person", "no_person"),
-            ("not_covered", "uncovered"), ("not_selected", "kept"), ("error", "error")]
-    optional = {"part_absent", "not_covered", "not_selected"}  # shown only when they happen
-    cols = [(k, h) for k, h in cols if k not in optional or summary["all"].get(k)]
-    for key, header in cols:
-        table.add_column(header, justify="left" if key == "split" else "right", no_wrap=True)
-    for split in [s for s in summary if s != "all"] + ["all"]:
-        row = summary[split]
-        table.add_row(split, *(str(row[k]) for k, _ in cols[1:]), style="bold" if split == "all" else None)
-    return table
 
 
 @main.command()
@@ -241,8 +240,8 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
         save_masks=save_masks, parts_from=parts_from, overwrite=overwrite, max_pixels=max_pixels,
         max_file_bytes=max_file_bytes, per=per, shard=shard, engine=engine, ray_address=ray_address,
     )
-    bar = Progress(TextColumn("[bold]occluding"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
-                   TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err, disable=not progress)
+    bar = progress_display(TextColumn("[bold]occluding"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+                           TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), show=progress)
     task = bar.add_task("occluding", total=None)
 
     def on_progress(total=None, advance=0):  # the bar appears once the checks have passed
@@ -270,9 +269,9 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
     finally:
         bar.stop()
     for w in result.warnings:
-        err.print(Panel(w, title="WARNING: labels would be misread", border_style="bold red"))
+        warn(w, "labels would be misread")
     title = f"occreid generate: {dataset} -> {output}" + (f" (shard {shard})" if shard else "")
-    out.print(summary_table(result.summary, title))
+    print_table(summary_table(result.summary, title))
     notes = [f"other files copied unchanged: {result.copied}"]
     if result.skipped:
         notes.append(f"resumed: {result.skipped} images were already done")
@@ -291,11 +290,11 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
                   f"{result.removed} output(s) of inputs that are gone removed")
     skipped_others = sum(r["action"] != "copied" for r in result.other_files)
     if skipped_others:
-        err.print(f"[bold red]{skipped_others} other file(s) could not be copied[/]; reasons in "
-                  f"{output / '_occreid' / 'other_files.csv'}.")
+        err.print(Text.assemble((f"{skipped_others} other file(s) could not be copied", "bold red"),
+                                f"; reasons in {output / '_occreid' / 'other_files.csv'}."))
     if result.errors:
-        err.print(f"[bold red]{result.errors} image(s) could not be used[/]; their reasons are in the manifest "
-                  "(status 'error').")
+        err.print(Text.assemble((f"{result.errors} image(s) could not be used", "bold red"),
+                                "; their reasons are in the manifest (status 'error')."))
     if result.unusable:
         sys.exit(EXIT_UNUSABLE)
 
@@ -317,17 +316,11 @@ def merge(output):
         _fail(f"cannot write the merged files under {output} ({exc.strerror or exc}); free space or fix the output, "
               "then merge again.", EXIT_OUTPUT)
     for w in result.warnings:
-        err.print(Panel(w, title="WARNING: labels would be misread", border_style="bold red"))
-    out.print(summary_table(result.summary, f"occreid merge: {result.count} shards of {output}"))
+        warn(w, "labels would be misread")
+    print_table(summary_table(result.summary, f"occreid merge: {result.count} shards of {output}"))
     out.print(f"manifest: {output / '_occreid' / 'manifest.csv'}")
     if result.unusable:
         sys.exit(EXIT_UNUSABLE)
-
-
-def _fail(message: str, code: int) -> None:
-    """One sentence on stderr and the exit code; never a traceback."""
-    err.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
-    sys.exit(code)
 
 
 @main.command()
@@ -368,28 +361,37 @@ def stats(output, json_path):
         result = stats_for(output)
     except (FileNotFoundError, ManifestError) as exc:
         _fail(str(exc), EXIT_USAGE)
-    table = _table(f"occreid stats: {output}")
-    for col in ("split", "images", "occluded", "no_person", "error", "misses", "image %\np10 p50 p90",
-                "person %\np10 p50 p90"):
-        table.add_column(col, justify="left" if col == "split" else "right", no_wrap=True)
+    quantiles = ("p10", "p50", "p90")
+    counts = _table(f"occreid stats: {output}")
+    shares = _table("occluded share of the image / of the person's pixels, %: percentiles over occluded images")
+    for col in ("split", "images", "occluded", "no_person", "error", "misses person"):
+        counts.add_column(col, justify="left" if col == "split" else "right", no_wrap=col != "misses person")
+    for col in ("split", *(f"{what} % {q}" for what in ("image", "person") for q in quantiles)):
+        shares.add_column(col, justify="left" if col == "split" else "right", no_wrap=col == "split")
 
-    def pct(d):
-        return " ".join("-" if d[k] is None else f"{d[k]:.1f}" for k in ("p10", "p50", "p90"))
+    def pct(d, q):
+        return "-" if d[q] is None else f"{d[q]:.1f}"
 
     for split, st in result.items():
-        table.add_row(split, str(st["images"]), str(st["occluded"]), str(st["no_person"]), str(st["error"]),
-                      str(st["misses_person"]), pct(st["image_fraction"]), pct(st["person_fraction"]),
-                      style="bold" if split == "all" else None)
-    out.print(table)
+        style = "bold" if split == "all" else None
+        counts.add_row(split_label(split), *(str(st[k]) for k in ("images", "occluded", "no_person", "error",
+                                                                   "misses_person")), style=style)
+        shares.add_row(split_label(split), *(pct(st[key], q) for key in ("image_fraction", "person_fraction")
+                                             for q in quantiles), style=style)
+    print_table(counts)
+    out.print("misses person: occluded images whose occluder covers none of the person")
+    print_table(shares)
     for split, st in result.items():
-        extra = {k: st[k] for k in ("part_absent", "not_covered", "not_selected") if st.get(k)}
-        parts = ", ".join(f"{k} {v}" for k, v in st["parts"].items())
+        facts = [f"parts covered: {', '.join(f'{k} {v}' for k, v in st['parts'].items()) or '-'}"]
         sizes = st["parts_per_occluder"]
-        per = f"; parts per occluder: {', '.join(f'{k}: {v}' for k, v in sizes.items())}" if len(sizes) > 1 else ""
-        sources = ", ".join(f"{k} {v}" for k, v in st["part_sources"].items())
-        covered = f"; drawn part covered % {pct(st['part_covered'])}" if st["part_covered"]["p50"] is not None else ""
-        out.print(f"{split}: parts covered: {parts or '-'}{per}" + "".join(f"; {k} {v}" for k, v in extra.items())
-                  + (f"; part maps from: {sources}" if sources else "") + covered)
+        if len(sizes) > 1:
+            facts.append(f"parts per occluder: {', '.join(f'{k}: {v}' for k, v in sizes.items())}")
+        facts += [f"{k} {st[k]}" for k in ("part_absent", "not_covered", "not_selected") if st.get(k)]
+        if st["part_sources"]:
+            facts.append(f"part maps from: {', '.join(f'{k} {v}' for k, v in st['part_sources'].items())}")
+        if st["part_covered"]["p50"] is not None:
+            facts.append("drawn part covered %: " + ", ".join(f"{q} {pct(st['part_covered'], q)}" for q in quantiles))
+        out.print(f"{split_label(split)}: " + "; ".join(facts))
     if json_path:
         json_path.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -75,7 +75,7 @@ class ManifestRow:
     width: int | None = None
     height: int | None = None
     parser: str
-    part_source: str = ""  # where the parts came from: the parser's source (pose, silhouette...) or "saved"
+    part_source: str = ""  # the parser's source (pose, silhouette...); "saved": taken from --parts-from
     presence: float | None = None  # the parser's person-presence score, when it gives one
     seed: int
     pool_levels: int

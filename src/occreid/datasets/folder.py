@@ -27,4 +27,4 @@ class Folder(Layout):
         return Record(relpath, relpath.split("/", 1)[0] if "/" in relpath else ".")
 
     def no_protocol_reason(self, dataset: Dataset) -> str:
-        return "a folder of unlabelled images cannot be evaluated"
+        return "the folder layout has no evaluation protocol in occreid: its images have no identity labels"

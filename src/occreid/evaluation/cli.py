@@ -6,15 +6,16 @@ import csv
 import io
 import json
 import math
-import sys
 from pathlib import Path
 
 import click
 import numpy as np
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
+from ..console import EXIT_OUTPUT, EXIT_USAGE, borderless_table, fail, print_table, progress_display
+from ..console import out as _out
 from ..datasets import DATASETS, LayoutError, read_dataset
 from ..engines import usable_cores
 from .descriptor import StripeHistogram, baseline_features
@@ -34,18 +35,8 @@ from .metrics import RANKS
 from .output import OutputError, OutputPlaceError, atomic_write, check_output
 from .protocols import TIE_RULES, FeatureError, ProtocolError, Scoring, evaluate_dataset, evaluation_records
 
-_err = Console(stderr=True)
-_out = Console()
-
 #: Configuration errors (exit 2, README "Exit codes"); output errors exit 3.
 _KNOWN_ERRORS = (LayoutError, ProtocolError, FeatureError, ModelError, OutputPlaceError, ValueError)
-EXIT_USAGE, EXIT_OUTPUT = 2, 3
-
-
-def _fail(message: str, code: int):
-    """One sentence on stderr and the README's exit code; never a traceback."""
-    _err.print(f"[bold red]error:[/bold red] {message}", soft_wrap=True, markup=True, highlight=False)
-    sys.exit(code)
 
 
 def _guarded(work):
@@ -53,11 +44,13 @@ def _guarded(work):
     try:
         return work()
     except OutputError as e:
-        _fail(str(e), EXIT_OUTPUT)
+        fail(str(e), EXIT_OUTPUT)
     except _KNOWN_ERRORS as e:
-        _fail(str(e), EXIT_USAGE)
+        fail(str(e), EXIT_USAGE)
     except OSError as e:  # reading an input (dataset image, features, model) failed
-        _fail(f"{getattr(e, 'filename', None) or ''} {e.strerror or e}".strip(), EXIT_USAGE)
+        fail(f"{getattr(e, 'filename', None) or ''} {e.strerror or e}".strip(), EXIT_USAGE)
+
+
 _METRIC_KEYS = [f"rank{k}" for k in RANKS] + ["mAP", "mINP"]
 BASELINE_NAME = "baseline (stripe colour histograms)"
 
@@ -76,9 +69,9 @@ def _triple(text: str, name: str) -> tuple[float, float, float]:
     return vals  # type: ignore[return-value]
 
 
-def _progress(show: bool) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=_err, transient=True, disable=not show)
+def _progress(show: bool):
+    return progress_display(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            transient=True, show=show)
 
 
 @click.command()
@@ -176,8 +169,8 @@ def _row_names(a: Path, b: Path | None) -> tuple[str, str]:
 
 
 def _table(title: str, rows: list[tuple[str, dict, str]]) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("dataset", justify="left", overflow="fold")
+    table = borderless_table(title)
+    table.add_column("dataset", justify="left", no_wrap=True)
     for k in RANKS:
         table.add_column(f"R-{k}", justify="right")
     table.add_column("mAP", justify="right")
@@ -270,7 +263,8 @@ def evaluate(dataset, features, compare, features2, json_path, layout, single_sh
 
     first, second = _guarded(work)
     report: dict = {"dataset": first}
-    _out.print(f"[bold]{first['layout'].upper()}[/bold] {dataset}", f"features: {first['features']}", sep="\n  ")
+    _out.print(Text.assemble((first["layout"].upper(), "bold"), f" {dataset}"), f"features: {first['features']}",
+               sep="\n  ")
     if second is not None:
         _out.print(f"compared with {compare}", f"features: {second['features']}", sep="\n  ")
         report["compare"] = second
@@ -285,7 +279,7 @@ def evaluate(dataset, features, compare, features2, json_path, layout, single_sh
             drop = _drop(m, m2)
             report["drop"][key] = drop
             rows += [(name2, m2, ""), ("drop", {**drop, "queries_used": None}, "bold")]
-        _out.print(_table(f"{first['layout'].upper()} {m['label']}", rows))
+        print_table(_table(f"{first['layout'].upper()} {m['label']}", rows))
     skipped = {k: m["queries_skipped"] for k, m in first["settings"].items() if m["queries_skipped"]}
     if skipped:
         _out.print("queries without a valid match (skipped, as in CAL): "

@@ -204,8 +204,7 @@ def settings(
     decl = declaration(dataset)
     protocols = decl.protocols(dataset)
     if not protocols:
-        raise ProtocolError(f"{dataset.root} is a {dataset.layout} dataset, which has no evaluation protocol in "
-                            f"occreid: {decl.no_protocol_reason(dataset)}")
+        raise ProtocolError(f"{dataset.root} cannot be evaluated: {decl.no_protocol_reason(dataset)}")
     out: list[Setting] = []
     single: list[Setting] = []
     for p in protocols:

@@ -14,7 +14,8 @@ class ParseResult:
     ``parts`` is None when the parser finds no plausible person ("no person": an empty crop, a van,
     a collapsed skeleton); ``reason`` then says why in a few words. ``source`` says what made the
     map ("pose": landmarks + segmentation, "silhouette": the segmentation and body proportions;
-    the runner writes "saved" for maps reused from disk and "schp" for SCHP), "" when unknown or
+    the runner writes "saved" for maps taken from --parts-from, keeps the recorded source of a run's
+    own saved maps, and writes "schp" for SCHP), "" when unknown or
     when there is no map. ``score`` is the pose presence score in [0, 1] where the parser has one.
     """
 

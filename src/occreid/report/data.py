@@ -156,6 +156,11 @@ class Run:
         return self.stats[split]["parts"]
 
     @property
+    def output(self) -> Path:
+        """The output root as the page shows it: absolute, as run.json records the input."""
+        return self.root.resolve()
+
+    @property
     def name(self) -> str:
         """The run as plot legends name it: ``A: occ_prcc``."""
         return f"{self.label}: {self.root.name}"

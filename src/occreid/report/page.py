@@ -12,6 +12,7 @@ from pathlib import Path
 
 import jinja2
 
+from ..console import split_label
 from ..datasets import STATE_DIR
 from ..parts import PARTS
 from ..status import STATUSES, Status
@@ -111,7 +112,6 @@ def _grid(runs: list[Run], images: Images, samples: int, seed: int, paired: bool
                 cover = "" if r.part == part else f" ({pretty(r.part)})"
                 cell = {
                     "relpath": rel,
-                    "name": rel.rsplit("/", 1)[-1],
                     "original": images.slot("orig", f"{base.input}/{rel}", images.original(base, rel),
                                             "input not found" if not base.input_ok else "original missing"),
                     "overlay": images.overlay(runs, rel),
@@ -140,6 +140,18 @@ def _grid(runs: list[Run], images: Images, samples: int, seed: int, paired: bool
         counts = base.summary[split]
         out.append({"split": split, "occluded": counts["occluded"], "images": counts["images"], "parts": parts_rows})
     return out
+
+
+def _overlay_notes(grids: list[dict]) -> str:
+    """What the middle image of most samples shows (``thumbnails.OVERLAY_KINDS``: the page says it
+    once, above the grids); each sample whose middle image shows something else gets its own note."""
+    cells = [c for g in grids for s in g["grid"] for row in s["parts"] for c in row["cells"]]
+    kinds = Counter(c["overlay"]["kind"] for c in cells)
+    usual = kinds.most_common(1)[0][0] if kinds else "parts"
+    for c in cells:
+        note = c["overlay"]["note"]
+        c["notes"] = [note] if note and c["overlay"]["kind"] != usual else []
+    return usual
 
 
 def _skipped(run: Run, images: Images, status: Status, max_listed: int, seed: int) -> dict:
@@ -186,6 +198,7 @@ def _check_destination(html: Path, runs: list[Run], assets: Path) -> None:
 def _template() -> jinja2.Template:
     env = jinja2.Environment(loader=jinja2.PackageLoader("occreid.report", "templates"), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    env.filters["split_label"] = split_label  # the folder layout's top level ('.') reads "(top level)"
     return env.get_template("report.html.j2")
 
 
@@ -220,6 +233,7 @@ def write_report(outputs: list[Path], html: Path, samples_per_cell: int = 4, see
     if len(runs) == 2 and not paired:  # different inputs: one grid per run
         grids.append({"run": runs[1], "grid": _grid(runs[1:], images, samples_per_cell, seed, False, own_parts[1])})
     columns = _columns(runs)
+    overlay = _overlay_notes(grids)
     context = {
         "runs": [{"run": r, "stats": _stats_rows(r, columns["statuses"], parts),
                   "part_columns": [{"key": p, "words": pretty(p).split(" ", 1)} for p in parts],
@@ -228,6 +242,7 @@ def write_report(outputs: list[Path], html: Path, samples_per_cell: int = 4, see
         "params": _compare_params(runs),
         "paired": paired,
         "grids": grids,
+        "overlay": overlay,
         "plots": plots(runs, assets, columns["parts"]),
         "legend": [{"label": pretty(p), "colour": colour(p)} for p in PARTS[1:]],
         "status_columns": columns["statuses"],

@@ -97,9 +97,13 @@ class Assets:
         return {"src": f"{self.href}/{path.name}", "w": int(w * 1.333), "h": int(h * 1.333)}
 
 
+#: What the middle image of a sample shows, by what was there to draw it from.
+OVERLAY_KINDS = ("parts", "mask", "derived", "none")
+
+
 def missing(text: str) -> dict:
     """A slot with no image: the page shows ``text`` in its place."""
-    return {"missing": text, "note": ""}
+    return {"missing": text, "note": "", "kind": "none"}
 
 
 class Images:
@@ -124,14 +128,16 @@ class Images:
         return self._thumb("img", run.root / rel)
 
     def slot(self, kind: str, path_key: str, im: Image.Image | None, missing_text: str, note: str = "") -> dict:
-        """One image of the page (or the reason it is missing)."""
+        """One image of the page (or the reason it is missing); ``kind`` also says what it shows
+        (``OVERLAY_KINDS`` for the middle image of a sample)."""
         if im is None:
             return missing(missing_text)
-        return {**self.assets.image(f"{kind}:{path_key}", im), "missing": "", "note": note}
+        return {**self.assets.image(f"{kind}:{path_key}", im), "missing": "", "note": note, "kind": kind}
 
     def overlay(self, runs: list[Run], rel: str) -> dict:
         """Part map blended on the original (or on the occluded image when the input is gone);
-        without a saved part map, the occluder mask (saved, or derived from the two images)."""
+        without a saved part map, the occluder mask (saved, or derived from the two images). Its
+        ``kind`` says which; the page explains the usual one once and notes only the others."""
         base_run = runs[0]
         orig = self.original(base_run, rel)
         base = orig if orig is not None else self.occluded(base_run, rel)
@@ -150,11 +156,11 @@ class Images:
                 mask = open_index(mpath, base.size, "mask")
                 if mask is not None:
                     return self.slot("mask", str(mpath), overlay_mask(base, mask), "",
-                                     "occluder (saved mask); part map not saved")
+                                     "occluder from its saved mask: part map not saved")
         occ = self.occluded(base_run, rel)
         if orig is not None and occ is not None:
             mask = derived_mask(orig, occ)
             if mask is not None:
                 return self.slot("derived", f"{base_run.root}/{rel}", overlay_mask(orig, mask), "",
-                                 "occluder derived from the images; part map not saved")
+                                 "occluder where the images differ: part map not saved")
         return missing("part map not saved (use --save-parts)")
