@@ -179,4 +179,5 @@ def test_embed_prints_one_line_and_exits_3_when_it_cannot_write(tmp_path):
     (tmp_path / "a-file").write_text("not a folder")
     bad = CliRunner().invoke(main, [*args, str(tmp_path / "a-file" / "f.npz")])
     lines = bad.stderr.strip().splitlines()
-    assert bad.exit_code == 3 and len(lines) == 1 and lines[0].startswith("error: cannot write "), bad.output
+    assert bad.exit_code == 3 and len(lines) == 1 and lines[0].startswith("error: --out ") \
+        and "cannot be written" in lines[0], bad.output
