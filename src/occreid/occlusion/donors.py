@@ -42,6 +42,14 @@ def _read_rgb(path) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
+def _saved_part_map(cand: Candidate) -> np.ndarray | None:
+    return read_part_map_png(cand.parts) if cand.parts else None
+
+
+def _candidate_rgb(cand: Candidate) -> np.ndarray:
+    return _read_rgb(cand.image)
+
+
 def read_part_map_png(path) -> np.ndarray | None:
     """A saved part map's labels (``saved.read_labels``); None when missing, damaged or not a map."""
     return read_labels(path)
@@ -108,13 +116,19 @@ class DonorBank:
         rels = [c.relpath for c in self.candidates]
         if len(set(rels)) != len(rels):
             raise ValueError("candidates must have distinct relpaths")
-        self._part_loader = part_loader or (lambda c: read_part_map_png(c.parts) if c.parts else None)
-        self._image_loader = image_loader or (lambda c: _read_rgb(c.image))
+        self._part_loader = part_loader or _saved_part_map  # module functions, not lambdas: a bank pickles
+        self._image_loader = image_loader or _candidate_rgb
         self._splits = np.array([c.split for c in self.candidates], dtype=object)
         self._pids = np.array([-(1 << 62) if c.pid is None else int(c.pid) for c in self.candidates], np.int64)
         self._index = {c.relpath: i for i, c in enumerate(self.candidates)}
         self._eligible: dict[tuple, np.ndarray] = {}
         self._cache = _Cache(max(1, cache_size))
+
+    def __getstate__(self) -> dict:
+        """Pickled (e.g. into a DataLoader worker started with spawn) without the loaded donors."""
+        state = self.__dict__.copy()
+        state["_cache"] = _Cache(self._cache.size)
+        return state
 
     @classmethod
     def from_records(cls, records: Iterable, dataset_root, parts_dir, **options) -> DonorBank:
