@@ -321,6 +321,8 @@ def generate(cfg: GenerateConfig, progress=None, dataset: Dataset | None = None)
         cfg = replace(cfg, input=cfg.input.absolute(), output=cfg.output.absolute(),
                       parts_from=None if cfg.parts_from is None else Path(cfg.parts_from).absolute())
     _check_options(cfg)
+    from .config import check_side_inputs  # issue 18: objects, textures, checkpoint before the first image
+    check_side_inputs(cfg)
     _check_paths(cfg)
     ds = dataset or read_dataset(cfg.input, cfg.layout)
     check_splits(cfg, ds)

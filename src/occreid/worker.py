@@ -106,7 +106,7 @@ class Worker:
         chunk: no other process writes the maps of this chunk's images meanwhile."""
         return [s for s in self.parts_sources if os.path.isdir(parts_dir(s.root))]
 
-    def _cached_parts(self, rec: Record, digest: str, sources: list[OutputTree]):
+    def _cached_parts(self, rec: Record, digest: str, sources: list[OutputTree], shape=None):
         """A saved part map of this image (own output first, then --parts-from), the part source to
         record, and the SHA-1 of its file when it is this output's own (so the run state keeps
         accounting for it). This output's own maps keep the source they were made with, so a run
@@ -114,7 +114,7 @@ class Worker:
         --parts-from are recorded as ``saved``."""
         for source in sources:
             path = source.part_path(rec.relpath)
-            found = read_part_map(path, self.config.parser, digest)
+            found = read_part_map(path, self.config.parser, digest, shape)  # another size: parsed again
             if found is not None:
                 own = source is self.tree
                 kind = (found.source or (self.config.parser if found.parts is not None else "")) if own else "saved"
@@ -175,7 +175,7 @@ class Worker:
                     self._write(rec, "image", data, outputs)  # keep the file, unchanged
                 done[rec.relpath] = (self._row(rec, Status.ERROR, str(exc)), outputs)
                 continue
-            pending.append(_Pending(rec, data, dec, digest, self._cached_parts(rec, digest, sources)))
+            pending.append(_Pending(rec, data, dec, digest, self._cached_parts(rec, digest, sources, dec.size[::-1])))
         return pending
 
     def save_parts(self, records: list[Record]) -> int:
