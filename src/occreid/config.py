@@ -68,7 +68,7 @@ class GenerateConfig:
         if self.occlusion.shape == "object" and self.occlusion.objects_dir is not None:
             extra["objects"] = objects_digest(self.occlusion.objects_dir)  # other objects, other bytes
         if self.occlusion.fill == "texture" and self.occlusion.texture_dir is not None:
-            extra["textures"] = _cached_digest(self.occlusion.texture_dir, textures_digest)  # other textures too
+            extra["textures"] = textures_digest(self.occlusion.texture_dir)  # other textures, other bytes
         if self.parser_options.get("checkpoint"):  # other weights under the same path: other part maps
             extra["checkpoint_sha256"] = _cached_digest(self.parser_options["checkpoint"], checkpoint_digest)
         return extra | {
@@ -89,7 +89,7 @@ class GenerateConfig:
         }
 
 
-#: (what, path, device, inode, size, mtime) -> digest: a process hashes a checkpoint or a texture folder
+#: (what, path, device, inode, size, mtime) -> digest: a process hashes a checkpoint
 #: once, and forked workers inherit it (the runner's main process computes the fingerprint first).
 _DIGESTS: dict[tuple, str] = {}
 
