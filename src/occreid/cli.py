@@ -346,9 +346,16 @@ def crops(video, output, every, min_height):
       occreid crops vtest.avi --out demo/crops
       occreid generate demo/crops --layout folder --out demo/crops_occ
     """
-    from .video import crops_from_video
+    from .video import NoPersonFound, VideoError, crops_from_video
 
-    files = crops_from_video(video, output, every=every, min_height=min_height)
+    try:
+        files = crops_from_video(video, output, every=every, min_height=min_height)
+    except VideoError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except NoPersonFound as exc:
+        _fail(str(exc), EXIT_UNUSABLE)
+    except OSError as exc:
+        _fail(f"cannot write the crops to {output}: {exc.strerror or exc}.", EXIT_OUTPUT)
     out.print(f"{len(files)} pedestrian crops written to {output}")
 
 
@@ -391,7 +398,27 @@ def stats(output, json_path):
         out.print(f"{split}: parts covered: {parts or '-'}{per}" + "".join(f"; {k} {v}" for k, v in extra.items())
                   + (f"; part maps from: {sources}" if sources else "") + covered)
     if json_path:
-        json_path.write_text(json.dumps(result, indent=2) + "\n")
+        _write_user_file(json_path, (json.dumps(result, indent=2) + "\n").encode("utf-8"))
+
+
+def _write_user_file(path: Path, data: bytes) -> None:
+    """Write a file the user named (``stats --json``) whole or not at all: its folders made, a
+    temporary file beside it renamed into place; exit 3 with one sentence when it cannot be."""
+    import contextlib
+    import os
+
+    from .writer import tmp_name
+
+    tmp = path.with_name(f".{path.name}.{tmp_name()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "xb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        _fail(f"cannot write {path}: {exc.strerror or exc}; free space or choose another path.", EXIT_OUTPUT)
 
 
 @main.command()
@@ -417,11 +444,13 @@ def report(out: Path, out2: Path | None, html: Path, samples: int, seed: int, ma
       occreid report /data/occ_prcc --html report/index.html
       occreid report /data/occ_prcc /data/occ_prcc_rect --html compare/index.html
     """
-    from .report import ReportError, write_report
+    from .report import ReportError, ReportOutputError, write_report
 
     try:
         res = write_report([out] + ([out2] if out2 else []), html, samples_per_cell=samples, seed=seed,
                            max_listed=max_listed)
+    except ReportOutputError as exc:
+        _fail(str(exc), EXIT_OUTPUT)
     except ReportError as exc:
         _fail(str(exc), EXIT_USAGE)
     click.echo(f"report written to {res.html} ({res.files} images in {res.assets.name}/, "

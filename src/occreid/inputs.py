@@ -105,6 +105,7 @@ def odd_entries(root: Path, image_folder=lambda rel: False) -> list[tuple[str, s
         rel = where.relative_to(root).as_posix() if where != root else "."
         found.append((rel, f"folder cannot be listed ({exc.strerror or exc}); its files are not included"))
 
+    found.extend(state_dir_entries(root))
     for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
         rel_dir = Path(dirpath).relative_to(root)
         if rel_dir == Path("."):
@@ -127,6 +128,31 @@ def odd_entries(root: Path, image_folder=lambda rel: False) -> list[tuple[str, s
                         else "device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "special file")
                 found.append(((rel_dir / name).as_posix(), f"not a regular file (a {kind})"))
     return sorted(found)
+
+
+#: Why the files under an input's own ``_occreid/`` folder are not processed.
+RESERVED_REASON = (f"inside the input's top-level folder named {STATE_DIR}, which occreid reserves for its own state "
+                   "(an occreid output's run state and part maps); rename the folder to include these files")
+
+
+def in_state_dir(relpath: str) -> bool:
+    """True for a path inside the input's top-level ``_occreid/`` (or that folder itself)."""
+    return relpath == STATE_DIR or relpath.startswith(STATE_DIR + "/")
+
+
+def state_dir_entries(root: Path) -> list[tuple[str, str]]:
+    """(relpath, reason) of every file under ``root/_occreid``: no dataset reads that folder (it holds
+    occreid's own state when the input is an occreid output), and each file in it gets a row saying
+    so rather than vanishing. A symbolic link named ``_occreid`` is one row, not followed."""
+    top = Path(root) / STATE_DIR
+    if top.is_symlink() or (top.exists() and not top.is_dir()):
+        return [(STATE_DIR, RESERVED_REASON)]
+    found = []
+    for dirpath, dirnames, filenames in os.walk(top):  # links to folders are listed, never followed
+        rel_dir = Path(dirpath).relative_to(root)
+        for name in sorted(filenames) + sorted(d for d in dirnames if (Path(dirpath) / d).is_symlink()):
+            found.append(((rel_dir / name).as_posix(), RESERVED_REASON))
+    return found
 
 
 def bound_layout(name: str, root: Path) -> Layout:

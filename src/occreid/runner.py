@@ -29,7 +29,7 @@ from . import shards as sharding
 from .config import FORMAT_VERSION, PER_CHOICES, SEED_MAX, GenerateConfig, RunError, output_tree, params_hash
 from .datasets import DATASETS, STATE_DIR, Dataset, Record, loader_hazards, read_dataset
 from .engines import ENGINES, EngineError, WorkerLost, make_engine, open_session
-from .inputs import bound_layout, layout_record, odd_entries, os_reason, sha1_file
+from .inputs import bound_layout, in_state_dir, layout_record, odd_entries, os_reason, sha1_file
 from .occlusion import DONOR_SHAPES
 from .shards import Shard, ShardError
 from .state import COPY, IMAGE, Entry, RunState, StateError, StateFullError
@@ -457,7 +457,7 @@ def _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress, se
     # image rows for entries a layout cannot read as files (broken links, folders named like images...)
     odd_rows, odd_others, odd_names = [], [], []
     for rel, reason in odd_entries(cfg.input, lambda rel: layout_record(layout, listed, rel) is not None):
-        rec = layout_record(layout, listed, rel)
+        rec = None if in_state_dir(rel) else layout_record(layout, listed, rel)  # input's _occreid/: skipped
         odd_names.append(rel)
         if not mine(rel):
             continue
