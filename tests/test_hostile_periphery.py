@@ -188,3 +188,17 @@ def test_crops_on_what_is_not_a_video_of_people(tmp_path, kind, code, words):
     assert res.returncode == code, res.stdout + res.stderr
     assert words in res.stderr, res.stderr
     assert not (tmp_path / "crops").exists()
+
+
+@pytest.mark.parametrize("name", ["manifest.csv", "summary.json", "run.json"])
+def test_a_fifo_in_place_of_the_runs_own_files_never_blocks_stats_or_report(small_output, tmp_path, name):
+    out = tmp_path / "out"
+    shutil.copytree(small_output, out, ignore=shutil.ignore_patterns("state.sqlite*", "*.lock"))
+    (out / "_occreid" / name).unlink()
+    os.mkfifo(out / "_occreid" / name)
+    for args in (("stats", out), ("report", out, "--html", tmp_path / "r" / "index.html")):
+        res = cli(*args, timeout=60)
+        if name == "run.json":
+            assert res.returncode == 0, res.stderr  # stats reads the manifest alone; report does without it
+            continue
+        assert res.returncode == 2 and name in one_sentence(res), res.stderr

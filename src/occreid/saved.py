@@ -53,12 +53,15 @@ def run_file(output_root: str | Path) -> Path:
 
 def read_run_file(output_root: str | Path) -> dict:
     """``run.json`` of an output root as a dict; RunFileError (one sentence) when it cannot be read."""
+    from .images import ImageError
+    from .inputs import read_side_file
+
     path = run_file(output_root)
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunFileError(f"{path} does not exist: is {output_root} an occreid output?") from None
-    except (OSError, ValueError) as exc:
+    if not os.path.lexists(path):
+        raise RunFileError(f"{path} does not exist: is {output_root} an occreid output?")
+    try:  # a regular file of bounded size: a FIFO there never blocks augment, report or a resume
+        info = json.loads(read_side_file(path).decode("utf-8"))
+    except (OSError, ValueError, ImageError) as exc:
         raise RunFileError(f"{path} cannot be read ({exc}); rerun the generate command to rewrite it.") from None
     if not isinstance(info, dict) or not isinstance(info.get("fingerprint"), dict):
         raise RunFileError(f"{path} holds no run fingerprint; rerun the generate command to rewrite it.")
