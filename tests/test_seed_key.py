@@ -125,3 +125,18 @@ def test_transform_in_dataloader_workers_started_with(tmp_path, method):
                   for i in range(len(names)))
     assert differs >= 1 and transform.missing == 2
     assert isinstance(torch.__version__, str)
+
+
+def test_a_person_preset_transform_with_its_donor_bank_pickles_and_draws_the_same(tmp_path):
+    from occreid.occlusion import preset_params
+
+    data, out = tmp_path / "data", tmp_path / "out"
+    data.mkdir()
+    names = _odd_tree(data, _crops(), n_per_name=2)
+    generate(GenerateConfig(input=data, output=out, layout="folder", parser=BOX, seed=2,
+                            occlusion=preset_params("person")))
+    transform = OccludeTransform.from_run(out)
+    copy = pickle.loads(pickle.dumps(transform))
+    for name in names:
+        written = np.asarray(Image.open(out / name).convert("RGB"))
+        assert (np.asarray(copy.read(data / name)) == written).all(), os.fsencode(name)

@@ -38,6 +38,8 @@ class OccludeTransform:
         p: probability that an image is occluded at all (augmentation strength).
         epoch: None draws exactly as the generator does (one fixed occluder per image);
             an integer gives other, reproducible draws per epoch (see ``set_epoch``).
+        layout: the dataset's layout (``--layout``; None: detected), read for the donors of
+            shapes person and scene (``from_run`` takes the run's own).
 
     Images without a saved part map (those the run did not occlude), or whose map has no person,
     are returned unchanged and counted in ``missing`` / ``no_person``. The counters and the epoch
@@ -51,7 +53,7 @@ class OccludeTransform:
     _NO_EPOCH = -(2**63)  # the shared epoch's stand-in for None
 
     def __init__(self, parts_root, dataset_root, preset: str = "default", params: OcclusionParams | None = None,
-                 seed: int = 0, p: float = 1.0, epoch: int | None = 0):
+                 seed: int = 0, p: float = 1.0, epoch: int | None = 0, layout: str | None = None):
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"p must be in [0, 1], got {p}")
         self.parts_root = Path(parts_root)
@@ -70,7 +72,7 @@ class OccludeTransform:
             from .datasets import read_dataset
             from .occlusion import DonorBank
 
-            records = read_dataset(self.dataset_root).records
+            records = read_dataset(self.dataset_root, layout).records
             donors = DonorBank.from_records(records, self.dataset_root, self.parts_dir)
             self._targets = {r.relpath: r for r in records}
         self.occluder = Occluder(params, donors)
@@ -125,7 +127,9 @@ class OccludeTransform:
         run = read_run(output_root)
         if dataset_root is None and run.input is None:
             raise ValueError(f"the run at {output_root} records no input folder; pass dataset_root.")
-        return cls(output_root, dataset_root or run.input, params=run.params, seed=run.seed, p=p, epoch=None)
+        layout = run.fingerprint.get("layout")
+        return cls(output_root, dataset_root or run.input, params=run.params, seed=run.seed, p=p, epoch=None,
+                   layout=layout if isinstance(layout, str) else None)
 
     def set_epoch(self, epoch: int | None) -> None:
         """Draw other occluders from now on (None: the generator's own draws), in every worker."""
