@@ -350,10 +350,8 @@ def crops(video, output, every, min_height):
 
     try:
         files = crops_from_video(video, output, every=every, min_height=min_height)
-    except VideoError as exc:
-        _fail(str(exc), EXIT_USAGE)
-    except NoPersonFound as exc:
-        _fail(str(exc), EXIT_UNUSABLE)
+    except (VideoError, NoPersonFound) as exc:
+        _fail(str(exc), EXIT_UNUSABLE if isinstance(exc, NoPersonFound) else EXIT_USAGE)
     except OSError as exc:
         _fail(f"cannot write the crops to {output}: {exc.strerror or exc}.", EXIT_OUTPUT)
     out.print(f"{len(files)} pedestrian crops written to {output}")
@@ -369,7 +367,7 @@ def stats(output, json_path):
     occluded images whose occluder misses the person."""
     import json
 
-    from .stats import stats_for
+    from .stats import stats_for, write_atomic
 
     try:
         result = stats_for(output)
@@ -398,27 +396,10 @@ def stats(output, json_path):
         out.print(f"{split}: parts covered: {parts or '-'}{per}" + "".join(f"; {k} {v}" for k, v in extra.items())
                   + (f"; part maps from: {sources}" if sources else "") + covered)
     if json_path:
-        _write_user_file(json_path, (json.dumps(result, indent=2) + "\n").encode("utf-8"))
-
-
-def _write_user_file(path: Path, data: bytes) -> None:
-    """Write a file the user named (``stats --json``) whole or not at all: its folders made, a
-    temporary file beside it renamed into place; exit 3 with one sentence when it cannot be."""
-    import contextlib
-    import os
-
-    from .writer import tmp_name
-
-    tmp = path.with_name(f".{path.name}.{tmp_name()}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "xb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        _fail(f"cannot write {path}: {exc.strerror or exc}; free space or choose another path.", EXIT_OUTPUT)
+        try:
+            write_atomic(json_path, (json.dumps(result, indent=2) + "\n").encode("utf-8"))
+        except OSError as exc:
+            _fail(f"cannot write {json_path}: {exc.strerror or exc}; free space or choose another path.", EXIT_OUTPUT)
 
 
 @main.command()

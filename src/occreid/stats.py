@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from collections import Counter, defaultdict
@@ -104,3 +105,21 @@ def read_run_manifest(output_root: Path) -> list[ManifestRow]:
             raise ManifestError(f"{file} is not a regular file (a FIFO, device or folder); rerun the generate "
                                 "command to export it again.")
     return read_manifest(path)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file the user named (``stats --json``) whole or not at all: its folders made, a
+    temporary file beside it renamed into place; OSError (nothing left behind) when it cannot be."""
+    from .writer import tmp_name
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{tmp_name()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "xb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
