@@ -41,15 +41,16 @@ def read_input(path: Path, max_bytes: int, option: str = "--max-file-size") -> t
             raise ImageError("not a regular file")
         if st.st_size > max_bytes:
             raise ImageError(f"file too large: {st.st_size:,} bytes, over the limit of {max_bytes:,}{limit}")
-        chunks, total = [], 0
+        chunks, total, want = [], 0, min(st.st_size, max_bytes) + 1  # the whole file in one read, as a rule
         while True:
-            block = os.read(fd, 1 << 20)
+            block = os.read(fd, want)
             if not block:
                 break
             total += len(block)
             if total > max_bytes:
                 raise ImageError(f"file too large: over the limit of {max_bytes:,} bytes{limit}")
             chunks.append(block)
+            want = 1 << 20  # it grew while read: go on to its end, or to the limit
         return b"".join(chunks), st
     except OSError as exc:
         raise ImageError(f"cannot read: {os_reason(exc)}") from None

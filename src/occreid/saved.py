@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .datasets.records import STATE_DIR
-from .images import MAX_PIXELS
+from .images import MAX_PIXELS, ImageError
+from .inputs import read_side_file
 from .parts import NUM_LABELS
 
 if TYPE_CHECKING:
@@ -53,9 +54,6 @@ def run_file(output_root: str | Path) -> Path:
 
 def read_run_file(output_root: str | Path) -> dict:
     """``run.json`` of an output root as a dict; RunFileError (one sentence) when it cannot be read."""
-    from .images import ImageError
-    from .inputs import read_side_file
-
     path = run_file(output_root)
     if not os.path.lexists(path):
         raise RunFileError(f"{path} does not exist: is {output_root} an occreid output?")
@@ -190,8 +188,6 @@ def _open(path: str | Path, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, d
     declaring more than ``max_pixels`` pixels (refused before inflating: a 1 MB map of 30000 x
     30000 pixels would cost 1.8 GB)."""
     from PIL import Image, UnidentifiedImageError
-
-    from .inputs import read_side_file
 
     try:
         raw = read_side_file(path)  # one read, then decoded from memory: far fewer system calls
