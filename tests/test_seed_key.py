@@ -100,7 +100,7 @@ class CropSet:
         return np.asarray(self.transform.read(self.paths[i])), i
 
 
-@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
 def test_transform_in_dataloader_workers_started_with(tmp_path, method):
     torch = pytest.importorskip("torch")
     from torch.utils.data import DataLoader
