@@ -76,7 +76,9 @@ def open_side_image(path, max_pixels: int = SIDE_IMAGE_PIXELS, max_bytes: int = 
     data = read_side_file(path, max_bytes)
     try:
         im = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except UnidentifiedImageError:
+        raise ImageError("not an image file (unrecognised content)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"not a readable image ({exc})") from None
     w, h = im.size
     if w * h > max_pixels:
