@@ -15,12 +15,13 @@ while training, with no parser call per step::
 from __future__ import annotations
 
 import multiprocessing as mp
+from multiprocessing.context import get_spawning_popen
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from .occlusion import DONOR_SHAPES, Occluder, OcclusionParams, image_rng, preset_params
+from .occlusion import DONOR_SHAPES, Occluder, OcclusionParams, preset_params, relpath_rng
 from .saved import part_map_path, parts_dir, read_labels, read_run
 
 
@@ -39,18 +40,22 @@ class OccludeTransform:
         p: probability that an image is occluded at all (augmentation strength).
         epoch: None draws exactly as the generator does (one fixed occluder per image);
             an integer gives other, reproducible draws per epoch (see ``set_epoch``).
+        layout: the dataset's layout (``--layout``; None: detected), read for the donors of
+            shapes person and scene (``from_run`` takes the run's own).
 
     Images without a saved part map (those the run did not occlude), or whose map has no person,
     are returned unchanged and counted in ``missing`` / ``no_person``. The counters and the epoch
     live in shared memory, so they are seen across DataLoader workers (``persistent_workers=True``
-    included): ``set_epoch`` in the main process reaches the workers, and their counts come back.
+    included): ``set_epoch`` in the main process reaches the workers, and their counts come back,
+    whether the workers are started with fork, spawn or forkserver. A plain pickle (``copy``,
+    ``pickle.dumps``) carries a snapshot of the epoch and counters instead.
     A ``dataset_root`` that does not hold the run's images, or a path outside it, is refused.
     """
 
     _NO_EPOCH = -(2**63)  # the shared epoch's stand-in for None
 
     def __init__(self, parts_root, dataset_root, preset: str = "default", params: OcclusionParams | None = None,
-                 seed: int = 0, p: float = 1.0, epoch: int | None = 0):
+                 seed: int = 0, p: float = 1.0, epoch: int | None = 0, layout: str | None = None):
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"p must be in [0, 1], got {p}")
         self.parts_root = Path(parts_root)
@@ -69,13 +74,23 @@ class OccludeTransform:
             from .datasets import read_dataset
             from .occlusion import DonorBank
 
-            records = read_dataset(self.dataset_root).records
+            records = read_dataset(self.dataset_root, layout).records
             donors = DonorBank.from_records(records, self.dataset_root, self.parts_dir)
             self._targets = {r.relpath: r for r in records}
         self.occluder = Occluder(params, donors)
         self.seed, self.p = seed, p
-        self._epoch = mp.Value("q", self._NO_EPOCH if epoch is None else int(epoch))
-        self._counts = mp.Array("q", 2)  # missing, no_person
+        self._epoch, self._counts = _shared(self._NO_EPOCH if epoch is None else int(epoch), (0, 0))
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        if get_spawning_popen() is None:  # a plain pickle, not a worker being started: a snapshot
+            state["_epoch"], state["_counts"] = self._epoch.value, tuple(self._counts)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        if isinstance(state["_epoch"], int):
+            state["_epoch"], state["_counts"] = _shared(state["_epoch"], state["_counts"])
+        self.__dict__.update(state)
 
     def _check_root(self, parts_root: Path) -> None:
         """Refuse a dataset_root that holds none of the images whose part maps were saved."""
@@ -114,7 +129,9 @@ class OccludeTransform:
         run = read_run(output_root)
         if dataset_root is None and run.input is None:
             raise ValueError(f"the run at {output_root} records no input folder; pass dataset_root.")
-        return cls(output_root, dataset_root or run.input, params=run.params, seed=run.seed, p=p, epoch=None)
+        layout = run.fingerprint.get("layout")
+        return cls(output_root, dataset_root or run.input, params=run.params, seed=run.seed, p=p, epoch=None,
+                   layout=layout if isinstance(layout, str) else None)
 
     def set_epoch(self, epoch: int | None) -> None:
         """Draw other occluders from now on (None: the generator's own draws), in every worker."""
@@ -144,17 +161,25 @@ class OccludeTransform:
             self._count(1)
             return image
         epoch = self.epoch
-        key = rel if epoch is None else f"epoch{epoch}/{rel}"
-        if self.p < 1.0 and image_rng(self.seed, "p/" + key).random() >= self.p:
+        prefix = "" if epoch is None else f"epoch{epoch}/"  # no prefix: the generator's own draws
+        if self.p < 1.0 and relpath_rng(self.seed, rel, "p/" + prefix).random() >= self.p:
             return image
         pixels = np.asarray(image)
         if pixels.shape[:2] != parts.shape:
             raise ValueError(f"{rel}: image is {pixels.shape[1]}x{pixels.shape[0]} but its part map is "
                              f"{parts.shape[1]}x{parts.shape[0]}; occlude before resizing")
-        out, _ = self.occluder(pixels, parts, image_rng(self.seed, key), self._targets.get(rel))
+        out, _ = self.occluder(pixels, parts, relpath_rng(self.seed, rel, prefix), self._targets.get(rel))
         return Image.fromarray(out) if isinstance(image, Image.Image) else out
 
     def read(self, path) -> Image.Image:
         """Read an image as RGB (as CAL's and torchreid's ``read_image`` do) and occlude it."""
         with Image.open(path) as im:
             return self(im.convert("RGB"), path)
+
+
+def _shared(epoch: int, counts) -> tuple:
+    """The epoch and counters in shared memory, their locks made in the spawn context: such a lock
+    may be handed to a process started by any method (fork inherits it; spawn and forkserver reopen
+    it by name), whereas one made in the fork context refuses spawn and forkserver workers."""
+    ctx = mp.get_context("spawn")
+    return ctx.Value("q", epoch), ctx.Array("q", list(counts))

@@ -339,9 +339,14 @@ def crops(video, output, every, min_height):
       occreid crops vtest.avi --out demo/crops
       occreid generate demo/crops --layout folder --out demo/crops_occ
     """
-    from .video import crops_from_video
+    from .video import NoPersonFound, VideoError, crops_from_video
 
-    files = crops_from_video(video, output, every=every, min_height=min_height)
+    try:
+        files = crops_from_video(video, output, every=every, min_height=min_height)
+    except (VideoError, NoPersonFound) as exc:
+        _fail(str(exc), EXIT_UNUSABLE if isinstance(exc, NoPersonFound) else EXIT_USAGE)
+    except OSError as exc:
+        _fail(f"cannot write the crops to {output}: {exc.strerror or exc}.", EXIT_OUTPUT)
     out.print(f"{len(files)} pedestrian crops written to {output}")
 
 
@@ -355,7 +360,7 @@ def stats(output, json_path):
     occluded images whose occluder misses the person."""
     import json
 
-    from .stats import stats_for
+    from .stats import stats_for, write_atomic
 
     try:
         result = stats_for(output)
@@ -393,7 +398,10 @@ def stats(output, json_path):
             facts.append("drawn part covered %: " + ", ".join(f"{q} {pct(st['part_covered'], q)}" for q in quantiles))
         out.print(f"{split_label(split)}: " + "; ".join(facts))
     if json_path:
-        json_path.write_text(json.dumps(result, indent=2) + "\n")
+        try:
+            write_atomic(json_path, (json.dumps(result, indent=2) + "\n").encode("utf-8"))
+        except OSError as exc:
+            _fail(f"cannot write {json_path}: {exc.strerror or exc}; free space or choose another path.", EXIT_OUTPUT)
 
 
 @main.command()
@@ -419,11 +427,13 @@ def report(out: Path, out2: Path | None, html: Path, samples: int, seed: int, ma
       occreid report /data/occ_prcc --html report/index.html
       occreid report /data/occ_prcc /data/occ_prcc_rect --html compare/index.html
     """
-    from .report import ReportError, write_report
+    from .report import ReportError, ReportOutputError, write_report
 
     try:
         res = write_report([out] + ([out2] if out2 else []), html, samples_per_cell=samples, seed=seed,
                            max_listed=max_listed)
+    except ReportOutputError as exc:
+        _fail(str(exc), EXIT_OUTPUT)
     except ReportError as exc:
         _fail(str(exc), EXIT_USAGE)
     click.echo(f"report written to {res.html} ({res.files} images in {res.assets.name}/, "

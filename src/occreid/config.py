@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .images import MAX_FILE_BYTES, MAX_PIXELS
+from .inputs import CHECKPOINT_BYTES, file_digest
 from .occlusion import OcclusionParams
-from .occlusion.donors import objects_digest
+from .occlusion.donors import ObjectBank, objects_digest
+from .occlusion.textures import check_textures, textures_digest
 from .shards import Shard, shard_tree
 from .writer import OutputTree
 
@@ -63,6 +67,10 @@ class GenerateConfig:
             extra["per"] = self.per
         if self.occlusion.shape == "object" and self.occlusion.objects_dir is not None:
             extra["objects"] = objects_digest(self.occlusion.objects_dir)  # other objects, other bytes
+        if self.occlusion.fill == "texture" and self.occlusion.texture_dir is not None:
+            extra["textures"] = textures_digest(self.occlusion.texture_dir)  # other textures, other bytes
+        if self.parser_options.get("checkpoint"):  # other weights under the same path: other part maps
+            extra["checkpoint_sha256"] = _cached_digest(self.parser_options["checkpoint"], checkpoint_digest)
         return extra | {
             "format_version": FORMAT_VERSION,
             "layout": layout,
@@ -79,6 +87,68 @@ class GenerateConfig:
             "max_pixels": self.max_pixels,
             "max_file_bytes": self.max_file_bytes,
         }
+
+
+#: (what, path, device, inode, size, mtime) -> digest: a process hashes a checkpoint
+#: once, and forked workers inherit it (the runner's main process computes the fingerprint first).
+_DIGESTS: dict[tuple, str] = {}
+
+
+def _cached_digest(path, digest) -> str:
+    try:
+        st = os.stat(path)
+        key = (digest.__name__, os.path.abspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        return digest(path)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = digest(path)
+    return _DIGESTS[key]
+
+
+def checkpoint_digest(path) -> str:
+    """SHA-256 of a checkpoint's bytes ("" when it is not a regular file of at most 4 GiB: refused
+    before the first image by ``check_side_inputs``)."""
+    return file_digest(path, "sha256", CHECKPOINT_BYTES)
+
+
+def check_side_inputs(cfg: GenerateConfig) -> None:
+    """Before the first image, every file a run reads besides the dataset: objects and textures
+    decoded once (an unreadable one, a mask of another size or empty, one over the size guards),
+    the checkpoint a regular file of bounded size; options that would be ignored are refused.
+    RunError in one sentence (exit 2), so no run ends with one error row per image instead."""
+    o = cfg.occlusion
+    if o.objects_dir is not None and o.shape != "object":
+        raise RunError(f"--objects applies to --shape object only (this run's shape is {o.shape}); add "
+                       "--shape object or leave --objects out.")
+    if o.texture_dir is not None and o.fill != "texture":
+        raise RunError(f"--texture-dir applies to --fill texture only (this run's fill is {o.fill}); add "
+                       "--fill texture or leave --texture-dir out.")
+    try:
+        if o.shape == "object" and o.objects_dir is not None:
+            ObjectBank(o.objects_dir).check()
+        if o.fill == "texture" and o.texture_dir is not None:
+            check_textures(o.texture_dir)
+    except ValueError as exc:
+        message = str(exc)
+        for field_name, option in (("objects_dir", "--objects"), ("texture_dir", "--texture-dir")):
+            if message.startswith(field_name):
+                message = option + message[len(field_name):]
+        raise RunError(message) from None
+    checkpoint = cfg.parser_options.get("checkpoint")
+    if checkpoint:
+        try:
+            fd = os.open(checkpoint, os.O_RDONLY | os.O_NONBLOCK)  # never blocks on a FIFO
+            try:
+                st = os.fstat(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise RunError(f"--checkpoint {checkpoint} cannot be read ({exc.strerror or exc}).") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise RunError(f"--checkpoint {checkpoint} is not a regular file; give the .pth file itself.")
+        if st.st_size > CHECKPOINT_BYTES:
+            raise RunError(f"--checkpoint {checkpoint} is {st.st_size:,} bytes, over the limit of "
+                           f"{CHECKPOINT_BYTES:,}: not an SCHP checkpoint (267 MB).")
 
 
 def params_hash(fingerprint: dict) -> str:

@@ -147,8 +147,58 @@ def decode(data: bytes, max_pixels: int = MAX_PIXELS) -> Decoded:
             source_mode = "CMYK"
         native = im.convert("RGBA" if has_alpha else "RGB")
     pixels = fast if fast is not None else np.array(native)
+    deep = _deep_png(data, im) if fmt == "PNG" else None
+    if deep is not None:  # 16-bit RGB(A): Pillow's 8 bits go to the parser, the 16 are occluded and written
+        return Decoded(pixels=deep, rgb=_to_rgb(native, pixels)[..., :3], mode=f"{native.mode};16", format=fmt,
+                       info=info)
     return Decoded(pixels=pixels, rgb=_to_rgb(native, pixels), mode=native.mode, format=fmt, info=info,
                    source_mode=source_mode, palette=palette)
+
+
+#: PNG colour types of the 16-bit images Pillow reads as 8 bits: RGB (2) and RGBA (6).
+_DEEP_COLOUR_TYPES = {2: 3, 6: 4}
+
+
+def _deep_png(data: bytes, im: Image.Image) -> np.ndarray | None:
+    """The pixels of a 16-bit RGB or RGBA PNG as H x W x 3 or 4 uint16, decoded by OpenCV (a
+    mediapipe dependency; Pillow has no 16-bit RGB mode and reads such a file as 8 bits), in RGB(A)
+    order; None for any other PNG, or when OpenCV cannot read it the same size (then 8 bits)."""
+    if len(data) < 26 or data[12:16] != b"IHDR" or data[24] != 16 or data[25] not in _DEEP_COLOUR_TYPES:
+        return None
+    try:
+        import cv2
+    except ImportError:
+        return None
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    channels = _DEEP_COLOUR_TYPES[data[25]]
+    if pixels is None or pixels.dtype != np.uint16 or pixels.shape != (im.size[1], im.size[0], channels):
+        return None
+    return np.ascontiguousarray(pixels[..., [2, 1, 0, 3][:channels]])  # BGR(A) -> RGB(A)
+
+
+def _encode_deep_png(decoded: Decoded, pixels: np.ndarray) -> bytes:
+    """A 16-bit RGB(A) PNG of ``pixels`` (OpenCV's encoder), with the source's ICC profile, EXIF and
+    resolution: those chunks are written by Pillow on a 1 x 1 image and copied after the header."""
+    import cv2
+
+    channels = pixels.shape[2]
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(pixels[..., [2, 1, 0, 3][:channels]]))
+    if not ok:
+        raise ValueError("OpenCV cannot encode a 16-bit PNG")
+    body = buf.tobytes()
+    kwargs = {k: decoded.info[k] for k in ("icc_profile", "exif", "dpi") if k in decoded.info}
+    if not kwargs:
+        return body
+    one = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(one, format="PNG", **kwargs)
+    extra, pos, small = b"", 8, one.getvalue()
+    while pos < len(small):  # every chunk of the 1 x 1 PNG but its header, pixels and end
+        length = int.from_bytes(small[pos:pos + 4], "big")
+        if small[pos + 4:pos + 8] not in (b"IHDR", b"IDAT", b"IEND"):
+            extra += small[pos:pos + 12 + length]
+        pos += 12 + length
+    header_end = 8 + 12 + int.from_bytes(body[8:12], "big")
+    return body[:header_end] + extra + body[header_end:]
 
 
 def _to_palette(decoded: Decoded, im: Image.Image) -> Image.Image:
@@ -184,6 +234,8 @@ def encode(decoded: Decoded, pixels: np.ndarray, jpeg_quality: int | None = None
 
     JPEG keeps the source's quantisation tables and subsampling unless ``jpeg_quality`` is given.
     """
+    if decoded.mode in ("RGB;16", "RGBA;16"):
+        return _encode_deep_png(decoded, pixels)
     im = Image.fromarray(pixels)
     if im.mode != decoded.mode:
         im = im.convert(decoded.mode)

@@ -29,7 +29,7 @@ from . import shards as sharding
 from .config import FORMAT_VERSION, PER_CHOICES, SEED_MAX, GenerateConfig, RunError, output_tree, params_hash
 from .datasets import DATASETS, STATE_DIR, Dataset, Record, loader_hazards, read_dataset
 from .engines import ENGINES, EngineError, WorkerLost, make_engine, open_session
-from .inputs import bound_layout, layout_record, odd_entries, os_reason, sha1_file
+from .inputs import bound_layout, in_state_dir, layout_record, odd_entries, os_reason, sha1_file
 from .occlusion import DONOR_SHAPES
 from .shards import Shard, ShardError
 from .state import COPY, IMAGE, Entry, RunState, StateError, StateFullError
@@ -321,6 +321,8 @@ def generate(cfg: GenerateConfig, progress=None, dataset: Dataset | None = None)
         cfg = replace(cfg, input=cfg.input.absolute(), output=cfg.output.absolute(),
                       parts_from=None if cfg.parts_from is None else Path(cfg.parts_from).absolute())
     _check_options(cfg)
+    from .config import check_side_inputs  # issue 18: objects, textures, checkpoint before the first image
+    check_side_inputs(cfg)
     _check_paths(cfg)
     ds = dataset or read_dataset(cfg.input, cfg.layout)
     check_splits(cfg, ds)
@@ -455,7 +457,7 @@ def _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress, se
     # image rows for entries a layout cannot read as files (broken links, folders named like images...)
     odd_rows, odd_others, odd_names = [], [], []
     for rel, reason in odd_entries(cfg.input, lambda rel: layout_record(layout, listed, rel) is not None):
-        rec = layout_record(layout, listed, rel)
+        rec = None if in_state_dir(rel) else layout_record(layout, listed, rel)  # input's _occreid/: skipped
         odd_names.append(rel)
         if not mine(rel):
             continue

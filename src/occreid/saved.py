@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .datasets.records import STATE_DIR
+from .images import MAX_PIXELS, ImageError
+from .inputs import read_side_file
 from .parts import NUM_LABELS
 
 if TYPE_CHECKING:
@@ -53,11 +55,11 @@ def run_file(output_root: str | Path) -> Path:
 def read_run_file(output_root: str | Path) -> dict:
     """``run.json`` of an output root as a dict; RunFileError (one sentence) when it cannot be read."""
     path = run_file(output_root)
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunFileError(f"{path} does not exist: is {output_root} an occreid output?") from None
-    except (OSError, ValueError) as exc:
+    if not os.path.lexists(path):
+        raise RunFileError(f"{path} does not exist: is {output_root} an occreid output?")
+    try:  # a regular file of bounded size: a FIFO there never blocks augment, report or a resume
+        info = json.loads(read_side_file(path).decode("utf-8"))
+    except (OSError, ValueError, ImageError) as exc:
         raise RunFileError(f"{path} cannot be read ({exc}); rerun the generate command to rewrite it.") from None
     if not isinstance(info, dict) or not isinstance(info.get("fingerprint"), dict):
         raise RunFileError(f"{path} holds no run fingerprint; rerun the generate command to rewrite it.")
@@ -127,7 +129,11 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PLAIN_HEADER = (8, 3, 0, 0, 0)
 
 
-def _plain_png(data: bytes) -> tuple[np.ndarray, dict] | None:
+class _TooLarge(Exception):
+    """A part map whose header declares more pixels than allowed: refused before inflating it."""
+
+
+def _plain_png(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, dict] | None:
     """The labels and text of a PNG as occreid writes part maps (8-bit palette, not interlaced,
     every row unfiltered, text in tEXt chunks), read with zlib alone; None for anything else, or
     anything damaged (a CRC that does not match, no IEND), which Pillow then reads or refuses."""
@@ -148,6 +154,8 @@ def _plain_png(data: bytes) -> tuple[np.ndarray, dict] | None:
                 if tuple(header) != _PLAIN_HEADER:
                     return None
                 size = (height, width)
+                if width * height > max_pixels:
+                    raise _TooLarge
             elif size is None:
                 return None  # IHDR comes first
             elif kind == b"IDAT":
@@ -160,11 +168,13 @@ def _plain_png(data: bytes) -> tuple[np.ndarray, dict] | None:
             elif kind != b"PLTE":
                 return None  # iTXt, zTXt, tRNS...: Pillow's
             pos = body_end + 4
-        raw = zlib.decompress(b"".join(idat))
+        height, width = size
+        expected = height * (width + 1)
+        inflate = zlib.decompressobj()
+        raw = inflate.decompress(b"".join(idat), expected + 1)  # never more than the header declares
     except (struct.error, zlib.error):
         return None
-    height, width = size
-    if len(raw) != height * (width + 1):
+    if len(raw) != expected or not inflate.eof:
         return None
     rows = np.frombuffer(raw, np.uint8).reshape(height, width + 1)
     if rows[:, 0].any():
@@ -172,14 +182,16 @@ def _plain_png(data: bytes) -> tuple[np.ndarray, dict] | None:
     return rows[:, 1:].copy(), text
 
 
-def _open(path: str | Path) -> tuple[np.ndarray, dict] | None:
-    """A part-map PNG's labels and text chunks; None when missing, damaged or not a map of 0..6."""
+def _open(path: str | Path, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, dict] | None:
+    """A part-map PNG's labels and text chunks; None when missing, damaged, not a map of 0..6, not a
+    regular file (a FIFO or device is never read: ``inputs.read_side_file``), over 64 MiB, or
+    declaring more than ``max_pixels`` pixels (refused before inflating: a 1 MB map of 30000 x
+    30000 pixels would cost 1.8 GB)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with open(path, "rb") as fh:  # one read, then decoded from memory: far fewer system calls
-            raw = fh.read()
-        plain = _plain_png(raw)
+        raw = read_side_file(path)  # one read, then decoded from memory: far fewer system calls
+        plain = _plain_png(raw, max_pixels)
         if plain is not None:
             arr, info = plain
         else:
@@ -190,29 +202,35 @@ def _open(path: str | Path) -> tuple[np.ndarray, dict] | None:
                 data.seek(0)
                 im = Image.open(data)
             with im:
+                if im.size[0] * im.size[1] > max_pixels:
+                    return None
                 arr, info = np.array(im), dict(im.info)
-    except (OSError, ValueError, SyntaxError):
+    except (OSError, ValueError, SyntaxError, MemoryError, _TooLarge):
         return None
     if arr.ndim != 2 or arr.dtype != np.uint8 or arr.max(initial=0) >= NUM_LABELS:
         return None
     return arr, info
 
 
-def read_labels(path: str | Path) -> np.ndarray | None:
+def read_labels(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray | None:
     """A saved part map's labels (H x W uint8, 0..6; all 0 for a "no person" map), whoever made it;
-    None when the file is missing, damaged or not such a map."""
-    opened = _open(path)
+    None when the file is missing, damaged, not such a map or larger than ``max_pixels``."""
+    opened = _open(path, max_pixels)
     return None if opened is None else opened[0]
 
 
-def read_part_map(path: str | Path, parser: str | None = None, source_sha1: str | None = None) -> SavedParts | None:
+def read_part_map(path: str | Path, parser: str | None = None, source_sha1: str | None = None,
+                  shape: tuple[int, int] | None = None) -> SavedParts | None:
     """A saved part map with what was recorded with it; None when there is none, it is damaged, or
-    (when ``parser`` / ``source_sha1`` are given) it was made by another parser or from other bytes,
-    so that a run reuses a map only for the same image and parser."""
-    opened = _open(path)
+    (when ``parser`` / ``source_sha1`` / ``shape`` (H, W) are given) it was made by another parser,
+    from other bytes or for an image of another size, so that a run reuses a map only for the same
+    image and parser (and parses the image again otherwise)."""
+    opened = _open(path, MAX_PIXELS if shape is None else max(1, shape[0] * shape[1]))
     if opened is None:
         return None
     arr, info = opened
+    if shape is not None and arr.shape != tuple(shape):
+        return None
     if parser is not None and info.get("occreid-parser") != parser:
         return None
     if source_sha1 is not None and info.get("occreid-source-sha1") != source_sha1:

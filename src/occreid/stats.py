@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -9,7 +12,7 @@ import numpy as np
 
 from .parts import PARTS
 from .status import STATUSES, Status
-from .writer import ManifestRow, read_manifest
+from .writer import ManifestError, ManifestRow, OutputTree, read_manifest
 
 PERCENTILES = (10, 50, 90)
 
@@ -84,4 +87,39 @@ def manifest_stats(rows: list[ManifestRow]) -> dict:
 def stats_for(output_root: Path) -> dict:
     """``manifest_stats`` of an output root (or a manifest.csv path); ManifestError (one sentence)
     when the manifest is damaged, cut short or not occreid's."""
-    return manifest_stats(read_manifest(Path(output_root)))
+    return manifest_stats(read_run_manifest(output_root))
+
+
+def read_run_manifest(output_root: Path) -> list[ManifestRow]:
+    """``writer.read_manifest`` of an output root (or a manifest.csv path), after checking that the
+    manifest and its summary are regular files: a FIFO or device there is refused (ManifestError),
+    never opened, so ``stats`` and ``report`` cannot block on it."""
+    path = Path(output_root)
+    manifest = OutputTree(path).manifest_file if path.is_dir() else path
+    for file in (manifest, manifest.with_name("summary.json")):
+        try:
+            mode = os.stat(file).st_mode
+        except OSError:
+            continue  # missing: read_manifest says so, or does without the summary
+        if not stat.S_ISREG(mode):
+            raise ManifestError(f"{file} is not a regular file (a FIFO, device or folder); rerun the generate "
+                                "command to export it again.")
+    return read_manifest(path)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file the user named (``stats --json``) whole or not at all: its folders made, a
+    temporary file beside it renamed into place; OSError (nothing left behind) when it cannot be."""
+    from .writer import tmp_name
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{tmp_name()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "xb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise

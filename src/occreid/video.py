@@ -7,7 +7,28 @@ folder of real crops with nothing downloaded at run time.
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
+
+
+class VideoError(ValueError):
+    """The file is not a video OpenCV can read (missing, empty, not a regular file, another format)."""
+
+
+class NoPersonFound(ValueError):
+    """The video was read but the detector found no person in it."""
+
+
+def _check_video_file(video: Path) -> None:
+    try:
+        st = os.stat(video)
+    except OSError as exc:
+        raise VideoError(f"cannot read the video {video}: {exc.strerror or exc}.") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise VideoError(f"{video} is not a regular file; give a video file (e.g. vtest.avi).")
+    if st.st_size == 0:
+        raise VideoError(f"{video} is empty (0 bytes); give a video file (e.g. vtest.avi).")
 
 
 def crops_from_video(video: Path, out_dir: Path, every: int = 10, min_height: int = 96,
@@ -15,22 +36,27 @@ def crops_from_video(video: Path, out_dir: Path, every: int = 10, min_height: in
     """Detect people in every ``every``-th frame and save each box as ``out_dir/FFFFFF_NN.jpg``.
 
     Boxes shorter than ``min_height`` px or scored below ``min_score`` are dropped. Returns the
-    files written. Deterministic for a given video and OpenCV build.
+    files written. Deterministic for a given video and OpenCV build. VideoError (one sentence)
+    when the file is not a video OpenCV can read, NoPersonFound when no box is kept; OSError when
+    the crops cannot be written.
     """
     import cv2
 
+    _check_video_file(Path(video))  # never hand a FIFO or an empty file to the decoder
     cap = cv2.VideoCapture(str(video))
     if not cap.isOpened():
-        raise FileNotFoundError(f"cannot open video {video}")
+        raise VideoError(f"{video} is not a video OpenCV can read (no decoder for it).")
     hog = cv2.HOGDescriptor()
     hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     index = 0
     while max_frames is None or index < max_frames:
         ok, frame = cap.read()
         if not ok:
+            if index == 0:
+                cap.release()
+                raise VideoError(f"{video} is not a video OpenCV can read (no frame could be decoded).")
             break
         if index % every == 0:
             boxes, scores = hog.detectMultiScale(frame, winStride=(8, 8), padding=(8, 8), scale=1.05)
@@ -39,10 +65,15 @@ def crops_from_video(video: Path, out_dir: Path, every: int = 10, min_height: in
                 x0, y0 = max(0, x), max(0, y)
                 crop = frame[y0 : y + h, x0 : x + w]
                 path = out_dir / f"{index:06d}_{n:02d}.jpg"
-                cv2.imwrite(str(path), crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
+                out_dir.mkdir(parents=True, exist_ok=True)  # made with the first crop: nothing for a bad video
+                ok, data = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
+                if not ok:
+                    raise OSError(f"OpenCV cannot encode {path.name}")
+                path.write_bytes(data.tobytes())  # OSError (disk full...) instead of imwrite's silent False
                 written.append(path)
         index += 1
     cap.release()
     if not written:
-        raise ValueError(f"no person found in {video}")
+        raise NoPersonFound(f"no person found in {video} ({index} frames read, every {every}-th searched, boxes of at "
+                            f"least {min_height} px): no crop written.")
     return written

@@ -17,23 +17,13 @@ from .datasets import Dataset, Layout, Record
 from .engines import usable_cores
 from .images import Decoded, ImageError, decode, encode
 from .inputs import bound_layout, read_input, sha1_file
-from .occlusion import OCCLUDED, Candidate, DonorBank, Occluder, image_rng, tracklet_order
+from .occlusion import OCCLUDED, Candidate, DonorBank, Occluder, image_rng, relpath_rng, rng_key, tracklet_order
 from .orientation import exif_orientation, to_stored, to_upright
 from .parser import ParseResult
 from .saved import parts_dir, read_labels, read_part_map
 from .state import IMAGE, Entry
 from .status import Status
 from .writer import ManifestRow, OutputTree
-
-
-def rng_key(relpath: str) -> str:
-    """The text an image's draws are keyed on: its relpath, or for a name that is not valid UTF-8 a
-    reversible escape of its bytes (the same on every run, so such names resume like any other)."""
-    try:
-        relpath.encode("utf-8")
-        return relpath
-    except UnicodeEncodeError:
-        return os.fsencode(relpath).decode("utf-8", "backslashreplace")
 
 
 def _check_parts(parts, shape: tuple[int, int]) -> str:
@@ -116,7 +106,7 @@ class Worker:
         chunk: no other process writes the maps of this chunk's images meanwhile."""
         return [s for s in self.parts_sources if os.path.isdir(parts_dir(s.root))]
 
-    def _cached_parts(self, rec: Record, digest: str, sources: list[OutputTree]):
+    def _cached_parts(self, rec: Record, digest: str, sources: list[OutputTree], shape=None):
         """A saved part map of this image (own output first, then --parts-from), the part source to
         record, and the SHA-1 of its file when it is this output's own (so the run state keeps
         accounting for it). This output's own maps keep the source they were made with, so a run
@@ -124,7 +114,7 @@ class Worker:
         --parts-from are recorded as ``saved``."""
         for source in sources:
             path = source.part_path(rec.relpath)
-            found = read_part_map(path, self.config.parser, digest)
+            found = read_part_map(path, self.config.parser, digest, shape)  # another size: parsed again
             if found is not None:
                 own = source is self.tree
                 kind = (found.source or (self.config.parser if found.parts is not None else "")) if own else "saved"
@@ -185,7 +175,7 @@ class Worker:
                     self._write(rec, "image", data, outputs)  # keep the file, unchanged
                 done[rec.relpath] = (self._row(rec, Status.ERROR, str(exc)), outputs)
                 continue
-            pending.append(_Pending(rec, data, dec, digest, self._cached_parts(rec, digest, sources)))
+            pending.append(_Pending(rec, data, dec, digest, self._cached_parts(rec, digest, sources, dec.size[::-1])))
         return pending
 
     def save_parts(self, records: list[Record]) -> int:
@@ -252,7 +242,7 @@ class Worker:
             if cfg.per == "tracklet" and rec.tracklet is not None:
                 order = tracklet_order(cfg.seed, rng_key(f"{rec.split}/{rec.tracklet}"))
             try:
-                occ = self.occluder.plan(parts, image_rng(cfg.seed, rng_key(rec.relpath)), rec, order)  # occlude
+                occ = self.occluder.plan(parts, relpath_rng(cfg.seed, rec.relpath), rec, order)  # occlude
                 body = encode(dec, self.occluder.apply(dec.pixels, occ), cfg.jpeg_quality) if occ.status == OCCLUDED \
                     else data  # encode
             except (ValueError, OSError, TypeError) as exc:  # an odd mode the encoder refuses

@@ -7,6 +7,7 @@ from ..status import Status
 from . import functional, pasted, textures
 from .donors import Candidate, Donor, DonorBank, ObjectBank, SceneObject
 from .presets import PRESETS, preset_params
+from .seeds import image_rng, relpath_rng, rng_key, tracklet_order
 from .transforms import (
     DONOR_SHAPES,
     DONOR_SPLITS,
@@ -21,13 +22,11 @@ from .transforms import (
     Occluder,
     Occlusion,
     OcclusionParams,
-    image_rng,
-    tracklet_order,
 )
 
 __all__ = [
     "functional", "pasted", "textures", "Candidate", "Donor", "DonorBank", "ObjectBank", "SceneObject", "PRESETS",
     "preset_params", "DONOR_SHAPES", "DONOR_SPLITS", "FILLS", "NO_PERSON", "NOT_COVERED", "OCCLUDED", "PART_ABSENT",
     "PART_CHOICES", "PASTED_SHAPES", "SHAPES", "Occluder", "Occlusion", "OcclusionParams", "Status", "image_rng",
-    "tracklet_order",
+    "relpath_rng", "rng_key", "tracklet_order",
 ]

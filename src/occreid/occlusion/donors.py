@@ -36,10 +36,21 @@ OBJECT_KINDS = ("ground", "held")
 
 
 def _read_rgb(path) -> np.ndarray:
-    from PIL import Image
+    """A donor (a dataset image) as RGB, through the same guards as the run's inputs (regular file,
+    64 MiB, 50 megapixels checked before decoding); ImageError (a ValueError) otherwise."""
+    from ..images import MAX_FILE_BYTES, MAX_PIXELS
+    from ..inputs import open_side_image
 
-    with Image.open(path) as im:
+    with open_side_image(path, MAX_PIXELS, MAX_FILE_BYTES) as im:
         return np.asarray(im.convert("RGB"))
+
+
+def _saved_part_map(cand: Candidate) -> np.ndarray | None:
+    return read_part_map_png(cand.parts) if cand.parts else None
+
+
+def _candidate_rgb(cand: Candidate) -> np.ndarray:
+    return _read_rgb(cand.image)
 
 
 def read_part_map_png(path) -> np.ndarray | None:
@@ -108,13 +119,19 @@ class DonorBank:
         rels = [c.relpath for c in self.candidates]
         if len(set(rels)) != len(rels):
             raise ValueError("candidates must have distinct relpaths")
-        self._part_loader = part_loader or (lambda c: read_part_map_png(c.parts) if c.parts else None)
-        self._image_loader = image_loader or (lambda c: _read_rgb(c.image))
+        self._part_loader = part_loader or _saved_part_map  # module functions, not lambdas: a bank pickles
+        self._image_loader = image_loader or _candidate_rgb
         self._splits = np.array([c.split for c in self.candidates], dtype=object)
         self._pids = np.array([-(1 << 62) if c.pid is None else int(c.pid) for c in self.candidates], np.int64)
         self._index = {c.relpath: i for i, c in enumerate(self.candidates)}
         self._eligible: dict[tuple, np.ndarray] = {}
         self._cache = _Cache(max(1, cache_size))
+
+    def __getstate__(self) -> dict:
+        """Pickled (e.g. into a DataLoader worker started with spawn) without the loaded donors."""
+        state = self.__dict__.copy()
+        state["_cache"] = _Cache(self._cache.size)
+        return state
 
     @classmethod
     def from_records(cls, records: Iterable, dataset_root, parts_dir, **options) -> DonorBank:
@@ -192,7 +209,8 @@ def object_files(folder) -> tuple[tuple[str, str], ...]:
 
 @lru_cache(maxsize=8)
 def _object_files(folder: str) -> tuple[tuple[str, str], ...]:
-    from PIL import Image
+    from ..images import ImageError
+    from ..inputs import open_side_image
 
     root = Path(folder)
     if not root.is_dir():
@@ -208,10 +226,10 @@ def _object_files(folder: str) -> tuple[tuple[str, str], ...]:
                              "(hands-to-head band)")
         if not _mask_path(path).is_file():
             try:
-                with Image.open(path) as im:
+                with open_side_image(path) as im:  # the header only: its size is checked, nothing decoded
                     has_alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
-            except OSError:
-                raise ValueError(f"objects_dir: {name} is not a readable image") from None
+            except ImageError as exc:
+                raise ValueError(f"objects_dir: {name} cannot be used: {exc}") from None
             if not has_alpha:
                 raise ValueError(f"objects_dir: {name} has no alpha channel and no {path.stem}{MASK_SUFFIX} beside it")
         found.append((name, kind))
@@ -226,14 +244,16 @@ def objects_digest(folder) -> str:
     needs so that resuming with other objects under the same folder name is refused."""
     import hashlib
 
+    from ..inputs import SIDE_FILE_BYTES, sha1_file
+
     root = Path(folder).resolve()
     digest = hashlib.sha1()
     for name, kind in _object_files.__wrapped__(str(root)):  # a fresh listing: the folder may have changed
         path = root / name
         digest.update(f"{kind}\0{name}\0".encode())
         for part in (path, _mask_path(path)):
-            if part.is_file():
-                digest.update(hashlib.sha1(part.read_bytes()).digest())
+            if part.is_file():  # a FIFO or device is never read; a file over the limit hashes as b""
+                digest.update(bytes.fromhex(sha1_file(part, SIDE_FILE_BYTES)))
     return digest.hexdigest()
 
 
@@ -253,8 +273,10 @@ class ObjectBank:
         return len(self.files)
 
     def load(self, index: int) -> SceneObject:
-        """The object at ``index``; ValueError naming the file when its mask is empty or unreadable."""
-        from PIL import Image
+        """The object at ``index``; ValueError naming the file when its mask is empty or unreadable,
+        or it is over the size guards (``inputs.open_side_image``)."""
+        from ..images import ImageError
+        from ..inputs import open_side_image
 
         name, kind = self.files[index]
 
@@ -262,15 +284,15 @@ class ObjectBank:
             path = self.folder / name
             mask_file = _mask_path(path)
             try:
-                with Image.open(path) as im:
+                with open_side_image(path) as im:
                     if mask_file.is_file():
                         pixels = np.asarray(im.convert("RGB"))
-                        with Image.open(mask_file) as m:
+                        with open_side_image(mask_file) as m:
                             mask = np.asarray(m.convert("L")) >= 128
                     else:
                         rgba = np.asarray(im.convert("RGBA"))
                         pixels, mask = rgba[..., :3], rgba[..., 3] >= 128
-            except OSError as exc:
+            except (OSError, ImageError) as exc:
                 raise ValueError(f"objects_dir: cannot read {name}: {exc}") from None
             if mask.shape != pixels.shape[:2]:
                 raise ValueError(f"objects_dir: {name} and its mask differ in size")
@@ -281,3 +303,9 @@ class ObjectBank:
             return SceneObject(name, kind, np.ascontiguousarray(pixels[box]), np.ascontiguousarray(mask[box]))
 
         return self._cache.get(name, make)
+
+    def check(self) -> None:
+        """Load every object once (before a run's first image): ValueError naming the first that
+        cannot be used (unreadable, too large, a mask of another size or empty)."""
+        for index in range(len(self.files)):
+            self.load(index)

@@ -40,13 +40,41 @@ def check_texture_dir(folder: str | Path | None) -> None:
         raise ValueError(f"texture_dir {folder} holds no images ({', '.join(TEXTURE_EXTENSIONS)})")
 
 
+def check_textures(folder: str | Path) -> None:
+    """Decode every texture once (before a run's first image): ValueError naming the first that
+    cannot be used (not a regular file, over the size guards, not an image)."""
+    check_texture_dir(folder)
+    root = Path(folder)
+    for path in texture_files(folder):
+        try:
+            load_texture(path)
+        except ValueError as exc:
+            raise ValueError(f"texture_dir: {path.relative_to(root).as_posix()} cannot be used: {exc}") from None
+
+
+def textures_digest(folder: str | Path) -> str:
+    """SHA-1 over the folder's texture names and bytes: in a texture run's fingerprint, so that
+    resuming with other textures under the same folder name is refused instead of mixing them."""
+    import hashlib
+
+    from ..inputs import SIDE_FILE_BYTES, sha1_file
+
+    root, digest = Path(folder), hashlib.sha1()
+    for path in texture_files(folder):
+        digest.update(f"{path.relative_to(root).as_posix()}\0".encode("utf-8", "surrogateescape"))
+        digest.update(bytes.fromhex(sha1_file(path, SIDE_FILE_BYTES)))
+    return digest.hexdigest()
+
+
 @lru_cache(maxsize=64)
 def load_texture(path: Path) -> np.ndarray:
-    """A texture image as H x W x 3 uint8 RGB (decoded once per process)."""
-    from PIL import Image
+    """A texture image as H x W x 3 uint8 RGB (decoded once per process), through the size and
+    file-type guards of ``inputs.open_side_image``; ImageError (a ValueError) when it cannot be."""
+    from ..inputs import open_side_image
 
-    with Image.open(path) as im:
+    with open_side_image(path) as im:
         return np.asarray(im.convert("RGB"))
 
 
-__all__ = ["TEXTURE_EXTENSIONS", "check_texture_dir", "load_texture", "texture_files"]
+__all__ = ["TEXTURE_EXTENSIONS", "check_texture_dir", "check_textures", "load_texture", "texture_files",
+           "textures_digest"]

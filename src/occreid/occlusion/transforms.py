@@ -8,7 +8,6 @@ object and its placement from that same generator.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -18,6 +17,7 @@ from ..registry import Registry
 from ..status import Status
 from . import functional as F
 from . import pasted
+from .seeds import image_rng, relpath_rng, rng_key, tracklet_order  # noqa: F401  (re-exported)
 from .textures import check_texture_dir, load_texture, texture_files
 
 #: The statuses an occlusion can end in (``occreid.status``; the runner adds ``error`` and
@@ -77,34 +77,6 @@ def _texture(colour: np.ndarray, mask: np.ndarray, params: OcclusionParams, fill
     files = texture_files(str(params.texture_dir))
     texture = load_texture(files[int(np.random.default_rng(fill_seed).integers(len(files)))])
     return F.fill_texture(colour, mask, texture)
-
-
-def image_rng(seed: int, relpath: str) -> np.random.Generator:
-    """The random generator of one image: a function of the run's seed and the image's relpath only.
-
-    A name that is not valid UTF-8 reaches Python with surrogate escapes (``os.fsdecode``); its
-    original bytes are hashed, so every name the OS allows has its own generator. The seed is
-    taken as an unsigned 64-bit value, so distinct seeds in [0, 2**64) give distinct generators.
-    """
-    digest = hashlib.sha256(relpath.encode("utf-8", "surrogateescape")).digest()
-    words = np.frombuffer(digest[:16], dtype=np.uint32).tolist()
-    seed = int(seed)
-    if not 0 <= seed < 1 << 64:
-        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
-    high, low = seed >> 32, seed & 0xFFFFFFFF
-    # seeds below 2**32 keep the entropy of earlier releases (their bytes are unchanged)
-    entropy = [low, *words] if high == 0 else [low, *words, high]
-    return np.random.default_rng(np.random.SeedSequence(entropy))
-
-
-def tracklet_order(seed: int, tracklet: str) -> tuple[int, ...]:
-    """The body parts in a preference order drawn once per tracklet (``--per tracklet``).
-
-    Every frame of the tracklet covers the first present part(s) in this order, so one occluder
-    follows the same body part through the sequence instead of jumping between parts frame to frame.
-    """
-    rng = image_rng(seed, "tracklet:" + tracklet)
-    return tuple(int(x) for x in rng.permutation(np.array(BODY_PARTS)))
 
 
 def _range(value, name: str, low: float, high: float) -> tuple[float, float] | None:

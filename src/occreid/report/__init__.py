@@ -25,6 +25,6 @@ per cell, listed images, splits with grids), so a report takes about the same fe
 from __future__ import annotations
 
 from .data import ReportError
-from .page import ReportResult, write_report
+from .page import ReportOutputError, ReportResult, write_report
 
-__all__ = ["ReportError", "ReportResult", "write_report"]
+__all__ = ["ReportError", "ReportOutputError", "ReportResult", "write_report"]

@@ -14,9 +14,9 @@ from pathlib import Path
 from ..occlusion import DONOR_SHAPES
 from ..parts import PALETTE, PARTS
 from ..saved import RunFileError, read_run_file
-from ..stats import manifest_stats, summarize
+from ..stats import manifest_stats, read_run_manifest, summarize
 from ..status import Status
-from ..writer import ManifestError, ManifestRow, OutputTree, read_manifest
+from ..writer import ManifestError, ManifestRow, OutputTree
 
 #: Occluder names of the rectangle shape, in the order the tables list them.
 RECT_SIDES = ("rect_top", "rect_bottom", "rect_left", "rect_right")
@@ -171,7 +171,7 @@ def load_run(root: Path, label: str, run_colour: str) -> Run:
     root = Path(root)
     tree = OutputTree(root)
     try:
-        rows = read_manifest(root)
+        rows = read_run_manifest(root)  # regular files only: a FIFO never blocks the report
     except (FileNotFoundError, ManifestError) as exc:
         raise ReportError(str(exc)) from None
     if not rows:

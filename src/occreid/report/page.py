@@ -16,7 +16,7 @@ from ..console import split_label
 from ..datasets import STATE_DIR
 from ..parts import PARTS
 from ..status import STATUSES, Status
-from ..writer import ManifestRow
+from ..writer import ManifestRow, tmp_name
 from .data import (
     DONOR_SHAPES,
     OBJECT_SHAPE,
@@ -216,11 +216,54 @@ def write_report(outputs: list[Path], html: Path, samples_per_cell: int = 4, see
     runs = [load_run(o, label, c) for o, label, c in zip(outputs, "AB", RUN_COLOURS, strict=False)]
     assets_dir = html.parent / f"{html.stem}_assets"
     _check_destination(html, runs, assets_dir)
-    html.parent.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(assets_dir, ignore_errors=True)
-    assets_dir.mkdir(parents=True)
-    (assets_dir / ASSET_MARKER).write_text("written by occreid report; rewritten on every run\n")
-    assets = Assets(assets_dir, assets_dir.name)
+    staging = tmp = None
+    try:
+        html.parent.mkdir(parents=True, exist_ok=True)
+        staging = html.parent / f".{assets_dir.name}.{tmp_name()}"  # the new assets, swapped in when complete
+        staging.mkdir()
+        (staging / ASSET_MARKER).write_text("written by occreid report; rewritten on every run\n")
+        tmp = html.with_name(f".{html.name}.{tmp_name()}")
+        _write_page(runs, Assets(staging, assets_dir.name), samples_per_cell, seed, max_listed, tmp)
+        _swap(staging, assets_dir)
+        staging = None
+        tmp.replace(html)
+    except OSError as exc:
+        raise ReportOutputError(f"cannot write the report {html}: {exc.strerror or exc}; free space or choose "
+                                "another --html (an earlier report there is left as it was).") from None
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+    files = [p for p in assets_dir.iterdir() if p.is_file() and p.name != ASSET_MARKER]
+    size = html.stat().st_size + sum(p.stat().st_size for p in files)
+    return ReportResult(html=html, assets=assets_dir, files=len(files), bytes=size,
+                        seconds=time.perf_counter() - start)
+
+
+class ReportOutputError(ReportError):
+    """The report's page or images cannot be written (disk full, not a folder, no permission)."""
+
+
+def _swap(staging: Path, assets_dir: Path) -> None:
+    """Put the complete new assets folder in place of the old one (two renames, then the old removed)."""
+    old = None
+    if assets_dir.exists() or assets_dir.is_symlink():
+        old = assets_dir.with_name(f".{assets_dir.name}.old.{tmp_name()}")
+        assets_dir.rename(old)
+    try:
+        staging.rename(assets_dir)
+    except OSError:
+        if old is not None:
+            old.rename(assets_dir)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_page(runs: list[Run], assets: Assets, samples_per_cell: int, seed: int, max_listed: int,
+                tmp: Path) -> None:
+    """Render the page into ``tmp``, writing its images through ``assets``."""
     images = Images(assets)
 
     paired = False
@@ -252,10 +295,4 @@ def write_report(outputs: list[Path], html: Path, samples_per_cell: int = 4, see
         "title": " vs ".join(r.root.name for r in runs),
     }
     page = _template().render(**context)
-    tmp = html.with_name(html.name + ".tmp")
     tmp.write_text(page, encoding="utf-8", errors="replace")  # a non-UTF-8 file name shows as U+FFFD
-    tmp.replace(html)
-    files = [p for p in assets_dir.iterdir() if p.is_file() and p.name != ASSET_MARKER]
-    size = html.stat().st_size + sum(p.stat().st_size for p in files)
-    return ReportResult(html=html, assets=assets_dir, files=len(files), bytes=size,
-                        seconds=time.perf_counter() - start)

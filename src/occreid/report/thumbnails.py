@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..images import MAX_FILE_BYTES, MAX_PIXELS
+from ..inputs import open_side_image
 from ..parts import PALETTE
 from ..writer import OutputTree
 from .data import Run
@@ -23,12 +25,13 @@ MASK_COLOUR = (230, 30, 30)
 
 
 def open_rgb(path: Path) -> Image.Image | None:
-    """A small RGB version of an image file (decoded at reduced scale when JPEG allows), or None."""
+    """A small RGB version of an image file (decoded at reduced scale when JPEG allows), or None
+    (also for a FIFO, device or oversized file: ``inputs.open_side_image`` never blocks)."""
     try:
-        with Image.open(path) as im:
+        with open_side_image(path, MAX_PIXELS, MAX_FILE_BYTES) as im:
             im.draft("RGB", (THUMB[0] * 2, THUMB[1] * 2))
             rgb = im.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError):
+    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError, MemoryError):
         return None
     rgb.thumbnail(THUMB, Image.Resampling.BILINEAR)
     return rgb
@@ -38,10 +41,10 @@ def open_index(path: Path, size: tuple[int, int], mode: str) -> np.ndarray | Non
     """A part map (``mode="parts"``: palette indices, nearest-neighbour resized) or an occluder mask
     (``mode="mask"``: box-pooled, so thin occluders stay visible) at ``size``; None when unreadable."""
     try:
-        with Image.open(path) as im:
+        with open_side_image(path, MAX_PIXELS, MAX_FILE_BYTES) as im:
             im = im if im.mode in ("P", "L", "1") else im.convert("L")
             arr = np.array(im.convert("L") if mode == "mask" else im.resize(size, Image.Resampling.NEAREST))
-    except (OSError, ValueError, SyntaxError):
+    except (OSError, ValueError, SyntaxError, MemoryError):
         return None
     if mode == "mask":
         m = Image.fromarray((arr > 0).astype(np.uint8) * 255).resize(size, Image.Resampling.BOX)
