@@ -126,9 +126,33 @@ class OutputTree:
         OutputError when the output cannot take it (disk full, read-only, permission): the run
         stops and can be resumed. Another OSError (a name too long for the output file system, a
         folder where the file goes) is left to the caller, which records it against the image.
-        When the temporary folder lies on another file system than the target (EXDEV), the
-        temporary file is made in the target's own folder instead: still one atomic rename.
         """
+        self._write(path, lambda tmp: _write_file(tmp, data))
+        return hashlib.sha1(data).hexdigest()
+
+    def copy_file(self, src, path: Path) -> tuple[str, os.stat_result]:
+        """Copy the file ``src`` to ``path`` (bytes and modification time) as ``write_bytes`` does;
+        the SHA-1 of its bytes and its stat as read. An OSError reading ``src`` is raised as it is."""
+        with open(src, "rb") as fin:
+            st = os.fstat(fin.fileno())
+            h = [hashlib.sha1()]
+
+            def write(tmp: str) -> None:
+                fin.seek(0)
+                h[0] = hashlib.sha1()
+                with open(tmp, "wb") as fout:
+                    while block := fin.read(1 << 20):
+                        h[0].update(block)
+                        fout.write(block)
+                os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+            self._write(path, write)
+        return h[0].hexdigest(), st
+
+    def _write(self, path, write) -> None:
+        """``write(tmp)`` fills a temporary file, renamed to ``path`` (contained). When the temporary
+        folder lies on another file system than the target (EXDEV), the temporary file is made in
+        the target's own folder instead: still one atomic rename."""
         try:
             path = self.contained(path)
             parent = os.path.dirname(path)
@@ -138,27 +162,26 @@ class OutputTree:
             for folder in (parent, tmp_dir):
                 self._folder(folder)
             try:
-                self._write_through(path, parent, tmp_dir, data)
+                self._write_through(path, parent, tmp_dir, write)
             except OSError as exc:
                 if exc.errno != errno.EXDEV:
                     raise
                 self._tmp_beside = True  # tmp on another file system: a rename cannot cross it
-                self._write_through(path, parent, parent, data)
+                self._write_through(path, parent, parent, write)
         except OSError as exc:
             if exc.errno in OUTPUT_ERRNOS:
                 raise OutputError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from None
             raise
-        return hashlib.sha1(data).hexdigest()
 
-    def _write_through(self, path: str, parent: str, tmp_dir: str, data: bytes) -> None:
-        """``data`` into a temporary file of ``tmp_dir``, renamed to ``path``."""
+    def _write_through(self, path: str, parent: str, tmp_dir: str, write) -> None:
+        """``write`` into a temporary file of ``tmp_dir``, renamed to ``path``."""
         tmp = os.path.join(tmp_dir, ("." if tmp_dir == parent else "") + tmp_name())
         try:
             try:
-                _write_file(tmp, data)
+                write(tmp)
             except FileNotFoundError:  # the temporary folder was removed meanwhile
                 os.makedirs(tmp_dir, exist_ok=True)
-                _write_file(tmp, data)
+                write(tmp)
             try:
                 os.replace(tmp, path)
             except FileNotFoundError:  # another process (a shard) removed the emptied folder meanwhile

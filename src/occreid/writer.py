@@ -12,8 +12,8 @@ Output root::
     OUT/_occreid/shards/I-of-N/           a shard's own state, temporary files and share of the manifest
 
 Every file is written atomically and inside the output root (``output.py``, ``containment.py``).
-The manifest is UTF-8 written by the csv module; a file name that is not valid UTF-8 keeps its exact bytes there (Python's
-``surrogateescape``), so every name the OS allows round-trips.
+The manifest is UTF-8 written by the csv module; a file name that is not valid UTF-8 keeps its
+exact bytes there (Python's ``surrogateescape``), so every name the OS allows round-trips.
 """
 
 from __future__ import annotations
