@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import (
     BarColumn,
@@ -31,8 +34,33 @@ from .runner import generate as run_generate
 from .shards import ShardError, parse_shard
 from .writer import ManifestError
 
-#: Exit codes (README "Exit codes"): all done, some inputs unusable, usage/configuration, output, interrupted.
-EXIT_OK, EXIT_UNUSABLE, EXIT_USAGE, EXIT_OUTPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+#: Exit codes (README "Exit codes"): all done, some inputs unusable, usage/configuration, output, interrupted
+#: (Ctrl-C, a worker killed), terminated (SIGTERM: ``kill PID``, a scheduler; 128 + 15 as a shell reports it).
+EXIT_OK, EXIT_UNUSABLE, EXIT_USAGE, EXIT_OUTPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 3, 130, 143
+_TERMINATED_LINE = "terminated (SIGTERM); what finished is kept: rerun the same command to resume."
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM received: the run stops as on Ctrl-C (the chunks in flight are the only loss)."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_stops():
+    """While a command writes, SIGTERM ends it as Ctrl-C does (state committed up to the last
+    finished chunk, worker processes ended), with exit code 143 instead of 130."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread: leave the signal as it is
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 # Piped output (logs, CI) is not cut to 80 columns; a terminal gets its own width.
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
@@ -78,6 +106,9 @@ class _Main(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except Terminated:
+            err.print(_TERMINATED_LINE)
+            sys.exit(EXIT_TERMINATED)
         except KeyboardInterrupt:
             err.print("interrupted; rerun the same command to resume.")
             sys.exit(EXIT_INTERRUPTED)
@@ -201,7 +232,7 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
     pooling and fused into the image. A manifest (OUT/_occreid/manifest.csv) has one row per
     image. Rerunning the same command resumes. Exit codes: 0 all done, 1 some inputs could not be
     used (listed in the manifest), 2 usage or configuration error, 3 output not writable or disk
-    full (rerun to resume), 130 interrupted.
+    full (rerun to resume), 130 interrupted, 143 terminated by SIGTERM (rerun to resume).
 
     \b
     Examples:
@@ -252,7 +283,11 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
         bar.advance(task, advance)
 
     try:
-        result = run_generate(cfg, progress=on_progress)
+        with _sigterm_stops():
+            result = run_generate(cfg, progress=on_progress)
+    except Terminated:
+        bar.stop()
+        _fail(_TERMINATED_LINE, EXIT_TERMINATED)
     except (RunError, LayoutError, StateError, ShardError, EngineError) as exc:
         bar.stop()
         _fail(str(exc), EXIT_USAGE)
@@ -264,14 +299,16 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
     except KeyboardInterrupt:
         bar.stop()
         _fail("interrupted; rerun the same command to resume.", EXIT_INTERRUPTED)
-    except WorkerLost as exc:
+    except WorkerLost as exc:  # (a SIGTERM to the whole process group may end the workers first)
         bar.stop()
         _fail(str(exc), EXIT_INTERRUPTED)
     finally:
         bar.stop()
     for w in result.warnings:
-        err.print(Panel(w, title="WARNING: labels would be misread", border_style="bold red"))
-    title = f"occreid generate: {dataset} -> {output}" + (f" (shard {shard})" if shard else "")
+        err.print(Panel(Text(w), title="WARNING: labels would be misread", border_style="bold red"))
+    for note in result.notes:
+        err.print(Text(note))
+    title = escape(f"occreid generate: {dataset} -> {output}" + (f" (shard {shard})" if shard else ""))
     out.print(summary_table(result.summary, title))
     notes = [f"other files copied unchanged: {result.copied}"]
     if result.skipped:
@@ -285,14 +322,14 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
         notes.append(f"shard {shard} done; waiting for {len(result.waiting)} of {shard.count} ({left}): the last to "
                      f"finish writes the manifest (or run occreid merge {output})")
     for n in notes:
-        out.print(n)
+        out.print(Text(n))
     if result.redone or result.removed:
         out.print(f"verified: {result.redone} image(s) redone (input changed or output damaged), "
                   f"{result.removed} output(s) of inputs that are gone removed")
     skipped_others = sum(r["action"] != "copied" for r in result.other_files)
     if skipped_others:
         err.print(f"[bold red]{skipped_others} other file(s) could not be copied[/]; reasons in "
-                  f"{output / '_occreid' / 'other_files.csv'}.")
+                  f"{escape(str(output / '_occreid' / 'other_files.csv'))}.")
     if result.errors:
         err.print(f"[bold red]{result.errors} image(s) could not be used[/]; their reasons are in the manifest "
                   "(status 'error').")
@@ -310,16 +347,19 @@ def merge(output):
     from .shards import merge as merge_shards
 
     try:
-        result = merge_shards(output)
+        with _sigterm_stops():
+            result = merge_shards(output)
+    except Terminated:
+        _fail(_TERMINATED_LINE, EXIT_TERMINATED)
     except ShardError as exc:
         _fail(str(exc), EXIT_USAGE)
     except OSError as exc:
         _fail(f"cannot write the merged files under {output} ({exc.strerror or exc}); free space or fix the output, "
               "then merge again.", EXIT_OUTPUT)
     for w in result.warnings:
-        err.print(Panel(w, title="WARNING: labels would be misread", border_style="bold red"))
-    out.print(summary_table(result.summary, f"occreid merge: {result.count} shards of {output}"))
-    out.print(f"manifest: {output / '_occreid' / 'manifest.csv'}")
+        err.print(Panel(Text(w), title="WARNING: labels would be misread", border_style="bold red"))
+    out.print(summary_table(result.summary, escape(f"occreid merge: {result.count} shards of {output}")))
+    out.print(Text(f"manifest: {output / '_occreid' / 'manifest.csv'}"))
     if result.unusable:
         sys.exit(EXIT_UNUSABLE)
 

@@ -56,6 +56,7 @@ class RunResult(UsableCounts):
     shard: Shard | None = None
     merged: bool = False  # a shard that found every other shard finished and merged the output
     waiting: list[int] = field(default_factory=list)  # a shard: the shards not finished when it ended
+    notes: list[str] = field(default_factory=list)  # lines for the user (an earlier, killed run taken over)
 
 
 def _open_state(cfg: GenerateConfig, tree: OutputTree, fingerprint: dict, wanted: set[str],
@@ -247,7 +248,9 @@ def generate(cfg: GenerateConfig, progress=None, dataset: Dataset | None = None)
         else:
             state, resume = _open_shard_state(cfg, tree, fingerprint, wanted)
         try:
-            return _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress, session)
+            result = _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress, session)
+            result.notes += [state.taken_over] if state.taken_over else []
+            return result
         finally:
             state.close()
     except StateFullError as exc:
