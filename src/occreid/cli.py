@@ -122,8 +122,8 @@ def main() -> None:
 
 
 def _table(title: str) -> Table:
-    """A borderless table that fits an 80-column terminal."""
-    return Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold underline")
+    """A borderless table that fits an 80-column terminal (its title plain text: paths may hold [/])."""
+    return Table(title=Text(title), title_justify="left", box=None, pad_edge=False, header_style="bold underline")
 
 
 def summary_table(summary: dict, title: str) -> Table:
@@ -308,7 +308,7 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
         err.print(Panel(Text(w), title="WARNING: labels would be misread", border_style="bold red"))
     for note in result.notes:
         err.print(Text(note))
-    title = escape(f"occreid generate: {dataset} -> {output}" + (f" (shard {shard})" if shard else ""))
+    title = f"occreid generate: {dataset} -> {output}" + (f" (shard {shard})" if shard else "")
     out.print(summary_table(result.summary, title))
     notes = [f"other files copied unchanged: {result.copied}"]
     if result.skipped:
@@ -358,7 +358,7 @@ def merge(output):
               "then merge again.", EXIT_OUTPUT)
     for w in result.warnings:
         err.print(Panel(Text(w), title="WARNING: labels would be misread", border_style="bold red"))
-    out.print(summary_table(result.summary, escape(f"occreid merge: {result.count} shards of {output}")))
+    out.print(summary_table(result.summary, f"occreid merge: {result.count} shards of {output}"))
     out.print(Text(f"manifest: {output / '_occreid' / 'manifest.csv'}"))
     if result.unusable:
         sys.exit(EXIT_UNUSABLE)

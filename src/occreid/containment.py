@@ -63,7 +63,7 @@ def link_on_path(root: str, rel: str, known: set[str] | None = None) -> str | No
             continue
         try:
             st = os.lstat(path)
-        except (FileNotFoundError, NotADirectoryError):
+        except OSError:  # missing, under a file, a path too long: nothing there to follow
             return None
         if stat.S_ISLNK(st.st_mode):
             return path
