@@ -307,7 +307,7 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
     for w in result.warnings:
         err.print(Panel(Text(w), title="WARNING: labels would be misread", border_style="bold red"))
     for note in result.notes:
-        err.print(Text(note))
+        err.print(Text(note), soft_wrap=True)
     title = f"occreid generate: {dataset} -> {output}" + (f" (shard {shard})" if shard else "")
     out.print(summary_table(result.summary, title))
     notes = [f"other files copied unchanged: {result.copied}"]

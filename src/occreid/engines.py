@@ -103,6 +103,7 @@ def _init_worker(config, layout: str, donors: list[tuple] | None = None, main_pi
     if main_pid is not None:
         die_with_parent(main_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's: it stops the pool, exit 130
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the main's handler (forked): terminate() ends a worker
     _WORKER = Worker(config, layout, donors=donors)
 
 
