@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import sys
 from pathlib import Path
 
@@ -32,35 +30,12 @@ from .parser import PARSERS
 from .runner import SEED_MAX, GenerateConfig, OutputError, RunError, StateError, WorkerLost
 from .runner import generate as run_generate
 from .shards import ShardError, parse_shard
+from .stopping import TERMINATED_LINE, Terminated, sigterm_stops
 from .writer import ManifestError
 
 #: Exit codes (README "Exit codes"): all done, some inputs unusable, usage/configuration, output, interrupted
 #: (Ctrl-C, a worker killed), terminated (SIGTERM: ``kill PID``, a scheduler; 128 + 15 as a shell reports it).
 EXIT_OK, EXIT_UNUSABLE, EXIT_USAGE, EXIT_OUTPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 3, 130, 143
-_TERMINATED_LINE = "terminated (SIGTERM); what finished is kept: rerun the same command to resume."
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM received: the run stops as on Ctrl-C (the chunks in flight are the only loss)."""
-
-
-def _on_sigterm(signum, frame) -> None:
-    raise Terminated()
-
-
-@contextlib.contextmanager
-def _sigterm_stops():
-    """While a command writes, SIGTERM ends it as Ctrl-C does (state committed up to the last
-    finished chunk, worker processes ended), with exit code 143 instead of 130."""
-    try:
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:  # not the main thread: leave the signal as it is
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 # Piped output (logs, CI) is not cut to 80 columns; a terminal gets its own width.
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
@@ -106,12 +81,10 @@ class _Main(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except Terminated:
-            err.print(_TERMINATED_LINE)
-            sys.exit(EXIT_TERMINATED)
-        except KeyboardInterrupt:
-            err.print("interrupted; rerun the same command to resume.")
-            sys.exit(EXIT_INTERRUPTED)
+        except KeyboardInterrupt as exc:  # SIGTERM (Terminated) too: 143
+            stopped = isinstance(exc, Terminated)
+            err.print(TERMINATED_LINE if stopped else "interrupted; rerun the same command to resume.")
+            sys.exit(EXIT_TERMINATED if stopped else EXIT_INTERRUPTED)
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -283,11 +256,8 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
         bar.advance(task, advance)
 
     try:
-        with _sigterm_stops():
+        with sigterm_stops():
             result = run_generate(cfg, progress=on_progress)
-    except Terminated:
-        bar.stop()
-        _fail(_TERMINATED_LINE, EXIT_TERMINATED)
     except (RunError, LayoutError, StateError, ShardError, EngineError) as exc:
         bar.stop()
         _fail(str(exc), EXIT_USAGE)
@@ -296,9 +266,11 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
         text = str(exc.strerror or exc).rstrip(".")
         _fail(text + ("." if "resume" in text else ". Nothing finished is lost: free space or fix the output, then "
                       "rerun the same command to resume."), EXIT_OUTPUT)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C: 130; SIGTERM (Terminated): 143
         bar.stop()
-        _fail("interrupted; rerun the same command to resume.", EXIT_INTERRUPTED)
+        stopped = isinstance(exc, Terminated)
+        _fail(TERMINATED_LINE if stopped else "interrupted; rerun the same command to resume.",
+              EXIT_TERMINATED if stopped else EXIT_INTERRUPTED)
     except WorkerLost as exc:  # (a SIGTERM to the whole process group may end the workers first)
         bar.stop()
         _fail(str(exc), EXIT_INTERRUPTED)
@@ -347,10 +319,10 @@ def merge(output):
     from .shards import merge as merge_shards
 
     try:
-        with _sigterm_stops():
+        with sigterm_stops():
             result = merge_shards(output)
     except Terminated:
-        _fail(_TERMINATED_LINE, EXIT_TERMINATED)
+        _fail(TERMINATED_LINE, EXIT_TERMINATED)
     except ShardError as exc:
         _fail(str(exc), EXIT_USAGE)
     except OSError as exc:
