@@ -84,8 +84,10 @@ def _victims(base: Path) -> Path:
 
 
 def _insert_rows(out: Path, relpaths: list[str], valid_checksum: bool = True) -> None:
-    """Rows written into state.sqlite by something else, with checksums that verify (or not)."""
-    db = sqlite3.connect(out / "_occreid" / "state.sqlite")
+    """Rows written into state.sqlite by something else, with checksums that verify (or not).
+    ``out``: an output root, or a path beside a shard's state.sqlite."""
+    state = out / "_occreid" / "state.sqlite" if (out / "_occreid").is_dir() else out.parent / "state.sqlite"
+    db = sqlite3.connect(state)
     kind, size, mtime, sha1, params, outs, row = db.execute(
         "SELECT kind, size, mtime_ns, sha1, params, outputs, row FROM files LIMIT 1").fetchone()
     for rel in relpaths:
@@ -302,3 +304,22 @@ def test_property_hostile_rows_and_links_leave_the_victim_and_the_input_untouche
     except OSError as exc:  # never: a path occreid refuses is a RunError or an error row
         pytest.fail(f"{type(exc).__name__}: {exc} ({errno.errorcode.get(exc.errno)})")
     assert {k: v for k, v in snapshot(base).items() if not k.startswith("out")} == beside
+
+
+@pytest.mark.parametrize("then", ["resume shard", "overwrite unsharded"])
+def test_hostile_rows_in_a_shard_state_touch_nothing_outside_out(small, tmp_path, then):
+    src, _ = small
+    _victims(tmp_path)
+    before = {k: v for k, v in snapshot(tmp_path).items() if not k.startswith("out")}
+    out = tmp_path / "out"
+    for i in range(2):
+        run(src, out, shard=Shard(i, 2))
+    _insert_rows(out / "_occreid" / "shards" / "0-of-2" / "x", _hostile_relpaths(tmp_path))  # (state beside x)
+    if then == "resume shard":
+        run(src, out, shard=Shard(0, 2))
+    else:
+        run(src, out, overwrite=True)  # _no_shards: every shard's recorded outputs removed first
+    assert {k: v for k, v in snapshot(tmp_path).items() if not k.startswith("out")} == before
+    fresh = tmp_path / "fresh"
+    run(src, fresh)
+    assert outputs(out) == outputs(fresh)
