@@ -1,8 +1,9 @@
 """Runner: checks everything, plans the work, runs it on worker processes, resumes, reports.
 
-Before the first image: the options, the split names against the layout, the parser (built once
-in the main process, its checkpoint loaded and checked), the output folder's writability and free
-space, and the run state. Each worker process then handles chunks of records (``worker.py``:
+Before the first image (``preflight.py``): the options, the split names against the layout, the
+parser (built once in the main process, its checkpoint loaded and checked), links and occreid's own
+folders under --out (containment), the output folder's writability and free space; then the run
+state. Each worker process then handles chunks of records (``worker.py``:
 read -> decode -> parse or reuse a saved part map -> occlude -> encode -> write atomically); the
 options are ``config.py``'s ``GenerateConfig``. The main process commits each finished chunk to the run state
 (SQLite, ``state.py``); a resume verifies every input's fingerprint and every output's hash
@@ -169,13 +170,20 @@ def _verified(cfg: GenerateConfig, tree: OutputTree, entry: Entry | None, params
         if (st.st_size, st.st_mtime_ns) != (entry.size, entry.mtime_ns):
             if st.st_size != entry.size or sha1_file(src) != entry.sha1:
                 return False
-        for kind, digest in entry.outputs.items():
-            out = tree.output_path(kind, entry.relpath)
-            if not stat.S_ISREG(os.lstat(out).st_mode) or sha1_file(out) != digest:  # a link is not our output
-                return False
+        if not all(_holds(tree.output_path(kind, entry.relpath), digest) for kind, digest in entry.outputs.items()):
+            return False
     except OSError:
         return False
     return "image" in entry.outputs
+
+
+def _holds(path: Path, digest: str | None) -> bool:
+    """True when ``path`` is a regular file (a link is not an output occreid wrote) whose bytes hash
+    to ``digest``."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode) and sha1_file(path) == digest
+    except OSError:
+        return False
 
 
 def _copy_other(cfg: GenerateConfig, tree: OutputTree, rel: str, entry: Entry | None,
@@ -188,7 +196,7 @@ def _copy_other(cfg: GenerateConfig, tree: OutputTree, rel: str, entry: Entry | 
         if not stat.S_ISREG(st.st_mode):  # never open a FIFO or device (it could block or never end)
             return None, {"relpath": rel, "action": "skipped", "reason": "not a regular file"}, False
         if entry is not None and entry.kind == COPY and (entry.size, entry.mtime_ns) == (st.st_size, st.st_mtime_ns) \
-                and sha1_file(dst) == entry.outputs.get("copy"):
+                and _holds(dst, entry.outputs.get("copy")):
             return entry, {"relpath": rel, "action": "copied", "reason": ""}, False
         digest, st = tree.copy_file(src, dst)
     except OSError as exc:
