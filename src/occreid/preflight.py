@@ -128,10 +128,6 @@ def check_links(cfg: GenerateConfig, tree: OutputTree, ds: Dataset) -> None:
     root = os.fspath(tree.root)
     own = [STATE_DIR, os.path.relpath(tree.tmp, root), f"{STATE_DIR}/{SHARDS_DIR}", f"{STATE_DIR}/parts",
            f"{STATE_DIR}/masks"]
-    shards = tree.state / SHARDS_DIR
-    if shards.is_dir() and not shards.is_symlink():
-        own += [f"{STATE_DIR}/{SHARDS_DIR}/{p.name}" for p in sorted(shards.iterdir())]
-        own += [f"{STATE_DIR}/{SHARDS_DIR}/{p.name}/tmp" for p in sorted(shards.iterdir())]
     known: set[str] = set()
     for rel in own:
         _refuse_link(cfg, link_on_path(root, rel, known))
@@ -142,6 +138,11 @@ def check_links(cfg: GenerateConfig, tree: OutputTree, ds: Dataset) -> None:
             continue
         if not stat.S_ISDIR(mode):
             raise RunError(f"{path} is not a folder (occreid keeps its own files there); remove it and rerun.")
+    shards = tree.state / SHARDS_DIR
+    if shards.is_dir():  # every shard's folder and its tmp: a merge or an --overwrite acts on them
+        for p in sorted(shards.iterdir()):
+            for rel in (f"{STATE_DIR}/{SHARDS_DIR}/{p.name}", f"{STATE_DIR}/{SHARDS_DIR}/{p.name}/tmp"):
+                _refuse_link(cfg, link_on_path(root, rel, known))
     folders = {rel.rpartition("/")[0] for rel in [r.relpath for r in ds.records] + list(ds.other_files)}
     folders.discard("")
     prefixes = [""] + [f"{STATE_DIR}/{kind}/" for kind, on in (("parts", cfg.save_parts), ("masks", cfg.save_masks))
