@@ -36,9 +36,15 @@ BOX = "parsers:BoxParser"
 ROOT = os.geteuid() == 0
 
 
+def _pythonpath() -> str:
+    """The test parsers, then the caller's path (a worktree's src/ first): the subprocess runs the
+    code under test, not whichever occreid the environment installed."""
+    return os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH")) if p)
+
+
 def cli(*args, env=None):
     """The real console entry point in a subprocess (so a kill there kills only it)."""
-    full_env = {**os.environ, "PYTHONPATH": str(TESTS), **(env or {})}
+    full_env = {**os.environ, "PYTHONPATH": _pythonpath(), **(env or {})}
     for k in ("OCCREID_TEST_KILL_AFTER", "OCCREID_TEST_KILL_AT", "OCCREID_TEST_SIGINT_AFTER", "OCCREID_TEST_FILL_AT"):
         if k not in (env or {}):
             full_env.pop(k, None)

@@ -26,7 +26,7 @@ EXPORTS = ("manifest.csv", "other_files.csv", "summary.json", "run.json")
 
 
 def _env(extra: dict | None = None) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH")) if p)}
     for k in ("OCCREID_TEST_KILL_AFTER", "OCCREID_TEST_KILL_AT", "OCCREID_TEST_SIGINT_AFTER", "OCCREID_TEST_FILL_AT"):
         env.pop(k, None)
     return env | (extra or {})

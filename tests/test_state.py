@@ -69,3 +69,58 @@ def test_damaged_file_other_schema_and_a_second_writer_are_refused(tmp_path):
     state.close()
     with pytest.raises(StateError, match="schema '999'.*--overwrite"):
         RunState.open(path, create=False)
+
+
+@pytest.mark.parametrize("rel", ["../victim.txt", "/etc/passwd", "a/../../v.jpg", "a//b.jpg", "./a.jpg",
+                                 "_occreid/state.sqlite", "a/./b.jpg"])
+def test_a_row_whose_relpath_is_not_clean_is_damage_even_with_its_checksum(tmp_path, rel):
+    state = RunState.open(tmp_path / "state.sqlite", create=True)
+    state.commit([_entry(rel, 1), _entry("a/fine.jpg", 2)])  # a forged row: its checksum verifies
+    good, bad = state.entries()
+    assert list(good) == ["a/fine.jpg"] and bad == [rel]
+    state.remove(bad)
+    assert state.entries() == (good, [])
+    state.close()
+
+
+def test_the_lock_records_its_holder_and_a_killed_holder_is_taken_over_with_a_line(tmp_path):
+    path = tmp_path / "_occreid" / "state.sqlite"
+    path.parent.mkdir()
+    lock = path.with_name("state.sqlite.lock")
+    state = RunState.open(path, create=True)
+    assert lock.read_text().split()[1] == str(os.getpid()) and not state.taken_over
+    state.close()
+    assert lock.read_bytes() == b""  # a clean end clears it: the next run says nothing
+    again = RunState.open(path, create=False)
+    assert not again.taken_over
+    again.close()
+    child = os.fork()
+    if child == 0:  # a holder that is gone: its record stays behind
+        os._exit(0)
+    os.waitpid(child, 0)
+    lock.write_text(f"{os.uname().nodename} {child}\n")
+    taken = RunState.open(path, create=False)
+    assert f"pid {child}" in taken.taken_over and "ended without finishing" in taken.taken_over
+    taken.close()
+
+
+def test_a_forked_child_does_not_keep_the_lock(tmp_path):
+    """A pool worker forked while the run holds the lock closes its copy: once the run closes the
+    state, the output is free even though the child still runs."""
+    path = tmp_path / "state.sqlite"
+    state = RunState.open(path, create=True)
+    release_r, release_w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(release_w)
+        os.read(release_r, 1)  # alive until the test lets it go
+        os._exit(0)
+    os.close(release_r)
+    try:
+        state.close()
+        again = RunState.open(path, create=False)  # before: "another occreid run is writing"
+        again.close()
+    finally:
+        os.write(release_w, b"x")
+        os.close(release_w)
+        os.waitpid(child, 0)

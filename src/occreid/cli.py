@@ -20,6 +20,7 @@ from .console import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_OUTPUT,
+    EXIT_TERMINATED,
     EXIT_UNUSABLE,
     EXIT_USAGE,
     RateColumn,
@@ -41,6 +42,7 @@ from .parser import PARSERS
 from .runner import SEED_MAX, GenerateConfig, OutputError, RunError, StateError, WorkerLost
 from .runner import generate as run_generate
 from .shards import ShardError, parse_shard
+from .stopping import TERMINATED_LINE, Terminated, sigterm_stops
 from .writer import ManifestError
 
 #: The shared error helper under its older name (``fail`` in occreid.console).
@@ -98,7 +100,9 @@ class _Main(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:  # SIGTERM (Terminated) too: 143
+            if isinstance(exc, Terminated):
+                fail(TERMINATED_LINE, EXIT_TERMINATED)
             fail("interrupted; rerun the same command to resume.", EXIT_INTERRUPTED)
 
 
@@ -200,7 +204,7 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
     pooling and fused into the image. A manifest (OUT/_occreid/manifest.csv) has one row per
     image. Rerunning the same command resumes. Exit codes: 0 all done, 1 some inputs could not be
     used (listed in the manifest), 2 usage or configuration error, 3 output not writable or disk
-    full (rerun to resume), 130 interrupted.
+    full (rerun to resume), 130 interrupted, 143 terminated by SIGTERM (rerun to resume).
 
     \b
     Examples:
@@ -251,7 +255,8 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
         bar.advance(task, advance)
 
     try:
-        result = run_generate(cfg, progress=on_progress)
+        with sigterm_stops():
+            result = run_generate(cfg, progress=on_progress)
     except (RunError, LayoutError, StateError, ShardError, EngineError) as exc:
         bar.stop()
         _fail(str(exc), EXIT_USAGE)
@@ -260,16 +265,20 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
         text = str(exc.strerror or exc).rstrip(".")
         _fail(text + ("." if "resume" in text else ". Nothing finished is lost: free space or fix the output, then "
                       "rerun the same command to resume."), EXIT_OUTPUT)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C: 130; SIGTERM (Terminated): 143
         bar.stop()
-        _fail("interrupted; rerun the same command to resume.", EXIT_INTERRUPTED)
-    except WorkerLost as exc:
+        stopped = isinstance(exc, Terminated)
+        _fail(TERMINATED_LINE if stopped else "interrupted; rerun the same command to resume.",
+              EXIT_TERMINATED if stopped else EXIT_INTERRUPTED)
+    except WorkerLost as exc:  # (a SIGTERM to the whole process group may end the workers first)
         bar.stop()
         _fail(str(exc), EXIT_INTERRUPTED)
     finally:
         bar.stop()
     for w in result.warnings:
         warn(w, "labels would be misread")
+    for note in result.notes:
+        err.print(Text(note), soft_wrap=True)
     title = f"occreid generate: {dataset} -> {output}" + (f" (shard {shard})" if shard else "")
     print_table(summary_table(result.summary, title))
     notes = [f"other files copied unchanged: {result.copied}"]
@@ -284,7 +293,7 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
         notes.append(f"shard {shard} done; waiting for {len(result.waiting)} of {shard.count} ({left}): the last to "
                      f"finish writes the manifest (or run occreid merge {output})")
     for n in notes:
-        out.print(n)
+        out.print(Text(n))
     if result.redone or result.removed:
         out.print(f"verified: {result.redone} image(s) redone (input changed or output damaged), "
                   f"{result.removed} output(s) of inputs that are gone removed")
@@ -309,7 +318,10 @@ def merge(output):
     from .shards import merge as merge_shards
 
     try:
-        result = merge_shards(output)
+        with sigterm_stops():
+            result = merge_shards(output)
+    except Terminated:
+        _fail(TERMINATED_LINE, EXIT_TERMINATED)
     except ShardError as exc:
         _fail(str(exc), EXIT_USAGE)
     except OSError as exc:

@@ -28,7 +28,9 @@ from rich.text import Text
 from .status import STATUSES
 
 #: Exit codes (README "Exit codes"): all done, some inputs unusable, usage/configuration, output, interrupted.
-EXIT_OK, EXIT_UNUSABLE, EXIT_USAGE, EXIT_OUTPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+#: Interrupted is Ctrl-C or a worker killed; terminated is SIGTERM (``kill PID``, a scheduler), 128 + 15 as a shell
+#: reports it.
+EXIT_OK, EXIT_UNUSABLE, EXIT_USAGE, EXIT_OUTPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 3, 130, 143
 #: Every exit code, as the README's table names it (tests check the table against these).
 EXIT_CODES = {
     EXIT_OK: "all done",
@@ -36,6 +38,7 @@ EXIT_CODES = {
     EXIT_USAGE: "usage or configuration error",
     EXIT_OUTPUT: "output not writable or disk full",
     EXIT_INTERRUPTED: "interrupted",
+    EXIT_TERMINATED: "terminated",
 }
 #: Width of a console that writes to a pipe or a file: text is never wrapped there (soft wrap), and
 #: a table gets this much room, enough for any path Linux allows (PATH_MAX) in a cell; a panel or

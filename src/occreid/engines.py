@@ -4,18 +4,27 @@ Every engine runs the same work on the same chunks; the main process commits eac
 to the run state as it comes back, in whatever order, so the output bytes depend on no engine.
 
 - ``local``: in the main process (one worker) or a ``ProcessPoolExecutor`` of worker processes.
+  Workers die with the main process, whatever kills it (kill -9, the OOM killer, a scheduler):
+  each asks Linux for a parent-death signal (``prctl(PR_SET_PDEATHSIG, SIGKILL)``) and runs a
+  watchdog thread that ends it when its parent is gone (other systems, or a parent that died
+  before the request), so no orphan keeps working or holds the output.
 - ``ray``: Ray actors (``pip install 'occreid[ray]'``), each holding one ``Worker`` and so one
   parser, built once; each actor asks Ray for one CPU, and for one GPU when the parser is SCHP on
   CUDA. ``--ray-address`` joins an existing cluster (every node must see the input and the output
   at the same paths, and import occreid and any plugin parser); without it a private local one is
-  started (Ray >= 2.59 protects it with a token of its own) and stopped at the end.
+  started (Ray >= 2.59 protects it with a token of its own) and stopped at the end. Actors are
+  owned by the driver (not detached): Ray ends them when the driver dies, and the processes of a
+  private cluster that ``ray.init`` started share its fate on Linux the same way.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -49,15 +58,52 @@ _LOST = ("a worker process died (killed by the system, out of memory?); what fin
 
 # -- local -----------------------------------------------------------------------------------
 _WORKER = None
+#: How often a worker's watchdog looks whether its parent is still there (seconds).
+WATCH_INTERVAL = 0.5
+_PR_SET_PDEATHSIG = 1
 
 
-def _init_worker(config, layout: str, donors: list[tuple] | None = None) -> None:
+def die_with_parent(main_pid: int) -> None:
+    """End this process when its parent (the run's main process, or the fork server between them)
+    or the run's main process ends: a parent-death signal on Linux, and a watchdog thread as the
+    fallback (other systems; a parent that died before the request was made)."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the watchdog alone
+            pass
+    parent = os.getppid()
+    if parent == 1 or not _exists(main_pid):  # orphaned already
+        os._exit(1)
+    threading.Thread(target=_watch, args=(parent, main_pid), name="occreid-watchdog", daemon=True).start()
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, another user's: not ours, but not gone either
+        return True
+    return True
+
+
+def _watch(parent: int, main_pid: int) -> None:
+    while os.getppid() == parent and _exists(main_pid):
+        time.sleep(WATCH_INTERVAL)
+    os._exit(1)
+
+
+def _init_worker(config, layout: str, donors: list[tuple] | None = None, main_pid: int | None = None) -> None:
     global _WORKER
-    import signal
-
     from .worker import Worker
 
+    if main_pid is not None:
+        die_with_parent(main_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's: it stops the pool, exit 130
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the main's handler (forked): terminate() ends a worker
     _WORKER = Worker(config, layout, donors=donors)
 
 
@@ -94,7 +140,7 @@ class LocalEngine:
         # an executor, not multiprocessing.Pool: a worker killed by the system (out of memory) breaks
         # the run with an error instead of leaving it waiting forever for the lost chunk
         self.pool = ProcessPoolExecutor(min(config.workers, n_chunks), mp_context=pool_context(parser),
-                                        initializer=_init_worker, initargs=(config, layout, donors))
+                                        initializer=_init_worker, initargs=(config, layout, donors, os.getpid()))
 
     def _map(self, fn, method: str, chunks: list) -> Iterator:
         if self.pool is None:

@@ -1,8 +1,9 @@
 """Runner: checks everything, plans the work, runs it on worker processes, resumes, reports.
 
-Before the first image: the options, the split names against the layout, the parser (built once
-in the main process, its checkpoint loaded and checked), the output folder's writability and free
-space, and the run state. Each worker process then handles chunks of records (``worker.py``:
+Before the first image (``preflight.py``): the options, the split names against the layout, the
+parser (built once in the main process, its checkpoint loaded and checked), links and occreid's own
+folders under --out (containment), the output folder's writability and free space; then the run
+state. Each worker process then handles chunks of records (``worker.py``:
 read -> decode -> parse or reuse a saved part map -> occlude -> encode -> write atomically); the
 options are ``config.py``'s ``GenerateConfig``. The main process commits each finished chunk to the run state
 (SQLite, ``state.py``); a resume verifies every input's fingerprint and every output's hash
@@ -16,29 +17,33 @@ and a merge of the shards' manifests when the last one ends). Neither changes a 
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
-import shutil
 import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import __version__
+from . import __version__, preflight
 from . import shards as sharding
-from .config import FORMAT_VERSION, PER_CHOICES, SEED_MAX, GenerateConfig, RunError, output_tree, params_hash
+from .config import (  # noqa: F401  (FORMAT_VERSION, SEED_MAX re-exported)
+    FORMAT_VERSION,
+    SEED_MAX,
+    GenerateConfig,
+    RunError,
+    check_side_inputs,
+    output_tree,
+    params_hash,
+)
 from .datasets import DATASETS, STATE_DIR, Dataset, Record, loader_hazards, read_dataset
-from .engines import ENGINES, EngineError, WorkerLost, make_engine, open_session
+from .engines import EngineError, WorkerLost, make_engine, open_session
 from .inputs import bound_layout, in_state_dir, layout_record, odd_entries, os_reason, sha1_file
 from .occlusion import DONOR_SHAPES
 from .shards import Shard, ShardError
 from .state import COPY, IMAGE, Entry, RunState, StateError, StateFullError
 from .stats import summarize
 from .status import Status
-from .worker import _EMBEDDED, _check_embedded, build_parser, donor_candidates, manifest_row
-from .writer import ManifestRow, OutputError, OutputTree, UsableCounts, tmp_name, typed_rows, write_json
-
-_FREE_MARGIN = 1024 * 1024
+from .worker import donor_candidates, manifest_row
+from .writer import ManifestRow, OutputError, OutputTree, UsableCounts, typed_rows, write_json
 
 __all__ = ["FORMAT_VERSION", "EngineError", "GenerateConfig", "OutputError", "RunError", "RunResult", "ShardError",
            "StateError", "WorkerLost", "generate"]
@@ -60,77 +65,7 @@ class RunResult(UsableCounts):
     shard: Shard | None = None
     merged: bool = False  # a shard that found every other shard finished and merged the output
     waiting: list[int] = field(default_factory=list)  # a shard: the shards not finished when it ended
-
-
-# -- checks before the first image ---------------------------------------------------------
-def _check_options(cfg: GenerateConfig) -> None:
-    if not 0.0 < cfg.fraction <= 1.0:
-        raise RunError(f"fraction must be in (0, 1], got {cfg.fraction}")
-    if not 0 <= cfg.seed <= SEED_MAX:
-        raise RunError(f"seed must be in 0..{SEED_MAX} (32 bits), got {cfg.seed}")
-    if cfg.engine not in ENGINES:
-        raise RunError(f"--engine must be one of {', '.join(ENGINES)}, got {cfg.engine!r}")
-    if cfg.ray_address and cfg.engine != "ray":
-        raise RunError("--ray-address applies to --engine ray only.")
-    if cfg.shard is not None and not (isinstance(cfg.shard, Shard) and 0 <= cfg.shard.index < cfg.shard.count):
-        raise RunError(f"--shard {cfg.shard}: write it as I/N with 0 <= I < N.")
-    if not (cfg.engine == "ray" and cfg.workers == 0) and int(cfg.workers) < 1:  # ray: 0 = the cluster's CPUs
-        raise RunError(f"workers must be at least 1, got {cfg.workers}")
-    for name, value in (("chunk_size", cfg.chunk_size), ("max_pixels", cfg.max_pixels),
-                        ("max_file_bytes", cfg.max_file_bytes)):
-        if int(value) < 1:
-            raise RunError(f"{name} must be at least 1, got {value}")
-    if cfg.per not in PER_CHOICES:
-        raise RunError(f"--per must be one of {', '.join(PER_CHOICES)}, got {cfg.per!r}")
-    if cfg.parts_from is not None and not (Path(cfg.parts_from) / STATE_DIR).is_dir():
-        raise RunError(f"--parts-from {cfg.parts_from} is not an occreid output (it has no {STATE_DIR}/ folder).")
-
-
-def _check_paths(cfg: GenerateConfig) -> None:
-    src, dst = cfg.input.resolve(), cfg.output.resolve()
-    if src == dst:
-        raise RunError(f"--out is the input folder ({src}); occreid never writes into its input. Choose another --out.")
-    if dst.is_relative_to(src):
-        raise RunError(f"--out ({dst}) is inside the input ({src}); occreid never writes into its input. "
-                       "Choose a folder outside it.")
-    if src.is_relative_to(dst):
-        raise RunError(f"the input ({src}) is inside --out ({dst}); choose an output folder that does not "
-                       "contain the input.")
-    if cfg.output.exists() and not cfg.output.is_dir():
-        raise RunError(f"--out {cfg.output} exists and is not a folder; choose a folder.")
-
-
-def check_splits(cfg: GenerateConfig, ds: Dataset) -> None:
-    """Refuse ``--occlude`` names that are neither a role nor a split folder this dataset has."""
-    if not cfg.splits:
-        return
-    layout = bound_layout(ds.layout, ds.root)
-    roles = sorted({r for r in (layout.role(rec) for rec in ds.records) if r})
-    splits = sorted({rec.split for rec in ds.records})
-    unknown = [s for s in cfg.splits if s not in roles and s not in splits]
-    if unknown:
-        raise RunError(f"--occlude {','.join(unknown)}: not a split of this {ds.layout} dataset; use roles "
-                       f"({', '.join(roles) or 'none'}) or split folders ({', '.join(splits)}).")
-
-
-def _prebuilt_parser(cfg: GenerateConfig):
-    """The parser built once in the main process (plugins and SCHP with its checkpoint); the embedded
-    parsers are only checked to be installed, so reusing saved part maps stays fast."""
-    if cfg.parser in _EMBEDDED:
-        _check_embedded(cfg.parser)
-        return None
-    return build_parser(cfg.parser, dict(cfg.parser_options))
-
-
-def _make_output(cfg: GenerateConfig, tree: OutputTree) -> None:
-    try:
-        tree.state.mkdir(parents=True, exist_ok=True)
-        probe = tree.state / f".probe-{tmp_name()}"  # unique across hosts: shards start at once
-        probe.write_bytes(b"x")
-        probe.unlink()
-    except OSError as exc:
-        raise OutputError(exc.errno or errno.EACCES, f"--out {cfg.output} is not writable ({exc.strerror or exc}); "
-                          "choose a folder you can write to.") from None
+    notes: list[str] = field(default_factory=list)  # lines for the user (an earlier, killed run taken over)
 
 
 def _open_state(cfg: GenerateConfig, tree: OutputTree, fingerprint: dict, wanted: set[str],
@@ -212,17 +147,6 @@ def _remove_previous(state: RunState, tree: OutputTree, keep_parts: set[str],
         p.unlink(missing_ok=True)
 
 
-def _free_space_check(cfg: GenerateConfig, needed: int) -> None:
-    try:
-        free = shutil.disk_usage(cfg.output).free
-    except OSError:
-        return
-    if free < needed + _FREE_MARGIN:
-        raise OutputError(errno.ENOSPC, f"--out {cfg.output} has {free / 2**20:.0f} MiB free but this run needs about "
-                          f"{(needed + _FREE_MARGIN) / 2**20:.0f} MiB; free some space (the run resumes where it "
-                          "stopped).")
-
-
 def plan_chunks(records: list[Record], size: int) -> list[list[Record]]:
     return [records[i : i + size] for i in range(0, len(records), size)]
 
@@ -254,12 +178,20 @@ def _verified(cfg: GenerateConfig, tree: OutputTree, entry: Entry | None, params
         if (st.st_size, st.st_mtime_ns) != (entry.size, entry.mtime_ns):
             if st.st_size != entry.size or sha1_file(src) != entry.sha1:
                 return False
-        for kind, digest in entry.outputs.items():
-            if sha1_file(tree.output_path(kind, entry.relpath)) != digest:
-                return False
+        if not all(_holds(tree.output_path(kind, entry.relpath), digest) for kind, digest in entry.outputs.items()):
+            return False
     except OSError:
         return False
     return "image" in entry.outputs
+
+
+def _holds(path: Path, digest: str | None) -> bool:
+    """True when ``path`` is a regular file (a link is not an output occreid wrote) whose bytes hash
+    to ``digest``."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode) and sha1_file(path) == digest
+    except OSError:
+        return False
 
 
 def _copy_other(cfg: GenerateConfig, tree: OutputTree, rel: str, entry: Entry | None,
@@ -272,29 +204,15 @@ def _copy_other(cfg: GenerateConfig, tree: OutputTree, rel: str, entry: Entry | 
         if not stat.S_ISREG(st.st_mode):  # never open a FIFO or device (it could block or never end)
             return None, {"relpath": rel, "action": "skipped", "reason": "not a regular file"}, False
         if entry is not None and entry.kind == COPY and (entry.size, entry.mtime_ns) == (st.st_size, st.st_mtime_ns) \
-                and sha1_file(dst) == entry.outputs.get("copy"):
+                and _holds(dst, entry.outputs.get("copy")):
             return entry, {"relpath": rel, "action": "copied", "reason": ""}, False
-        h = hashlib.sha1()
-        tree.tmp.mkdir(parents=True, exist_ok=True)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = tree.tmp / tmp_name("-copy")
-        try:
-            with open(src, "rb") as fin, open(tmp, "wb") as fout:
-                st = os.fstat(fin.fileno())
-                while block := fin.read(1 << 20):
-                    h.update(block)
-                    fout.write(block)
-            os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
-            os.replace(tmp, dst)
-        finally:
-            tmp.unlink(missing_ok=True)
+        digest, st = tree.copy_file(src, dst)
     except OSError as exc:
         on_output = bool(exc.filename) and str(exc.filename).startswith(str(tree.root))
         if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) or (
                 on_output and exc.errno in (errno.EACCES, errno.EPERM)):
             raise OutputError(exc.errno, f"cannot write {dst}: {exc.strerror or exc}") from None
         return None, {"relpath": rel, "action": "skipped", "reason": f"cannot copy: {os_reason(exc)}"}, False
-    digest = h.hexdigest()
     new = Entry(rel, COPY, st.st_size, st.st_mtime_ns, digest, params, {"copy": digest}, None)
     return new, {"relpath": rel, "action": "copied", "reason": ""}, True
 
@@ -320,26 +238,26 @@ def generate(cfg: GenerateConfig, progress=None, dataset: Dataset | None = None)
     if cfg.engine == "ray":  # actors may run in another folder, or on another host with the same mounts
         cfg = replace(cfg, input=cfg.input.absolute(), output=cfg.output.absolute(),
                       parts_from=None if cfg.parts_from is None else Path(cfg.parts_from).absolute())
-    _check_options(cfg)
-    from .config import check_side_inputs  # issue 18: objects, textures, checkpoint before the first image
-    check_side_inputs(cfg)
-    _check_paths(cfg)
+    preflight.check_options(cfg)
+    check_side_inputs(cfg)  # objects, textures, checkpoint: before the first image
+    preflight.check_paths(cfg)
     ds = dataset or read_dataset(cfg.input, cfg.layout)
-    check_splits(cfg, ds)
+    preflight.check_splits(cfg, ds)
     if cfg.per == "tracklet" and not getattr(DATASETS.get(ds.layout), "video", False):
         video = ", ".join(name for name, cls in DATASETS.items() if getattr(cls, "video", False))
         raise RunError(f"--per tracklet needs a video dataset ({video}); {ds.layout} has no tracklets.")
     if cfg.occlusion.shape in DONOR_SHAPES and not cfg.save_parts:
         cfg = replace(cfg, save_parts=True)  # donors are cut out by their part maps: keep them
     if cfg.shard is not None and cfg.occlusion.shape in DONOR_SHAPES:
-        _check_donor_maps(cfg, ds)
-    parser = _prebuilt_parser(cfg)
+        preflight.check_donor_maps(cfg, ds)
+    parser = preflight.prebuilt_parser(cfg)
     tree = output_tree(cfg)
     fingerprint = cfg.fingerprint(ds.layout)
     params = params_hash(fingerprint)
     session = open_session(cfg)  # Ray started or joined before anything is written
     try:
-        _make_output(cfg, tree)
+        preflight.check_links(cfg, tree, ds)  # before the first write: nothing goes through a link
+        preflight.make_output(cfg, tree)
         wanted = {r.relpath for r in ds.records}
         if cfg.shard is None:
             _no_shards(cfg, tree, wanted)
@@ -347,7 +265,9 @@ def generate(cfg: GenerateConfig, progress=None, dataset: Dataset | None = None)
         else:
             state, resume = _open_shard_state(cfg, tree, fingerprint, wanted)
         try:
-            return _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress, session)
+            result = _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress, session)
+            result.notes += [state.taken_over] if state.taken_over else []
+            return result
         finally:
             state.close()
     except StateFullError as exc:
@@ -355,21 +275,6 @@ def generate(cfg: GenerateConfig, progress=None, dataset: Dataset | None = None)
     finally:
         if session is not None:
             session.close()
-
-
-def _check_donor_maps(cfg: GenerateConfig, ds: Dataset) -> None:
-    """Shards and pasted shapes (person, scene): a shard's images draw donors from every shard, so
-    every donor's part map must exist before any shard starts; they come from --parts-from."""
-    if cfg.parts_from is None:
-        raise RunError(f"--shard with --shape {cfg.occlusion.shape} needs every image's part map before any shard "
-                       "starts: save them first (generate --save-parts, sharded too), then pass that output as "
-                       "--parts-from.")
-    source = OutputTree(cfg.parts_from)
-    missing = [r.relpath for r in ds.records if not source.part_path(r.relpath).is_file()]
-    if missing:
-        raise RunError(f"--parts-from {cfg.parts_from} lacks the part maps of {len(missing)} of {len(ds.records)} "
-                       f"images (e.g. {missing[0]}); with --shard and --shape {cfg.occlusion.shape} every image "
-                       "needs one: finish the --save-parts run first.")
 
 
 def _no_shards(cfg: GenerateConfig, tree: OutputTree, wanted: set[str]) -> None:
@@ -477,7 +382,7 @@ def _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress, se
             needed += os.stat(cfg.input / r.relpath).st_size * (3 if cfg.save_parts or cfg.save_masks else 1)
         except OSError:
             pass
-    _free_space_check(cfg, needed)
+    preflight.free_space_check(cfg, needed)
 
     copied, copy_entries, other_rows = 0, [], list(odd_others)
     for rel in other_files:

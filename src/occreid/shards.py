@@ -26,9 +26,11 @@ import json
 import os
 import re
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from .containment import clean_relpath, link_on_path
 from .stats import summarize
 from .writer import (
     MANIFEST_FIELDS,
@@ -122,7 +124,7 @@ def existing_shards(tree: OutputTree) -> list[Shard]:
     if root.is_dir():
         for p in root.iterdir():
             m = _SHARD_NAME.match(p.name)
-            if m and p.is_dir():
+            if m and p.is_dir() and not p.is_symlink():
                 found.append(Shard(int(m.group(1)), int(m.group(2))))
     return sorted(found, key=lambda s: (s.count, s.index))
 
@@ -134,8 +136,9 @@ def _read_json(path: Path) -> dict | None:
         return None
     except (OSError, ValueError):
         raise ShardError(f"{path} is damaged (not JSON); rerun that shard to write it again.") from None
-    if not isinstance(obj, dict):
-        raise ShardError(f"{path} is damaged (not a JSON object); rerun that shard to write it again.")
+    if not isinstance(obj, dict) or not isinstance(obj.get("fingerprint", {}), dict):
+        raise ShardError(f"{path} is damaged (not a JSON object with the shard's parameters); rerun that shard to "
+                         "write it again.")
     return obj
 
 
@@ -165,6 +168,7 @@ def unmark(tree: OutputTree, shard: Shard) -> Path:
     folder = shard_dir(tree, shard)
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("done.json", "manifest.csv", "other_files.csv"):
+        tree.contained(folder / name, "delete")
         (folder / name).unlink(missing_ok=True)
     return folder
 
@@ -236,6 +240,7 @@ def merge(root: Path, tmp: Path | None = None) -> MergeResult:
     no shards, shards of several N, unfinished shards, or shards that disagree or are damaged."""
     base = OutputTree(root)
     tree = OutputTree(root, tmp=tmp) if tmp is not None else base
+    _refuse_links(base)
     found = existing_shards(base)
     if not found:
         raise ShardError(f"{root} holds no shards (made with generate --shard I/N); nothing to merge.")
@@ -277,17 +282,48 @@ def merge(root: Path, tmp: Path | None = None) -> MergeResult:
             except ManifestError as exc:
                 raise ShardError(str(exc)) from None
     seen: set[str] = set()
+    for r in rows + other_rows:
+        if not clean_relpath(r["relpath"]):
+            raise ShardError(f"{r['relpath']!r} in the shards of {root} is not a clean relative path (damaged or "
+                             "edited); rerun every shard.")
     for r in rows:
         if r["relpath"] in seen:
             raise ShardError(f"{r['relpath']!r} has a row in two shards of {root}; rerun every shard.")
         seen.add(r["relpath"])
-    warnings = list(first.get("warnings") or [])
-    summary, typed = export(tree, rows, other_rows, str(first.get("layout")), warnings)
+    warnings = first.get("warnings") or []
+    if not isinstance(warnings, list):
+        raise ShardError(f"{shard_dir(base, Shard(0, count)) / 'done.json'} is damaged; rerun shard 0/{count}.")
+    try:
+        typed_rows(rows)
+    except (TypeError, ValueError) as exc:  # a manifest edited with its recorded hash to match
+        raise ShardError(f"a shard's manifest of {root} holds a value that is not of its column ({exc}); rerun "
+                         "every shard.") from None
+    summary, typed = export(tree, rows, other_rows, str(first.get("layout")), [str(w) for w in warnings])
     write_json(tree, tree.run_file, {"fingerprint": first.get("fingerprint"), "occreid": first.get("occreid"),
                                      "input": first.get("input")})
     return MergeResult(rows=typed, other_files=other_rows, summary=summary, warnings=warnings, count=count)
 
 
+def _refuse_links(tree: OutputTree) -> None:
+    """A merge writes under ``_occreid`` and reads the shard folders: none may be a link (containment)."""
+    root = os.fspath(tree.root)
+    for rel in (f"{tree.state.name}/{SHARDS_DIR}/x",):
+        link = link_on_path(root, rel)
+        if link is not None:
+            raise ShardError(f"{link} is a symbolic link inside {root}; occreid never writes through links "
+                             "there: remove it.")
+
+
 def remove_all(tree: OutputTree) -> None:
-    """Forget every shard's state (after its outputs were removed): ``--overwrite`` by a local run."""
-    shutil.rmtree(shards_root(tree), ignore_errors=True)
+    """Forget every shard's state (after its outputs were removed): ``--overwrite`` by a local run.
+    A link in their place is not followed (only removed itself: its target is left alone)."""
+    path = shards_root(tree)
+    tree.contained(path / "x", "delete")
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
+        shutil.rmtree(path, ignore_errors=True)  # removes links inside it, never what they point to
+    else:
+        path.unlink()

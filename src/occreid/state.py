@@ -23,10 +23,15 @@ import fcntl
 import hashlib
 import json
 import os
+import socket
 import sqlite3
+import time
 import urllib.parse
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .containment import clean_relpath
 
 #: Bump when the tables change; an older state is refused with instructions.
 SCHEMA_VERSION = 1
@@ -97,11 +102,82 @@ def _guard(action):
         raise StateError(f"the run state is damaged ({exc}); rerun with --overwrite to start over.") from None
 
 
+#: Lock files of the states this process holds open: a forked child (a pool worker) closes its
+#: copies at once, so the lock is held by the run's main process alone and ends with it.
+_HELD: weakref.WeakSet = weakref.WeakSet()
+#: How long a run waits for the lock of a run that is gone (its pid no longer exists) to be freed
+#: by the worker processes it left, which end with it (``engines.py``).
+TAKEOVER_WAIT = 10.0
+
+
+def _close_held_in_child() -> None:
+    for fh in list(_HELD):
+        try:
+            fh.close()
+        except OSError:
+            pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_held_in_child)
+
+
+def _holder(lock_fh) -> tuple[str, int | None]:
+    """(host, pid) recorded in a lock file by the run that holds (or held) it; ("", None) if none."""
+    try:
+        lock_fh.seek(0)
+        host, _, pid = lock_fh.read(256).decode("utf-8", "replace").strip().partition(" ")
+        return host, int(pid)
+    except (OSError, ValueError):
+        return "", None
+
+
+def _alive(host: str, pid: int | None) -> bool:
+    """Whether the recorded holder may still run: True unless it is a pid of this host that is gone."""
+    if pid is None or host != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _lock(lock_fh, private: bool) -> bool:
+    """Take the exclusive lock; False when another process holds it."""
+    try:
+        fcntl.flock(lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if private and exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return True  # a network file system without locks: a shard's lock is best-effort
+        return False
+    return True
+
+
+def _release(lock_fh) -> None:
+    """Clear the holder's record (a clean end), then release the lock."""
+    try:
+        lock_fh.seek(0)
+        lock_fh.truncate()
+    except (OSError, ValueError):
+        pass
+    _HELD.discard(lock_fh)
+    lock_fh.close()
+
+
 class RunState:
     """The SQLite run state of one output root. Open it with ``RunState.open``; close it when done.
 
-    An exclusive lock (``state.lock`` beside it) keeps two runs from writing one output at once.
+    An exclusive lock (``state.lock`` beside it) keeps two runs from writing one output at once. The
+    holder writes its host and pid into it and clears them when it closes, so a run that finds a
+    record left there knows the previous run was killed and says so (``taken_over``); a run whose
+    recorded pid is gone while its lock is still held waits (``TAKEOVER_WAIT``) for the worker
+    processes it left to end, then takes the lock over. A live holder is refused.
     """
+
+    taken_over: str = ""  # one line when this run took over the output of a run that was killed
 
     def __init__(self, path: Path, db: sqlite3.Connection, lock_fh):
         self.path = Path(path)
@@ -117,16 +193,34 @@ class RunState:
         without locks) is not an error."""
         path = Path(path)
         lock_fh = open(path.with_name(path.name + ".lock"), "a+b")
-        try:
-            fcntl.flock(lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if not (private and exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)):
-                lock_fh.close()
-                where = path.parent.parent if not private else path.parent
-                raise StateError(f"another occreid run is writing to {where}; wait for it to finish "
-                                 "(or stop it) before running again.") from None
-        if not create and not path.exists():
+        where = path.parent.parent if not private else path.parent
+        host, pid = _holder(lock_fh)
+        locked = _lock(lock_fh, private)
+        if not locked and not _alive(host, pid):  # its workers may still be ending: they die with it
+            deadline = time.monotonic() + TAKEOVER_WAIT
+            while not locked and time.monotonic() < deadline:
+                time.sleep(0.1)
+                locked = _lock(lock_fh, private)
+        if not locked:
             lock_fh.close()
+            who = f" (pid {pid} on {host})" if pid is not None else ""
+            gone = "" if _alive(host, pid) else "; that run is gone but processes it started still hold the lock"
+            raise StateError(f"another occreid run{who} is writing to {where}{gone}; wait for it to finish "
+                             "(or stop it) before running again.") from None
+        taken_over = ""
+        if pid is not None:
+            taken_over = (f"the earlier run on {where} (pid {pid} on {host}) ended without finishing (killed?); "
+                          "this run takes over its output and resumes it.")
+        try:
+            lock_fh.seek(0)
+            lock_fh.truncate()
+            lock_fh.write(f"{socket.gethostname()} {os.getpid()}\n".encode())
+            lock_fh.flush()
+        except OSError:
+            pass
+        _HELD.add(lock_fh)
+        if not create and not path.exists():
+            _release(lock_fh)
             raise StateError(f"no run state at {path}")
         try:
             if private:
@@ -142,12 +236,13 @@ class RunState:
                 raise sqlite3.DatabaseError(check)
             db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
-            lock_fh.close()
+            _release(lock_fh)
             raise StateError(
                 f"the run state {path} is damaged ({exc}). Rerun with --overwrite to start this output over "
                 "(it removes what the earlier run wrote), or choose another --out."
             ) from None
         state = cls(path, db, lock_fh)
+        state.taken_over = taken_over
         if create and state.get_meta("schema") is None:
             state.set_meta("schema", str(SCHEMA_VERSION))
         elif (schema := state.get_meta("schema")) != str(SCHEMA_VERSION):
@@ -166,7 +261,10 @@ class RunState:
 
     # -- entries ---------------------------------------------------------------------------
     def entries(self) -> tuple[dict[str, Entry], list[str]]:
-        """Every entry whose checksum verifies, by relpath, and the relpaths of those that do not."""
+        """Every entry whose checksum verifies, by relpath, and the relpaths of those that do not. A
+        row whose relpath is not a clean relative path (``containment.clean_relpath``: ``..``, an
+        absolute path, a path under ``_occreid/``) is damage too: dropped and redone, never used
+        as a path."""
         good: dict[str, Entry] = {}
         bad: list[str] = []
         for rel_b, kind, size, mtime_ns, sha1, params, outputs, row, checksum in self._db.execute(
@@ -175,7 +273,7 @@ class RunState:
             try:
                 entry = Entry(rel, kind, int(size), int(mtime_ns), str(sha1), str(params),
                               json.loads(outputs), None if row is None else json.loads(row))
-                ok = entry.checksum() == checksum and isinstance(entry.outputs, dict)
+                ok = entry.checksum() == checksum and isinstance(entry.outputs, dict) and clean_relpath(rel)
             except (TypeError, ValueError):
                 ok = False
             if ok:
@@ -195,8 +293,16 @@ class RunState:
             self._db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
 
     def remove(self, relpaths: list[str]) -> None:
+        """Forget these rows (their relpath stored as bytes, or as text by something else)."""
+        keys = [(os.fsencode(r),) for r in relpaths]
+        for r in relpaths:
+            try:
+                r.encode("utf-8")
+                keys.append((r,))
+            except UnicodeEncodeError:
+                pass
         with self._transaction():
-            self._db.executemany("DELETE FROM files WHERE relpath = ?", [(os.fsencode(r),) for r in relpaths])
+            self._db.executemany("DELETE FROM files WHERE relpath = ?", keys)
 
 
     def _transaction(self):
@@ -221,7 +327,8 @@ class RunState:
         return _Tx()
 
     def close(self) -> None:
+        """Close the database, clear the holder's record (a clean end) and release the lock."""
         try:
             self._db.close()
         finally:
-            self._lock.close()
+            _release(self._lock)

@@ -23,7 +23,27 @@ from .parser import ParseResult
 from .saved import parts_dir, read_labels, read_part_map
 from .state import IMAGE, Entry
 from .status import Status
-from .writer import ManifestRow, OutputTree
+from .writer import ManifestRow, OutputError, OutputTree
+
+#: What each kind of output is called in an error row's reason.
+_OUTPUT_WORDS = {"image": "the image", "parts": "its part map", "masks": "its mask"}
+
+
+class _WriteFailed(Exception):
+    """An output of one image could not be written (not a full or read-only disk): its error row."""
+
+    def __init__(self, kind: str, exc: OSError):
+        super().__init__(kind, exc)
+        self.kind, self.exc = kind, exc
+
+
+def _read_bytes(path) -> bytes | None:
+    """A --parts-from map's bytes, to save into this output unchanged (None if it cannot be read)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
 
 
 def _check_parts(parts, shape: tuple[int, int]) -> str:
@@ -74,7 +94,7 @@ class Worker:
         self.roles = bound_layout(layout, config.input)
         self.params = params_hash(config.fingerprint(layout))
         self.tree = output_tree(config)
-        self.parts_sources = [self.tree] + ([OutputTree(config.parts_from)] if config.parts_from else [])
+        self.parts_sources = ([OutputTree(config.parts_from)] if config.parts_from else []) + [self.tree]
         bank = None
         if donors is not None:
             bank = DonorBank(donors, part_loader=self._donor_parts)
@@ -83,7 +103,7 @@ class Worker:
 
     def _donor_parts(self, candidate: Candidate):
         """A donor's saved part map: this output's own first, then --parts-from's."""
-        for source in self.parts_sources:
+        for source in self.parts_sources[::-1]:
             found = read_labels(source.part_path(candidate.relpath))
             if found is not None:
                 return found
@@ -107,18 +127,21 @@ class Worker:
         return [s for s in self.parts_sources if os.path.isdir(parts_dir(s.root))]
 
     def _cached_parts(self, rec: Record, digest: str, sources: list[OutputTree], shape=None):
-        """A saved part map of this image (own output first, then --parts-from), the part source to
-        record, and the SHA-1 of its file when it is this output's own (so the run state keeps
-        accounting for it). This output's own maps keep the source they were made with, so a run
-        resumed after a kill writes the same manifest as an uninterrupted one; maps taken from
-        --parts-from are recorded as ``saved``."""
+        """A saved part map of this image (--parts-from first, then this output's own), the part
+        source to record, and with --save-parts the SHA-1 of its file when it is this output's own
+        (so the run state keeps accounting for it) or the bytes of --parts-from's file (saved into
+        this output unchanged). This output's own maps keep the source they were made with; maps
+        taken from --parts-from are recorded as ``saved``, also when a killed run had already
+        copied them here, so a resumed run writes the same manifest as an uninterrupted one. A map
+        of another ``shape`` than the image is not used: the image is parsed again."""
         for source in sources:
             path = source.part_path(rec.relpath)
             found = read_part_map(path, self.config.parser, digest, shape)  # another size: parsed again
             if found is not None:
-                own = source is self.tree
-                kind = (found.source or (self.config.parser if found.parts is not None else "")) if own else "saved"
-                return found, kind, (sha1_file(path) if own and self.config.save_parts else None)
+                if source is not self.tree:
+                    return found, "saved", (_read_bytes(path) if self.config.save_parts else None)
+                kind = found.source or (self.config.parser if found.parts is not None else "")
+                return found, kind, (sha1_file(path) if self.config.save_parts else None)
         return None
 
     def _parse(self, pending: list[_Pending]) -> dict:
@@ -164,16 +187,20 @@ class Worker:
             digest = hashlib.sha1(data).hexdigest()
             facts[rec.relpath] = (st.st_size, st.st_mtime_ns, digest)
             why_not = not_selected(cfg, self.roles, rec) if selected_only else ""
-            if why_not:
-                self._write(rec, "image", data, outputs)
-                done[rec.relpath] = (self._row(rec, Status.NOT_SELECTED, why_not), outputs)
-                continue
             try:
-                dec = decode(data, cfg.max_pixels)  # decode
-            except ImageError as exc:
-                if selected_only:
-                    self._write(rec, "image", data, outputs)  # keep the file, unchanged
-                done[rec.relpath] = (self._row(rec, Status.ERROR, str(exc)), outputs)
+                if why_not:
+                    self._write(rec, "image", data, outputs)
+                    done[rec.relpath] = (self._row(rec, Status.NOT_SELECTED, why_not), outputs)
+                    continue
+                try:
+                    dec = decode(data, cfg.max_pixels)  # decode
+                except ImageError as exc:
+                    if selected_only:
+                        self._write(rec, "image", data, outputs)  # keep the file, unchanged
+                    done[rec.relpath] = (self._row(rec, Status.ERROR, str(exc)), outputs)
+                    continue
+            except _WriteFailed as failure:
+                done[rec.relpath] = self._write_failed(rec, None, failure, outputs)
                 continue
             pending.append(_Pending(rec, data, dec, digest, self._cached_parts(rec, digest, sources, dec.size[::-1])))
         return pending
@@ -191,79 +218,114 @@ class Worker:
             if getattr(res, "parts", None) is not None and _check_parts(res.parts, (h, w)):
                 continue
             parts = None if res.parts is None else res.parts.astype(np.uint8, copy=False)
-            self.tree.save_part_map(rec.relpath, parts, (h, w), self.config.parser, res.reason, digest,
-                                    getattr(res, "source", "") or (self.config.parser if parts is not None else ""),
-                                    getattr(res, "score", None))
+            try:
+                self.tree.save_part_map(rec.relpath, parts, (h, w), self.config.parser, res.reason, digest,
+                                        getattr(res, "source", "") or (self.config.parser if parts is not None else ""),
+                                        getattr(res, "score", None))
+            except OutputError:
+                raise
+            except OSError:
+                continue  # the occlusion phase tries again and records the error against the image
         return len(parsed)
 
     def _write(self, rec: Record, kind: str, data: bytes, outputs: dict) -> None:
-        outputs[kind] = self.tree.write_bytes(self.tree.output_path(kind, rec.relpath), data)
+        self._put(kind, outputs, lambda: self.tree.write_bytes(self.tree.output_path(kind, rec.relpath), data))
+
+    @staticmethod
+    def _put(kind: str, outputs: dict, write) -> None:
+        """``outputs[kind] = write()``; an OSError other than a full or read-only output (which
+        stops the run: OutputError) becomes ``_WriteFailed``, that image's error row."""
+        try:
+            outputs[kind] = write()
+        except OutputError:
+            raise
+        except OSError as exc:
+            raise _WriteFailed(kind, exc) from None
+
+    def _write_failed(self, rec: Record, data: bytes | None, failure: _WriteFailed, outputs: dict, **seen) -> tuple:
+        """The error row of an image whose output could not be written (a name too long for the
+        file system, a folder where the file goes, a link on the way...); the unchanged copy is
+        kept where it can be written, as for every error."""
+        exc = failure.exc
+        reason = f"cannot write {_OUTPUT_WORDS[failure.kind]}: {exc.strerror or exc}"
+        if failure.kind != "image" and data is not None:
+            try:
+                self._write(rec, "image", data, outputs)
+            except _WriteFailed:
+                pass
+        return self._row(rec, Status.ERROR, reason, **seen), outputs
 
     def process(self, records: list[Record]) -> list[Entry]:
-        cfg, tree = self.config, self.tree
         done: dict[str, tuple[dict, dict]] = {}  # relpath -> (row, outputs)
         facts: dict[str, tuple[int, int, str]] = {}  # relpath -> (size, mtime_ns, sha1)
         pending = self._read_decoded(records, done, facts)  # read, decode
         parsed = self._parse(pending)  # parse (upright), or reuse a saved part map below
-
-        for rec, data, dec, digest, cached in pending:
+        for p in pending:
             outputs: dict = {}
-            w, h = dec.size
-            if cached is not None:  # or reuse a saved part map
-                saved, source, own_sha1 = cached
-                parts, reason, presence = saved.parts, saved.reason, saved.presence
-                if own_sha1:
-                    outputs["parts"] = own_sha1
-            else:
-                res = parsed[rec.relpath]
-                problem = (f"parser failed: {type(res).__name__}: {res}" if isinstance(res, Exception)
-                           else "" if getattr(res, "parts", None) is None else _check_parts(res.parts, (h, w)))
-                if problem:
-                    self._write(rec, "image", data, outputs)
-                    done[rec.relpath] = (self._row(rec, Status.ERROR, problem, width=w, height=h), outputs)
-                    continue
-                parts, reason = res.parts, res.reason
-                source = getattr(res, "source", "") or (cfg.parser if parts is not None else "")
-                presence = getattr(res, "score", None)
-                if parts is not None:
-                    parts = parts.astype(np.uint8, copy=False)
-                if cfg.save_parts:
-                    outputs["parts"] = tree.save_part_map(rec.relpath, parts, (h, w), cfg.parser, reason, digest,
-                                                          source, presence)
-            seen = dict(width=w, height=h, part_source=source,
-                        presence=None if presence is None else float(presence))
-            if parts is None:
-                self._write(rec, "image", data, outputs)
-                done[rec.relpath] = (self._row(rec, Status.NO_PERSON, reason or "no person", **seen), outputs)
-                if cfg.save_masks:
-                    outputs["masks"] = tree.save_mask(rec.relpath, np.zeros((h, w), bool))
-                continue
-            order = None
-            if cfg.per == "tracklet" and rec.tracklet is not None:
-                order = tracklet_order(cfg.seed, rng_key(f"{rec.split}/{rec.tracklet}"))
+            w, h = p.decoded.size
             try:
-                occ = self.occluder.plan(parts, relpath_rng(cfg.seed, rec.relpath), rec, order)  # occlude
-                body = encode(dec, self.occluder.apply(dec.pixels, occ), cfg.jpeg_quality) if occ.status == OCCLUDED \
-                    else data  # encode
-            except (ValueError, OSError, TypeError) as exc:  # an odd mode the encoder refuses
-                self._write(rec, "image", data, outputs)
-                done[rec.relpath] = (self._row(rec, Status.ERROR, f"cannot occlude or encode: {exc}", **seen), outputs)
-                continue
-            self._write(rec, "image", body, outputs)  # write
-            if cfg.save_masks:
-                outputs["masks"] = tree.save_mask(rec.relpath, occ.mask)
-            pasted = {}
-            if occ.donor or occ.part_covered is not None:
-                pasted = dict(donor=occ.donor or "", part_covered=occ.part_covered)
-            done[rec.relpath] = (self._row(
-                rec, occ.status, occ.reason, part=occ.part_name, image_fraction=occ.image_fraction,
-                person_fraction=occ.person_fraction, **seen, **pasted), outputs)
+                done[p.record.relpath] = self._occlude(p, parsed, outputs)
+            except _WriteFailed as failure:
+                done[p.record.relpath] = self._write_failed(p.record, p.data, failure, outputs, width=w, height=h)
         entries = []
         for rec in records:
             row, outputs = done[rec.relpath]
             size, mtime_ns, sha1 = facts.get(rec.relpath, (-1, -1, ""))
             entries.append(Entry(rec.relpath, IMAGE, size, mtime_ns, sha1, self.params, outputs, row))
         return entries
+
+    def _occlude(self, p: _Pending, parsed: dict, outputs: dict) -> tuple[dict, dict]:
+        """One decoded image: its parts (saved or parsed) -> occlude -> encode -> write; its row
+        and outputs. _WriteFailed when an output cannot be written."""
+        cfg, tree = self.config, self.tree
+        rec, data, dec, digest, cached = p
+        w, h = dec.size
+        if cached is not None:  # or reuse a saved part map
+            saved, source, own = cached
+            parts, reason, presence = saved.parts, saved.reason, saved.presence
+            if isinstance(own, bytes):  # --parts-from's map, saved into this output too (--save-parts)
+                self._put("parts", outputs, lambda: tree.write_bytes(tree.part_path(rec.relpath), own))
+            elif own:
+                outputs["parts"] = own
+        else:
+            res = parsed[rec.relpath]
+            problem = (f"parser failed: {type(res).__name__}: {res}" if isinstance(res, Exception)
+                       else "" if getattr(res, "parts", None) is None else _check_parts(res.parts, (h, w)))
+            if problem:
+                self._write(rec, "image", data, outputs)
+                return self._row(rec, Status.ERROR, problem, width=w, height=h), outputs
+            parts, reason = res.parts, res.reason
+            source = getattr(res, "source", "") or (cfg.parser if parts is not None else "")
+            presence = getattr(res, "score", None)
+            if parts is not None:
+                parts = parts.astype(np.uint8, copy=False)
+            if cfg.save_parts:
+                self._put("parts", outputs, lambda: tree.save_part_map(rec.relpath, parts, (h, w), cfg.parser, reason,
+                                                                       digest, source, presence))
+        seen = dict(width=w, height=h, part_source=source, presence=None if presence is None else float(presence))
+        if parts is None:
+            self._write(rec, "image", data, outputs)
+            if cfg.save_masks:
+                self._put("masks", outputs, lambda: tree.save_mask(rec.relpath, np.zeros((h, w), bool)))
+            return self._row(rec, Status.NO_PERSON, reason or "no person", **seen), outputs
+        order = None
+        if cfg.per == "tracklet" and rec.tracklet is not None:
+            order = tracklet_order(cfg.seed, rng_key(f"{rec.split}/{rec.tracklet}"))
+        try:
+            occ = self.occluder.plan(parts, relpath_rng(cfg.seed, rec.relpath), rec, order)  # occlude
+            body = encode(dec, self.occluder.apply(dec.pixels, occ), cfg.jpeg_quality) if occ.status == OCCLUDED \
+                else data  # encode
+        except (ValueError, OSError, TypeError) as exc:  # an odd mode the encoder refuses
+            self._write(rec, "image", data, outputs)
+            return self._row(rec, Status.ERROR, f"cannot occlude or encode: {exc}", **seen), outputs
+        self._write(rec, "image", body, outputs)  # write
+        if cfg.save_masks:
+            self._put("masks", outputs, lambda: tree.save_mask(rec.relpath, occ.mask))
+        pasted = {}
+        if occ.donor or occ.part_covered is not None:
+            pasted = dict(donor=occ.donor or "", part_covered=occ.part_covered)
+        return self._row(rec, occ.status, occ.reason, part=occ.part_name, image_fraction=occ.image_fraction,
+                         person_fraction=occ.person_fraction, **seen, **pasted), outputs
 
 
 def not_selected(cfg: GenerateConfig, layout: Layout, rec: Record) -> str:

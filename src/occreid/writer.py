@@ -11,46 +11,31 @@ Output root::
     OUT/_occreid/masks/<relpath>.png      occluder masks (--save-masks)
     OUT/_occreid/shards/I-of-N/           a shard's own state, temporary files and share of the manifest
 
-Every file is written to a temporary file in ``_occreid/tmp`` and renamed into place, so a killed
-run leaves either the old file or the new one, never half of one. The manifest is UTF-8 written by
-the csv module; a file name that is not valid UTF-8 keeps its exact bytes there (Python's
-``surrogateescape``), so every name the OS allows round-trips.
+Every file is written atomically and inside the output root (``output.py``, ``containment.py``).
+The manifest is UTF-8 written by the csv module; a file name that is not valid UTF-8 keeps its
+exact bytes there (Python's ``surrogateescape``), so every name the OS allows round-trips.
 """
 
 from __future__ import annotations
 
 import csv
-import errno
 import hashlib
 import io
-import itertools
 import json
 import math
 import os
-import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, PngImagePlugin
-
-from .datasets import STATE_DIR
-from .parts import PALETTE
-from .saved import SavedParts, part_map_path  # noqa: F401  (SavedParts re-exported)
+from .containment import UnsafePath  # noqa: F401  (re-exported: what a refused write raises)
+from .output import OUTPUT_ERRNOS, OutputError, OutputTree, tmp_name  # noqa: F401  (re-exported)
+from .saved import SavedParts  # noqa: F401  (re-exported)
 from .saved import read_part_map as load_part_map  # noqa: F401  (re-exported)
 from .status import STATUSES, Status  # the manifest accepts exactly these (status.py says what each means)
 
 #: Encoding of the manifest and other_files.csv: UTF-8, with non-UTF-8 file names kept as their bytes.
 ENCODING, ERRORS = "utf-8", "surrogateescape"
-#: errno values that mean the output cannot take more writes (exit code 3; the run is resumable).
-OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO})
-
-
-class OutputError(OSError):
-    """The output cannot be written (full disk, read-only, no permission); the run can be resumed."""
-
-
 class ManifestError(ValueError):
     """A manifest that is damaged, cut short or not occreid's; the message says which and where."""
 
@@ -127,163 +112,6 @@ _KIND_WORDS = {int: "a whole number", float: "a number", str: "text", Status: f"
 def typed_rows(rows: Iterable[Mapping[str, str]]) -> list[ManifestRow]:
     """Manifest rows as the writer produced them (the run state's text) as typed rows."""
     return [ManifestRow.from_csv(r) for r in rows]
-
-_TMP_COUNTER = itertools.count()
-
-
-_HOST: list[str] = []
-
-
-def _host() -> str:
-    if not _HOST:
-        _HOST.append("".join(c if c.isalnum() or c in "-_." else "_" for c in socket.gethostname())[:64] or "host")
-    return _HOST[0]
-
-
-def tmp_name(tag: str = "") -> str:
-    """A temporary file name no other process writes, on this host or another sharing the output
-    (shards and Ray workers on several machines): host name, process id, a counter."""
-    return f"{_host()}-{os.getpid()}-{next(_TMP_COUNTER)}{tag}.tmp"
-
-
-_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-
-
-def _write_file(path: str, data: bytes) -> None:
-    """``data`` into a new file at ``path`` (as ``open(path, "wb").write``, with fewer objects made)."""
-    fd = os.open(path, _WRITE_FLAGS, 0o666)
-    try:
-        view, done = memoryview(data), 0
-        while done < len(view):
-            done += os.write(fd, view[done:])
-    finally:
-        os.close(fd)
-
-
-#: The part maps' palette: the 7 label colours, padded to 17 entries so that Pillow writes 8 bits
-#: per pixel (it packs 16 colours or fewer into 4) and leaves each row unfiltered, as it does for
-#: 8-bit palette images: smaller files than 4-bit ones here, read back with zlib alone (saved.py).
-_MAP_PALETTE = [c for rgb in PALETTE for c in rgb] + [0, 0, 0] * (17 - len(PALETTE))
-
-
-class OutputTree:
-    """Paths and atomic writes under one output root.
-
-    ``tmp`` is the folder temporary files are written to before their rename (``_occreid/tmp`` by
-    default); a shard passes its own, so clearing it never touches another shard's files in flight.
-    """
-
-    def __init__(self, root: Path, tmp: Path | None = None):
-        self.root = Path(root)
-        self.state = self.root / STATE_DIR
-        self.tmp = Path(tmp) if tmp is not None else self.state / "tmp"
-        self.state_file = self.state / "state.sqlite"
-        self.run_file = self.state / "run.json"
-        self.manifest_file = self.state / "manifest.csv"
-        self.other_files_file = self.state / "other_files.csv"
-        self.summary_file = self.state / "summary.json"
-        self._folders: set[str] = set()  # folders this object made or found: not made again per file
-
-    def image_path(self, relpath: str) -> Path:
-        return self.root / relpath
-
-    def part_path(self, relpath: str) -> Path:
-        return part_map_path(self.root, relpath)
-
-    def mask_path(self, relpath: str) -> Path:
-        return self.state / "masks" / f"{relpath}.png"
-
-    def output_path(self, kind: str, relpath: str) -> Path:
-        """Where an output of this kind (``image``, ``copy``, ``parts``, ``masks``) of an input lies."""
-        return {"parts": self.part_path, "masks": self.mask_path}.get(kind, self.image_path)(relpath)
-
-    # -- atomic writes ---------------------------------------------------------------------
-    def write_bytes(self, path: Path, data: bytes) -> str:
-        """Write ``data`` to ``path`` through a temporary file and a rename; the SHA-1 of ``data``.
-
-        OutputError when the output cannot take it (disk full, read-only, permission): the run
-        stops and can be resumed. Another OSError (a name too long for the output file system)
-        is left to the caller, which records it against the image.
-        """
-        try:
-            parent, tmp_dir = os.path.dirname(path) or os.curdir, os.fspath(self.tmp) or os.curdir
-            for folder in (parent, tmp_dir):
-                if folder not in self._folders:
-                    os.makedirs(folder, exist_ok=True)
-                    self._folders.add(folder)
-            tmp = os.path.join(tmp_dir, tmp_name())
-            try:
-                try:
-                    _write_file(tmp, data)
-                except FileNotFoundError:  # the temporary folder was removed meanwhile
-                    os.makedirs(tmp_dir, exist_ok=True)
-                    _write_file(tmp, data)
-                try:
-                    os.replace(tmp, path)
-                except FileNotFoundError:  # another process (a shard) removed the emptied folder meanwhile
-                    os.makedirs(parent, exist_ok=True)
-                    os.replace(tmp, path)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except FileNotFoundError:
-                    pass
-                raise
-        except OSError as exc:
-            if exc.errno in OUTPUT_ERRNOS:
-                raise OutputError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from None
-            raise
-        return hashlib.sha1(data).hexdigest()
-
-    def clear_tmp(self) -> None:
-        """Remove temporary files a killed run left behind."""
-        if self.tmp.is_dir():
-            for p in self.tmp.iterdir():
-                p.unlink(missing_ok=True)
-
-    def remove(self, kind: str, relpath: str) -> None:
-        """Remove one output file (a no-op when it is not there) and the folders it leaves empty."""
-        path = self.output_path(kind, relpath)
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            return
-        except IsADirectoryError:
-            return
-        parent = path.parent
-        while parent != self.root and parent != self.state and parent.is_relative_to(self.root):
-            try:
-                parent.rmdir()
-            except OSError:
-                break
-            parent = parent.parent
-
-    # -- side outputs ----------------------------------------------------------------------
-    def save_part_map(self, relpath: str, parts: np.ndarray | None, shape: tuple[int, int],
-                      parser: str, reason: str, source_sha1: str, source: str = "",
-                      presence: float | None = None) -> str:
-        """Save a part map as a palette PNG; a "no person" result is saved as an all-background
-        map. PNG text keeps the parser, the part source (pose, silhouette...), its reason and the
-        SHA-1 of the source image's bytes, so a later run reuses the map only for the same image
-        and parser, and can say where its parts came from. Returns the PNG's SHA-1."""
-        arr = parts if parts is not None else np.zeros(shape, np.uint8)
-        pal = Image.fromarray(arr.astype(np.uint8))  # mode L; putpalette turns it into P
-        pal.putpalette(_MAP_PALETTE)
-        meta = PngImagePlugin.PngInfo()
-        meta.add_text("occreid-parser", parser)
-        meta.add_text("occreid-reason", reason if parts is None else "")
-        meta.add_text("occreid-source-sha1", source_sha1)
-        meta.add_text("occreid-part-source", source)
-        meta.add_text("occreid-presence", "" if presence is None else f"{float(presence):.6f}")
-        buf = io.BytesIO()
-        pal.save(buf, format="PNG", pnginfo=meta)
-        return self.write_bytes(self.part_path(relpath), buf.getvalue())
-
-    def save_mask(self, relpath: str, mask: np.ndarray) -> str:
-        buf = io.BytesIO()
-        Image.fromarray(mask.astype(bool)).save(buf, format="PNG")
-        return self.write_bytes(self.mask_path(relpath), buf.getvalue())
-
 
 # -- manifest ------------------------------------------------------------------------------
 class UsableCounts:

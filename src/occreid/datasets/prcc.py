@@ -87,7 +87,7 @@ def cal_gallery_order(root: str | Path, order: str = "sorted") -> list[str]:
     base = root / "rgb" if (root / "rgb" / "test").is_dir() else root
     keep = sorted if order == "sorted" else list
     out: list[str] = []
-    for pdir in keep(glob.glob(os.path.join(base, "test", "A", "*"))):
-        for path in keep(glob.glob(os.path.join(pdir, "*.jpg"))):
+    for pdir in keep(glob.glob(os.path.join(glob.escape(str(base)), "test", "A", "*"))):  # a root may hold [ ] * ?
+        for path in keep(glob.glob(os.path.join(glob.escape(pdir), "*.jpg"))):
             out.append(Path(os.path.relpath(path, root)).as_posix())
     return out
