@@ -58,6 +58,10 @@ class DirectParser(Parser):
     Args:
         scale: the crop's region is a square this many times its longer side.
         min_presence: a pass whose pose presence score is lower has no skeleton (MediaPipe: 0.5).
+        min_score, peak_weight: a pass (pose or silhouette) whose ``person_score`` (presence
+            logit + ``peak_weight`` x mean landmark heatmap peak) is lower has no person.
+            Calibrated with ``benchmarks/bench_parts.py`` on real people (the shared sets, the
+            demo's crops) against real non-person crops (docs/part-quality.md).
         refine: when the first pass fails, run a second one on the landmark-derived region, and
             when that fails too, a third on the region around the person mask (``mask_scale`` x
             its box's longer side) if it frames the person tighter.
@@ -76,10 +80,14 @@ class DirectParser(Parser):
             this much (``silhouette.colour_overlap``): a person stands out from their
             surroundings, a mask hallucinated on a texture does not.
         mask_threshold: a pixel is person when the segmentation's probability exceeds it.
+        limb_threshold: inside a lower arm's or lower leg's capsule, this lower probability is
+            enough (hands, feet, thin forearms and shins), see ``pose_geometry.part_map``.
         min_visibility, max_distance: limb visibility and distance cut-off of
             ``pose_geometry.part_map``.
         max_height: the geometry runs at most at this height (the map is scaled back); 0: never.
         min_size: images with a side shorter than this have no person.
+        min_height: pictures (bars trimmed) lower than this have no person: the model "finds" a
+            person in 96 % of 16 x 16 noise images, 2 % at 32 x 32.
         threads: LiteRT threads (1: the unit of parallelism is one worker process).
         gate, geometry, silhouette: keyword overrides of ``pose_geometry.sanity_check``,
             ``pose_geometry.part_map`` and ``silhouette.silhouette_check``.
@@ -94,6 +102,8 @@ class DirectParser(Parser):
         *,
         scale: float = 1.5,
         min_presence: float = 0.5,
+        min_score: float = 2.75,
+        peak_weight: float = 10.0,
         refine: bool = True,
         refine_scale: float = 1.5,
         mask_scale: float = 1.25,
@@ -104,10 +114,12 @@ class DirectParser(Parser):
         min_silhouette_contrast: float = 1.3,
         max_colour_overlap: float = 0.88,
         mask_threshold: float = 0.5,
+        limb_threshold: float = 0.2,
         min_visibility: float = 0.25,
         max_distance: float = 2.5,
         max_height: int = 512,
         min_size: int = 8,
+        min_height: int = 32,
         threads: int = 1,
         gate: dict[str, float] | None = None,
         geometry: dict[str, Any] | None = None,
@@ -121,6 +133,8 @@ class DirectParser(Parser):
             raise ValueError("mask_threshold must be in (0, 1)")
         self.scale = float(scale)
         self.min_presence = float(min_presence)
+        self.min_score = float(min_score)
+        self.peak_weight = float(peak_weight)
         self.refine = bool(refine)
         self.refine_scale = float(refine_scale)
         self.mask_scale = float(mask_scale)
@@ -135,10 +149,12 @@ class DirectParser(Parser):
         self.max_distance = float(max_distance)
         self.max_height = int(max_height)
         self.min_size = max(1, int(min_size))
+        self.min_height = max(1, int(min_height))
         self.gate = dict(gate or {})
         self.geometry = dict(geometry or {})
         self.silhouette = dict(silhouette or {})
         self._cut = _logit(self.mask_threshold)  # the threshold on the segmentation's logits
+        self._limb_cut = _logit(limb_threshold)
         self.stats = {"images": 0, "pose": 0, "silhouette": 0, "second_pass": 0, "third_pass": 0, "trimmed": 0}
         self._magnitude: tuple[np.ndarray, np.ndarray] | None = None
         self._model: PoseLandmarkModel | None = PoseLandmarkModel(threads=threads)
@@ -167,38 +183,57 @@ class DirectParser(Parser):
             picture = cv2.resize(picture, (person.shape[1], person.shape[0]), interpolation=cv2.INTER_AREA)
         return silhouette.colour_overlap(picture, person) <= self.max_colour_overlap
 
+    def person_score(self, out: PoseOutput) -> float:
+        """How sure a pass is that it saw a person: the presence score's logit plus
+        ``peak_weight`` x the landmarks' mean heatmap peak (a skeleton hallucinated on a van or a
+        signpost has weak peaks even when its presence is high)."""
+        certainty = float(np.mean(out.peaks[:33])) if out.peaks is not None else 0.0
+        return _logit(out.presence) + self.peak_weight * certainty
+
+    def _unsure(self, out: PoseOutput) -> str | None:
+        """Why a pass's person is not believed (presence or person score too low), or None."""
+        if out.presence < self.min_presence:
+            return f"no person: presence {out.presence:.2f} < {self.min_presence:.2f}"
+        score = self.person_score(out)
+        if score < self.min_score:
+            return f"no person: person score {score:.2f} < {self.min_score:.2f} (presence {out.presence:.2f})"
+        return None
+
     def _judge(self, out: PoseOutput, picture: np.ndarray) -> tuple[np.ndarray | None, str]:
         """The part map of one pass (at the mask's size), or None and why not."""
         image_size = picture.shape[:2]
-        if out.presence < self.min_presence:
-            return None, "no person"
+        unsure = self._unsure(out)
+        if unsure is not None:
+            return None, unsure
         mh, mw = out.mask_logits.shape
         h, w = image_size
         lm = out.landmarks[:33].copy()
         lm[:, 0] *= mw / w
         lm[:, 1] *= mh / h
-        gate = {"mask_threshold": self._cut, **self.gate}
+        gate = {"mask_threshold": self._cut, "min_torso": 0.05, **self.gate}
         reason = pose_geometry.sanity_check(lm, out.mask_logits, mh, mw, **gate)
         if reason is not None:
-            return None, reason
+            return None, pose_geometry.describe(reason, lm, out.mask_logits, mask_threshold=self._cut)
         geometry = {
             "mask_threshold": self._cut,
+            "limb_threshold": self._limb_cut,
             "min_visibility": self.min_visibility,
             "max_distance": self.max_distance,
             **self.geometry,
         }
         parts = pose_geometry.part_map(lm, out.mask_logits, **geometry)
         if not parts.any():
-            return None, "no person"
+            return None, "no person: the person mask lies off the skeleton"
         person = out.mask_logits > self._cut
-        if self._contrast(picture, person) < self.min_contrast:
-            return None, "person mask not on image edges"
+        contrast = self._contrast(picture, person)
+        if contrast < self.min_contrast:
+            return None, f"person mask not on image edges (contrast {contrast:.2f} < {self.min_contrast:.2f})"
         if not self._stands_out(picture, person):
             return None, "person mask like its surroundings"
         return parts, ""
 
     def _silhouette(self, out: PoseOutput, picture: np.ndarray) -> np.ndarray | None:
-        if out.presence < self.min_silhouette_presence:
+        if out.presence < self.min_silhouette_presence or self.person_score(out) < self.min_score:
             return None
         person = out.mask_logits > self._cut
         if silhouette.silhouette_check(person, **self.silhouette) is not None:
@@ -235,34 +270,34 @@ class DirectParser(Parser):
         parts, reason = self._judge(first, im)
         if parts is not None:
             return parts, "", "pose", first.presence
-        tried = [first]
+        tried = [(first, reason)]
         if self.refine:
             roi = landmark_roi(first.landmarks, self.refine_scale)
             if roi is not None and roi[2] >= 0.05 * max(h, w):
                 self.stats["second_pass"] += 1
                 second = model.run(im, roi, mask_size)
-                tried.append(second)
                 parts2, reason2 = self._judge(second, im)
                 if parts2 is not None:
                     return parts2, "", "pose", second.presence
-                if reason == "no person":
-                    reason = reason2
+                tried.append((second, reason2))
             # The segmentation often outlines a small person the landmarks missed: frame it.
-            best = max(tried, key=lambda o: o.presence)
+            best = max(tried, key=lambda t: t[0].presence)[0]
             roi = self._mask_region(best, (h, w))
             if roi is not None:
                 self.stats["third_pass"] += 1
                 third = model.run(im, roi, mask_size)
-                tried.append(third)
-                parts3, _ = self._judge(third, im)
+                parts3, reason3 = self._judge(third, im)
                 if parts3 is not None:
                     return parts3, "", "pose", third.presence
+                tried.append((third, reason3))
         if self.silhouette_fallback:
-            for out in sorted(tried, key=lambda o: -o.presence):
+            for out, _ in sorted(tried, key=lambda t: -t[0].presence):
                 parts = self._silhouette(out, im)
                 if parts is not None:
                     return parts, "", "silhouette", out.presence
-        return None, reason, "", max(o.presence for o in tried)
+        # The reason of the most confident pass: the one that came nearest to a person.
+        out, reason = max(tried, key=lambda t: t[0].presence)
+        return None, reason, "", out.presence
 
     # -- Parser API ------------------------------------------------------------------------------
 
@@ -278,14 +313,17 @@ class DirectParser(Parser):
         im = as_rgb(rgb)
         self.stats["images"] += 1
         h, w = im.shape[:2]
-        if min(h, w) < self.min_size:
-            return ParseResult(None, "no person")
+        if min(h, w) < self.min_size or h < self.min_height:
+            return ParseResult(None, f"no person: image {w} x {h} px, a person needs {self.min_height} px "
+                                     f"of height and {self.min_size} of width")
         top, bottom, left, right = framing.content_box(im) if self.trim else (0, h, 0, w)
         if (top, bottom, left, right) != (0, h, 0, w):
             self.stats["trimmed"] += 1
         picture = im[top:bottom, left:right]
-        if min(picture.shape[:2]) < self.min_size:
-            return ParseResult(None, "no person")
+        if min(picture.shape[:2]) < self.min_size or picture.shape[0] < self.min_height:
+            ph, pw = picture.shape[:2]
+            return ParseResult(None, f"no person: picture {pw} x {ph} px, a person needs {self.min_height} px "
+                                     f"of height and {self.min_size} of width")
         parts, reason, source, score = self._parse_picture(np.ascontiguousarray(picture))
         self._magnitude = None
         if parts is None:
