@@ -58,8 +58,9 @@ class DirectParser(Parser):
     Args:
         scale: the crop's region is a square this many times its longer side.
         min_presence: a pass whose pose presence score is lower has no skeleton (MediaPipe: 0.5).
-        min_score, peak_weight: a pass (pose or silhouette) whose ``person_score`` (presence
-            logit + ``peak_weight`` x mean landmark heatmap peak) is lower has no person.
+        min_score, min_silhouette_score, peak_weight, overclaim_weight: a pass whose
+            ``person_score`` is lower than ``min_score`` has no skeleton, and its silhouette is no
+            person below ``min_silhouette_score``.
             Calibrated with ``benchmarks/bench_parts.py`` on real people (the shared sets, the
             demo's crops) against real non-person crops (docs/part-quality.md).
         refine: when the first pass fails, run a second one on the landmark-derived region, and
@@ -103,7 +104,9 @@ class DirectParser(Parser):
         scale: float = 1.5,
         min_presence: float = 0.5,
         min_score: float = 2.75,
+        min_silhouette_score: float = 1.5,
         peak_weight: float = 10.0,
+        overclaim_weight: float = 4.0,
         refine: bool = True,
         refine_scale: float = 1.5,
         mask_scale: float = 1.25,
@@ -134,7 +137,9 @@ class DirectParser(Parser):
         self.scale = float(scale)
         self.min_presence = float(min_presence)
         self.min_score = float(min_score)
+        self.min_silhouette_score = float(min_silhouette_score)
         self.peak_weight = float(peak_weight)
+        self.overclaim_weight = float(overclaim_weight)
         self.refine = bool(refine)
         self.refine_scale = float(refine_scale)
         self.mask_scale = float(mask_scale)
@@ -184,11 +189,17 @@ class DirectParser(Parser):
         return silhouette.colour_overlap(picture, person) <= self.max_colour_overlap
 
     def person_score(self, out: PoseOutput) -> float:
-        """How sure a pass is that it saw a person: the presence score's logit plus
-        ``peak_weight`` x the landmarks' mean heatmap peak (a skeleton hallucinated on a van or a
-        signpost has weak peaks even when its presence is high)."""
-        certainty = float(np.mean(out.peaks[:33])) if out.peaks is not None else 0.0
-        return _logit(out.presence) + self.peak_weight * certainty
+        """How sure a pass is that it saw a person: the presence score's logit, plus
+        ``peak_weight`` x the landmarks' mean heatmap peak, plus ``overclaim_weight`` x the body
+        landmarks' mean (peak - visibility). A skeleton hallucinated on a van or a signpost has
+        weak heatmap peaks while the model still calls its limbs visible; a real person's limbs
+        are either seen and sharply located or called hidden."""
+        score = _logit(out.presence)
+        if out.peaks is not None:
+            peaks, visible = out.peaks[:33], out.landmarks[:33, 2]
+            score += self.peak_weight * float(np.mean(peaks))
+            score += self.overclaim_weight * float(np.mean(peaks[11:] - visible[11:]))
+        return score
 
     def _unsure(self, out: PoseOutput) -> str | None:
         """Why a pass's person is not believed (presence or person score too low), or None."""
@@ -233,7 +244,7 @@ class DirectParser(Parser):
         return parts, ""
 
     def _silhouette(self, out: PoseOutput, picture: np.ndarray) -> np.ndarray | None:
-        if out.presence < self.min_silhouette_presence or self.person_score(out) < self.min_score:
+        if out.presence < self.min_silhouette_presence or self.person_score(out) < self.min_silhouette_score:
             return None
         person = out.mask_logits > self._cut
         if silhouette.silhouette_check(person, **self.silhouette) is not None:
