@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from . import framing, pose_geometry, silhouette
+from . import framing, pose_geometry, silhouette, subject
 from .base import Parser, ParseResult, as_rgb
 from .pose import PoseLandmarkModel, PoseOutput, landmark_roi, mask_roi
 
@@ -89,6 +89,9 @@ class DirectParser(Parser):
         min_size: images with a side shorter than this have no person.
         min_height: pictures (bars trimmed) lower than this have no person: the model "finds" a
             person in 96 % of 16 x 16 noise images, 2 % at 32 x 32.
+        max_offset: a skeleton whose centre line is farther than this fraction of the width from
+            the crop's may be a passer-by: hide it and look for the subject (0.5: never).
+        core_distance: what is hidden of that person: their map within this many capsule radii.
         threads: LiteRT threads (1: the unit of parallelism is one worker process).
         gate, geometry, silhouette: keyword overrides of ``pose_geometry.sanity_check``,
             ``pose_geometry.part_map`` and ``silhouette.silhouette_check``.
@@ -123,6 +126,8 @@ class DirectParser(Parser):
         max_height: int = 512,
         min_size: int = 8,
         min_height: int = 32,
+        max_offset: float = 0.2,
+        core_distance: float = 1.5,
         threads: int = 1,
         gate: dict[str, float] | None = None,
         geometry: dict[str, Any] | None = None,
@@ -155,12 +160,15 @@ class DirectParser(Parser):
         self.max_height = int(max_height)
         self.min_size = max(1, int(min_size))
         self.min_height = max(1, int(min_height))
+        self.max_offset = float(max_offset)
+        self.core_distance = float(core_distance)
         self.gate = dict(gate or {})
         self.geometry = dict(geometry or {})
         self.silhouette = dict(silhouette or {})
         self._cut = _logit(self.mask_threshold)  # the threshold on the segmentation's logits
         self._limb_cut = _logit(limb_threshold)
-        self.stats = {"images": 0, "pose": 0, "silhouette": 0, "second_pass": 0, "third_pass": 0, "trimmed": 0}
+        self.stats = {"images": 0, "pose": 0, "silhouette": 0, "second_pass": 0, "third_pass": 0, "subject_pass": 0,
+                      "trimmed": 0}
         self._magnitude: tuple[np.ndarray, np.ndarray] | None = None
         self._model: PoseLandmarkModel | None = PoseLandmarkModel(threads=threads)
 
@@ -268,7 +276,48 @@ class DirectParser(Parser):
         return cx, cy, side
 
     def _parse_picture(self, im: np.ndarray) -> tuple[np.ndarray | None, str, str, float]:
-        """(parts at the mask's size or None, reason, source, presence) for a trimmed picture."""
+        """(parts at the mask's size or None, reason, source, presence) for a trimmed picture,
+        of the crop's subject (``subject.py``): when the skeleton found sits off the centre line
+        of a person-shaped crop, that person is hidden and the crop parsed again; the more
+        centred skeleton of the two, when about as tall, is kept."""
+        parts, reason, source, out = self._find(im)
+        h, w = im.shape[:2]
+        if (
+            source == "pose"
+            and self.max_offset < 0.5
+            and len(framing.crop_regions(h, w, self.scale)) == 1
+            and subject.centre_offset(out.landmarks, w) > self.max_offset
+        ):
+            self.stats["subject_pass"] += 1
+            model = self._model
+            hidden = subject.hide(im, self._core(out, w, h))
+            mask_size = out.mask_logits.shape
+            other = model.run(hidden, framing.crop_regions(h, w, self.scale)[0], mask_size)
+            self._magnitude = None
+            parts2, _ = self._judge(other, hidden)
+            self._magnitude = None
+            if (
+                parts2 is not None
+                and subject.centre_offset(other.landmarks, w) < subject.centre_offset(out.landmarks, w)
+                and subject.body_height(other.landmarks) >= 0.6 * subject.body_height(out.landmarks)
+            ):
+                return parts2, "", "pose", other.presence
+        return parts, reason, source, (out.presence if out is not None else 0.0)
+
+    def _core(self, out: PoseOutput, w: int, h: int) -> np.ndarray:
+        """The body of a pass's skeleton alone: its part map within ``core_distance`` radii of the
+        bones (the map's ``max_distance`` reaches onto a neighbour)."""
+        mh, mw = out.mask_logits.shape
+        lm = out.landmarks[:33].copy()
+        lm[:, 0] *= mw / w
+        lm[:, 1] *= mh / h
+        geometry = {"mask_threshold": self._cut, "limb_threshold": self._limb_cut,
+                    "min_visibility": self.min_visibility, **self.geometry, "max_distance": self.core_distance}
+        return pose_geometry.part_map(lm, out.mask_logits, **geometry)
+
+    def _find(self, im: np.ndarray) -> tuple[np.ndarray | None, str, str, PoseOutput | None]:
+        """(parts at the mask's size or None, reason, source, the pass used) for a trimmed
+        picture: the passes described in the module docstring."""
         model = self._model
         self._magnitude = None
         h, w = im.shape[:2]
@@ -280,7 +329,7 @@ class DirectParser(Parser):
         first = max(runs, key=lambda o: o.presence)
         parts, reason = self._judge(first, im)
         if parts is not None:
-            return parts, "", "pose", first.presence
+            return parts, "", "pose", first
         tried = [(first, reason)]
         if self.refine:
             roi = landmark_roi(first.landmarks, self.refine_scale)
@@ -289,7 +338,7 @@ class DirectParser(Parser):
                 second = model.run(im, roi, mask_size)
                 parts2, reason2 = self._judge(second, im)
                 if parts2 is not None:
-                    return parts2, "", "pose", second.presence
+                    return parts2, "", "pose", second
                 tried.append((second, reason2))
             # The segmentation often outlines a small person the landmarks missed: frame it.
             best = max(tried, key=lambda t: t[0].presence)[0]
@@ -299,16 +348,16 @@ class DirectParser(Parser):
                 third = model.run(im, roi, mask_size)
                 parts3, reason3 = self._judge(third, im)
                 if parts3 is not None:
-                    return parts3, "", "pose", third.presence
+                    return parts3, "", "pose", third
                 tried.append((third, reason3))
         if self.silhouette_fallback:
             for out, _ in sorted(tried, key=lambda t: -t[0].presence):
                 parts = self._silhouette(out, im)
                 if parts is not None:
-                    return parts, "", "silhouette", out.presence
+                    return parts, "", "silhouette", out
         # The reason of the most confident pass: the one that came nearest to a person.
         out, reason = max(tried, key=lambda t: t[0].presence)
-        return None, reason, "", out.presence
+        return None, reason, "", out
 
     # -- Parser API ------------------------------------------------------------------------------
 

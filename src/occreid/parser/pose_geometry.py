@@ -245,6 +245,7 @@ def part_map(
     arm_visibility: float | None = None,
     limb_threshold: float | None = None,
     arms_in_front: bool = True,
+    attached_only: bool = True,
 ) -> np.ndarray:
     """Label each person-mask pixel with its nearest body capsule.
 
@@ -303,6 +304,7 @@ def part_map(
     arm = np.full(px.shape, np.inf, dtype=np.float32)  # the same, to the nearest arm capsule
     arm_label = np.zeros(px.shape, dtype=np.uint8)
     end = np.zeros(px.shape, dtype=bool)  # inside a lower arm's or lower leg's capsule
+    head = np.full(px.shape, np.inf, dtype=np.float32)
     for lab, kind, pts, rad in caps:
         if kind == "polygon":
             d2 = _polygon_distance2(px, py, pts)
@@ -318,12 +320,28 @@ def part_map(
             arm_label[nearer] = lab
         if lab in (LOWER_ARMS, LOWER_LEGS):
             end |= d2 <= 1.0
+        if lab == HEAD:
+            head = d2
     if arms_in_front:
         front = (arm <= 1.0) & np.isin(label, (TORSO, UPPER_LEGS))
         label[front] = arm_label[front]
+        label[(head <= 1.0) & (label == TORSO)] = HEAD
     label[best > np.float32(max_distance * max_distance)] = 0
     label[~strong & ~(end & np.isin(label, (LOWER_ARMS, LOWER_LEGS)))] = 0
     out[ys, xs] = label
+    if attached_only:
+        # A blob that no bone runs through (a passer-by's arm, a bag beside the legs) is not the
+        # subject's, however near: keep the connected pieces of the map that hold a capsule core.
+        from scipy import ndimage
+
+        pieces, n = ndimage.label(out > 0)
+        if n > 1:
+            core = np.zeros(mask.shape, dtype=bool)
+            core[ys, xs] = (best <= 1.0) & (label > 0)
+            keep = np.zeros(n + 1, dtype=bool)
+            keep[np.unique(pieces[core])] = True
+            keep[0] = False
+            out[~keep[pieces]] = 0
     return out
 
 
