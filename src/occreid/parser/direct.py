@@ -83,8 +83,9 @@ class DirectParser(Parser):
         mask_threshold: a pixel is person when the segmentation's probability exceeds it.
         limb_threshold: inside a lower arm's or lower leg's capsule, this lower probability is
             enough (hands, feet, thin forearms and shins), see ``pose_geometry.part_map``.
-        min_visibility, max_distance: limb visibility and distance cut-off of
-            ``pose_geometry.part_map``.
+        min_visibility, arm_visibility, max_distance: limb visibility (arms: ``arm_visibility``;
+            the model calls a forearm in front of the body hidden more often than not) and
+            distance cut-off of ``pose_geometry.part_map``.
         max_height: the geometry runs at most at this height (the map is scaled back); 0: never.
         min_size: images with a side shorter than this have no person.
         min_height: pictures (bars trimmed) lower than this have no person: the model "finds" a
@@ -122,6 +123,7 @@ class DirectParser(Parser):
         mask_threshold: float = 0.5,
         limb_threshold: float = 0.2,
         min_visibility: float = 0.25,
+        arm_visibility: float = 0.1,
         max_distance: float = 2.5,
         max_height: int = 512,
         min_size: int = 8,
@@ -156,6 +158,7 @@ class DirectParser(Parser):
         self.max_colour_overlap = float(max_colour_overlap)
         self.mask_threshold = float(mask_threshold)
         self.min_visibility = float(min_visibility)
+        self.arm_visibility = float(arm_visibility)
         self.max_distance = float(max_distance)
         self.max_height = int(max_height)
         self.min_size = max(1, int(min_size))
@@ -237,6 +240,7 @@ class DirectParser(Parser):
             "mask_threshold": self._cut,
             "limb_threshold": self._limb_cut,
             "min_visibility": self.min_visibility,
+            "arm_visibility": self.arm_visibility,
             "max_distance": self.max_distance,
             **self.geometry,
         }
@@ -312,7 +316,8 @@ class DirectParser(Parser):
         lm[:, 0] *= mw / w
         lm[:, 1] *= mh / h
         geometry = {"mask_threshold": self._cut, "limb_threshold": self._limb_cut,
-                    "min_visibility": self.min_visibility, **self.geometry, "max_distance": self.core_distance}
+                    "min_visibility": self.min_visibility,
+            "arm_visibility": self.arm_visibility, **self.geometry, "max_distance": self.core_distance}
         return pose_geometry.part_map(lm, out.mask_logits, **geometry)
 
     def _find(self, im: np.ndarray) -> tuple[np.ndarray | None, str, str, PoseOutput | None]:
