@@ -316,8 +316,8 @@ class DirectParser(Parser):
         lm[:, 0] *= mw / w
         lm[:, 1] *= mh / h
         geometry = {"mask_threshold": self._cut, "limb_threshold": self._limb_cut,
-                    "min_visibility": self.min_visibility,
-            "arm_visibility": self.arm_visibility, **self.geometry, "max_distance": self.core_distance}
+                    "min_visibility": self.min_visibility, "arm_visibility": self.arm_visibility,
+                    **self.geometry, "max_distance": self.core_distance}
         return pose_geometry.part_map(lm, out.mask_logits, **geometry)
 
     def _find(self, im: np.ndarray) -> tuple[np.ndarray | None, str, str, PoseOutput | None]:
