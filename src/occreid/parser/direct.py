@@ -300,11 +300,7 @@ class DirectParser(Parser):
             self._magnitude = None
             parts2, _ = self._judge(other, hidden)
             self._magnitude = None
-            if (
-                parts2 is not None
-                and subject.centre_offset(other.landmarks, w) < subject.centre_offset(out.landmarks, w)
-                and subject.body_height(other.landmarks) >= 0.6 * subject.body_height(out.landmarks)
-            ):
+            if parts2 is not None and subject.is_subject(out.landmarks, other.landmarks, w):
                 return parts2, "", "pose", other.presence
         return parts, reason, source, (out.presence if out is not None else 0.0)
 

@@ -245,7 +245,6 @@ def part_map(
     arm_visibility: float | None = None,
     limb_threshold: float | None = None,
     arms_in_front: bool = True,
-    attached_only: bool = True,
 ) -> np.ndarray:
     """Label each person-mask pixel with its nearest body capsule.
 
@@ -329,19 +328,6 @@ def part_map(
     label[best > np.float32(max_distance * max_distance)] = 0
     label[~strong & ~(end & np.isin(label, (LOWER_ARMS, LOWER_LEGS)))] = 0
     out[ys, xs] = label
-    if attached_only:
-        # A blob that no bone runs through (a passer-by's arm, a bag beside the legs) is not the
-        # subject's, however near: keep the connected pieces of the map that hold a capsule core.
-        from scipy import ndimage
-
-        pieces, n = ndimage.label(out > 0)
-        if n > 1:
-            core = np.zeros(mask.shape, dtype=bool)
-            core[ys, xs] = (best <= 1.0) & (label > 0)
-            keep = np.zeros(n + 1, dtype=bool)
-            keep[np.unique(pieces[core])] = True
-            keep[0] = False
-            out[~keep[pieces]] = 0
     return out
 
 

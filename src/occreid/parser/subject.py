@@ -16,11 +16,27 @@ import numpy as np
 CORE = (11, 12, 23, 24)
 
 
+def centre_line(landmarks: np.ndarray) -> float:
+    """A skeleton's centre line: the mean x of its shoulders and hips (image pixels)."""
+    return float(np.mean(np.asarray(landmarks, dtype=np.float64)[list(CORE), 0]))
+
+
 def centre_offset(landmarks: np.ndarray, width: int) -> float:
-    """How far a skeleton's centre line (mean x of shoulders and hips, image pixels) lies from the
-    crop's, as a fraction of the crop's width (0: centred, 0.5: on the edge)."""
-    x = float(np.mean(np.asarray(landmarks, dtype=np.float64)[list(CORE), 0]))
-    return abs(x - width / 2.0) / max(1.0, float(width))
+    """How far a skeleton's centre line lies from the crop's, as a fraction of the crop's width
+    (0: centred, 0.5: on the edge)."""
+    return abs(centre_line(landmarks) - width / 2.0) / max(1.0, float(width))
+
+
+def is_subject(first: np.ndarray, second: np.ndarray, width: int, min_apart: float = 0.2,
+               min_height: float = 0.6) -> bool:
+    """Is ``second`` (found with ``first``'s person hidden) the crop's subject rather than
+    ``first``? It must be another person (centre lines at least ``min_apart`` of the width
+    apart, not what was left of the first), more centred, and at least ``min_height`` as tall."""
+    return (
+        abs(centre_line(second) - centre_line(first)) >= min_apart * width
+        and centre_offset(second, width) < centre_offset(first, width)
+        and body_height(second) >= min_height * body_height(first)
+    )
 
 
 def body_height(landmarks: np.ndarray) -> float:
