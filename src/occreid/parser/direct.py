@@ -57,7 +57,8 @@ class DirectParser(Parser):
 
     Args:
         scale: the crop's region is a square this many times its longer side.
-        min_presence: a pass whose pose presence score is lower has no skeleton (MediaPipe: 0.5).
+        min_presence: a pass whose pose presence score is lower has no skeleton (MediaPipe: 0.5;
+            here 0.2, as ``min_score`` below tells people from things better than presence alone).
         min_score, min_silhouette_score, peak_weight, overclaim_weight: a pass whose
             ``person_score`` is lower than ``min_score`` has no skeleton, and its silhouette is no
             person below ``min_silhouette_score``.
@@ -106,7 +107,7 @@ class DirectParser(Parser):
         self,
         *,
         scale: float = 1.5,
-        min_presence: float = 0.5,
+        min_presence: float = 0.2,
         min_score: float = 2.75,
         min_silhouette_score: float = 1.5,
         peak_weight: float = 10.0,
@@ -232,7 +233,7 @@ class DirectParser(Parser):
         lm = out.landmarks[:33].copy()
         lm[:, 0] *= mw / w
         lm[:, 1] *= mh / h
-        gate = {"mask_threshold": self._cut, "min_torso": 0.05, **self.gate}
+        gate = {"mask_threshold": self._cut, "min_torso": 0.05, "min_mask_fraction": 0.02, **self.gate}
         reason = pose_geometry.sanity_check(lm, out.mask_logits, mh, mw, **gate)
         if reason is not None:
             return None, pose_geometry.describe(reason, lm, out.mask_logits, mask_threshold=self._cut)

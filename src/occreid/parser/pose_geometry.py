@@ -405,9 +405,12 @@ def describe(reason: str, landmarks: np.ndarray, mask: np.ndarray, *, mask_thres
     the face-to-ankle span in pixels of ``mask``, the uprightness, the share of the shoulder-hip
     axis on the person mask, so a user sees by how much a person failed."""
     lm = _check_landmarks(landmarks)
-    if reason == "no person" or not np.all(np.isfinite(lm)):
+    if not np.all(np.isfinite(lm)):
         return reason
     h, w = np.asarray(mask).shape
+    if reason == "no person":
+        share = float(np.mean(np.asarray(mask) > mask_threshold))
+        return f"no person: the person mask covers {100 * share:.1f} % of the crop"
     sh_mid, hip_mid = _mid(lm, LEFT_SHOULDER, RIGHT_SHOULDER), _mid(lm, LEFT_HIP, RIGHT_HIP)
     tl = float(np.linalg.norm(sh_mid - hip_mid))
     if reason.startswith("skeleton implausible"):
