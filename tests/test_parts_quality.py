@@ -147,7 +147,7 @@ def test_no_person_reasons_carry_their_numbers(parser):
     noise = rng.integers(0, 256, (128, 64, 3), dtype=np.uint8)
     r = parser.parse(noise)
     assert r.parts is None
-    assert re.fullmatch(r"no person: (presence \d\.\d\d < 0\.50|person score -?\d+\.\d\d < \d\.\d\d .*)", r.reason)
+    assert re.fullmatch(r"no person: (presence \d\.\d\d < 0\.20|person score -?\d+\.\d\d < \d\.\d\d .*)", r.reason)
     # Each of the skeleton checks names what failed and by how much.
     lm = np.zeros((33, 3))
     lm[:, 2] = 1.0
