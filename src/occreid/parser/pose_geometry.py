@@ -245,6 +245,7 @@ def part_map(
     arm_visibility: float | None = None,
     limb_threshold: float | None = None,
     arms_in_front: bool = True,
+    front_reach: float = 1.5,
 ) -> np.ndarray:
     """Label each person-mask pixel with its nearest body capsule.
 
@@ -263,9 +264,10 @@ def part_map(
             limb_threshold`` inside a lower arm's (hand included) or lower leg's (foot included)
             capsule are person too (the segmentation is blurred across a thin forearm or shin and
             often drops hands and feet); None: ``mask_threshold``.
-        arms_in_front: pixels inside an arm's capsule are arm even where the torso or a thigh is
-            as near (an arm in front of the body hides it, and Pascal-Person-Part labels what is
-            seen).
+        arms_in_front, front_reach: pixels within ``front_reach`` radii of an arm's bone are
+            arm even where the torso or a thigh is as near (an arm in front of the body hides it,
+            and Pascal-Person-Part labels what is seen; a forearm is wider than its capsule's
+            radius), and pixels inside the head's capsule are head, not torso.
 
     Returns:
         H x W uint8 map, 0 background, 1 head, 2 torso, 3 upper arms, 4 lower arms, 5 upper legs,
@@ -322,7 +324,7 @@ def part_map(
         if lab == HEAD:
             head = d2
     if arms_in_front:
-        front = (arm <= 1.0) & np.isin(label, (TORSO, UPPER_LEGS))
+        front = (arm <= np.float32(front_reach * front_reach)) & np.isin(label, (TORSO, UPPER_LEGS))
         label[front] = arm_label[front]
         label[(head <= 1.0) & (label == TORSO)] = HEAD
     label[best > np.float32(max_distance * max_distance)] = 0
