@@ -19,7 +19,16 @@ interest. Per image:
    the crop);
 5. when neither pass gives a plausible skeleton but the segmentation is a plausible standing-person
    silhouette, the parts come from the silhouette and body proportions (source ``silhouette``,
-   ``silhouette.py``); otherwise the image has no person.
+   ``silhouette.py``); otherwise the image has no person, and the reason is the most confident
+   pass's, with its numbers (presence or person score, torso and body height in px, how much of
+   the skeleton lies on the mask, how much of the crop the mask covers);
+6. a skeleton whose centre line is far off the crop's may be a passer-by: it is hidden and the
+   crop parsed again, keeping the more centred person (``subject.py``).
+
+Whether a pass saw a person at all is its ``person_score``: the presence score's logit plus the
+landmarks' heatmap peaks (a skeleton the model hallucinates on a van or a signpost is vaguely
+located while it calls the limbs visible); the operating point was calibrated on real people
+against real non-person crops (``benchmarks/bench_parts.py``, docs/part-quality.md).
 
 Measured (``benchmarks/bench_parser.py``, 300 crops per set of prcc / ltcc / mars / market1501-mini):
 the first pass alone finds 89-96 %; with the later passes and the fallback 100 / 99.3 / 100 / 99.0 %
