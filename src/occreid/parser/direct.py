@@ -19,7 +19,16 @@ interest. Per image:
    the crop);
 5. when neither pass gives a plausible skeleton but the segmentation is a plausible standing-person
    silhouette, the parts come from the silhouette and body proportions (source ``silhouette``,
-   ``silhouette.py``); otherwise the image has no person.
+   ``silhouette.py``); otherwise the image has no person, and the reason is the most confident
+   pass's, with its numbers (presence or person score, torso and body height in px, how much of
+   the skeleton lies on the mask, how much of the crop the mask covers);
+6. a skeleton whose centre line is far off the crop's may be a passer-by: it is hidden and the
+   crop parsed again, keeping the more centred person (``subject.py``).
+
+Whether a pass saw a person at all is its ``person_score``: the presence score's logit plus the
+landmarks' heatmap peaks (a skeleton the model hallucinates on a van or a signpost is vaguely
+located while it calls the limbs visible); the operating point was calibrated on real people
+against real non-person crops (``benchmarks/bench_parts.py``, docs/part-quality.md).
 
 Measured (``benchmarks/bench_parser.py``, 300 crops per set of prcc / ltcc / mars / market1501-mini):
 the first pass alone finds 89-96 %; with the later passes and the fallback 100 / 99.3 / 100 / 99.0 %
@@ -41,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from . import framing, pose_geometry, silhouette
+from . import framing, pose_geometry, silhouette, subject
 from .base import Parser, ParseResult, as_rgb
 from .pose import PoseLandmarkModel, PoseOutput, landmark_roi, mask_roi
 
@@ -57,7 +66,13 @@ class DirectParser(Parser):
 
     Args:
         scale: the crop's region is a square this many times its longer side.
-        min_presence: a pass whose pose presence score is lower has no skeleton (MediaPipe: 0.5).
+        min_presence: a pass whose pose presence score is lower has no skeleton (MediaPipe: 0.5;
+            here 0.2, as ``min_score`` below tells people from things better than presence alone).
+        min_score, min_silhouette_score, peak_weight, overclaim_weight: a pass whose
+            ``person_score`` is lower than ``min_score`` has no skeleton, and its silhouette is no
+            person below ``min_silhouette_score``.
+            Calibrated with ``benchmarks/bench_parts.py`` on real people (the shared sets, the
+            demo's crops) against real non-person crops (docs/part-quality.md).
         refine: when the first pass fails, run a second one on the landmark-derived region, and
             when that fails too, a third on the region around the person mask (``mask_scale`` x
             its box's longer side) if it frames the person tighter.
@@ -76,10 +91,18 @@ class DirectParser(Parser):
             this much (``silhouette.colour_overlap``): a person stands out from their
             surroundings, a mask hallucinated on a texture does not.
         mask_threshold: a pixel is person when the segmentation's probability exceeds it.
-        min_visibility, max_distance: limb visibility and distance cut-off of
-            ``pose_geometry.part_map``.
+        limb_threshold: inside a lower arm's or lower leg's capsule, this lower probability is
+            enough (hands, feet, thin forearms and shins), see ``pose_geometry.part_map``.
+        min_visibility, arm_visibility, max_distance: limb visibility (arms: ``arm_visibility``;
+            the model calls a forearm in front of the body hidden more often than not) and
+            distance cut-off of ``pose_geometry.part_map``.
         max_height: the geometry runs at most at this height (the map is scaled back); 0: never.
         min_size: images with a side shorter than this have no person.
+        min_height: pictures (bars trimmed) lower than this have no person: the model "finds" a
+            person in 96 % of 16 x 16 noise images, 2 % at 32 x 32.
+        max_offset: a skeleton whose centre line is farther than this fraction of the width from
+            the crop's may be a passer-by: hide it and look for the subject (0.5: never).
+        core_distance: what is hidden of that person: their map within this many capsule radii.
         threads: LiteRT threads (1: the unit of parallelism is one worker process).
         gate, geometry, silhouette: keyword overrides of ``pose_geometry.sanity_check``,
             ``pose_geometry.part_map`` and ``silhouette.silhouette_check``.
@@ -93,7 +116,11 @@ class DirectParser(Parser):
         self,
         *,
         scale: float = 1.5,
-        min_presence: float = 0.5,
+        min_presence: float = 0.2,
+        min_score: float = 2.75,
+        min_silhouette_score: float = 1.5,
+        peak_weight: float = 10.0,
+        overclaim_weight: float = 4.0,
         refine: bool = True,
         refine_scale: float = 1.5,
         mask_scale: float = 1.25,
@@ -104,10 +131,15 @@ class DirectParser(Parser):
         min_silhouette_contrast: float = 1.3,
         max_colour_overlap: float = 0.88,
         mask_threshold: float = 0.5,
+        limb_threshold: float = 0.2,
         min_visibility: float = 0.25,
+        arm_visibility: float = 0.1,
         max_distance: float = 2.5,
         max_height: int = 512,
         min_size: int = 8,
+        min_height: int = 32,
+        max_offset: float = 0.2,
+        core_distance: float = 1.5,
         threads: int = 1,
         gate: dict[str, float] | None = None,
         geometry: dict[str, Any] | None = None,
@@ -121,6 +153,10 @@ class DirectParser(Parser):
             raise ValueError("mask_threshold must be in (0, 1)")
         self.scale = float(scale)
         self.min_presence = float(min_presence)
+        self.min_score = float(min_score)
+        self.min_silhouette_score = float(min_silhouette_score)
+        self.peak_weight = float(peak_weight)
+        self.overclaim_weight = float(overclaim_weight)
         self.refine = bool(refine)
         self.refine_scale = float(refine_scale)
         self.mask_scale = float(mask_scale)
@@ -132,14 +168,20 @@ class DirectParser(Parser):
         self.max_colour_overlap = float(max_colour_overlap)
         self.mask_threshold = float(mask_threshold)
         self.min_visibility = float(min_visibility)
+        self.arm_visibility = float(arm_visibility)
         self.max_distance = float(max_distance)
         self.max_height = int(max_height)
         self.min_size = max(1, int(min_size))
+        self.min_height = max(1, int(min_height))
+        self.max_offset = float(max_offset)
+        self.core_distance = float(core_distance)
         self.gate = dict(gate or {})
         self.geometry = dict(geometry or {})
         self.silhouette = dict(silhouette or {})
         self._cut = _logit(self.mask_threshold)  # the threshold on the segmentation's logits
-        self.stats = {"images": 0, "pose": 0, "silhouette": 0, "second_pass": 0, "third_pass": 0, "trimmed": 0}
+        self._limb_cut = _logit(limb_threshold)
+        self.stats = {"images": 0, "pose": 0, "silhouette": 0, "second_pass": 0, "third_pass": 0, "subject_pass": 0,
+                      "trimmed": 0}
         self._magnitude: tuple[np.ndarray, np.ndarray] | None = None
         self._model: PoseLandmarkModel | None = PoseLandmarkModel(threads=threads)
 
@@ -167,38 +209,64 @@ class DirectParser(Parser):
             picture = cv2.resize(picture, (person.shape[1], person.shape[0]), interpolation=cv2.INTER_AREA)
         return silhouette.colour_overlap(picture, person) <= self.max_colour_overlap
 
+    def person_score(self, out: PoseOutput) -> float:
+        """How sure a pass is that it saw a person: the presence score's logit, plus
+        ``peak_weight`` x the landmarks' mean heatmap peak, plus ``overclaim_weight`` x the body
+        landmarks' mean (peak - visibility). A skeleton hallucinated on a van or a signpost has
+        weak heatmap peaks while the model still calls its limbs visible; a real person's limbs
+        are either seen and sharply located or called hidden."""
+        score = _logit(out.presence)
+        if out.peaks is not None:
+            peaks, visible = out.peaks[:33], out.landmarks[:33, 2]
+            score += self.peak_weight * float(np.mean(peaks))
+            score += self.overclaim_weight * float(np.mean(peaks[11:] - visible[11:]))
+        return score
+
+    def _unsure(self, out: PoseOutput) -> str | None:
+        """Why a pass's person is not believed (presence or person score too low), or None."""
+        if out.presence < self.min_presence:
+            return f"no person: presence {out.presence:.2f} < {self.min_presence:.2f}"
+        score = self.person_score(out)
+        if score < self.min_score:
+            return f"no person: person score {score:.2f} < {self.min_score:.2f} (presence {out.presence:.2f})"
+        return None
+
     def _judge(self, out: PoseOutput, picture: np.ndarray) -> tuple[np.ndarray | None, str]:
         """The part map of one pass (at the mask's size), or None and why not."""
         image_size = picture.shape[:2]
-        if out.presence < self.min_presence:
-            return None, "no person"
+        unsure = self._unsure(out)
+        if unsure is not None:
+            return None, unsure
         mh, mw = out.mask_logits.shape
         h, w = image_size
         lm = out.landmarks[:33].copy()
         lm[:, 0] *= mw / w
         lm[:, 1] *= mh / h
-        gate = {"mask_threshold": self._cut, **self.gate}
+        gate = {"mask_threshold": self._cut, "min_torso": 0.05, "min_mask_fraction": 0.02, **self.gate}
         reason = pose_geometry.sanity_check(lm, out.mask_logits, mh, mw, **gate)
         if reason is not None:
-            return None, reason
+            return None, pose_geometry.describe(reason, lm, out.mask_logits, mask_threshold=self._cut)
         geometry = {
             "mask_threshold": self._cut,
+            "limb_threshold": self._limb_cut,
             "min_visibility": self.min_visibility,
+            "arm_visibility": self.arm_visibility,
             "max_distance": self.max_distance,
             **self.geometry,
         }
         parts = pose_geometry.part_map(lm, out.mask_logits, **geometry)
         if not parts.any():
-            return None, "no person"
+            return None, "no person: the person mask lies off the skeleton"
         person = out.mask_logits > self._cut
-        if self._contrast(picture, person) < self.min_contrast:
-            return None, "person mask not on image edges"
+        contrast = self._contrast(picture, person)
+        if contrast < self.min_contrast:
+            return None, f"person mask not on image edges (contrast {contrast:.2f} < {self.min_contrast:.2f})"
         if not self._stands_out(picture, person):
             return None, "person mask like its surroundings"
         return parts, ""
 
     def _silhouette(self, out: PoseOutput, picture: np.ndarray) -> np.ndarray | None:
-        if out.presence < self.min_silhouette_presence:
+        if out.presence < self.min_silhouette_presence or self.person_score(out) < self.min_silhouette_score:
             return None
         person = out.mask_logits > self._cut
         if silhouette.silhouette_check(person, **self.silhouette) is not None:
@@ -222,7 +290,45 @@ class DirectParser(Parser):
         return cx, cy, side
 
     def _parse_picture(self, im: np.ndarray) -> tuple[np.ndarray | None, str, str, float]:
-        """(parts at the mask's size or None, reason, source, presence) for a trimmed picture."""
+        """(parts at the mask's size or None, reason, source, presence) for a trimmed picture,
+        of the crop's subject (``subject.py``): when the skeleton found sits off the centre line
+        of a person-shaped crop, that person is hidden and the crop parsed again; the more
+        centred skeleton of the two, when about as tall, is kept."""
+        parts, reason, source, out = self._find(im)
+        h, w = im.shape[:2]
+        if (
+            source == "pose"
+            and self.max_offset < 0.5
+            and len(framing.crop_regions(h, w, self.scale)) == 1
+            and subject.centre_offset(out.landmarks, w) > self.max_offset
+        ):
+            self.stats["subject_pass"] += 1
+            model = self._model
+            hidden = subject.hide(im, self._core(out, w, h))
+            mask_size = out.mask_logits.shape
+            other = model.run(hidden, framing.crop_regions(h, w, self.scale)[0], mask_size)
+            self._magnitude = None
+            parts2, _ = self._judge(other, hidden)
+            self._magnitude = None
+            if parts2 is not None and subject.is_subject(out.landmarks, other.landmarks, w):
+                return parts2, "", "pose", other.presence
+        return parts, reason, source, (out.presence if out is not None else 0.0)
+
+    def _core(self, out: PoseOutput, w: int, h: int) -> np.ndarray:
+        """The body of a pass's skeleton alone: its part map within ``core_distance`` radii of the
+        bones (the map's ``max_distance`` reaches onto a neighbour)."""
+        mh, mw = out.mask_logits.shape
+        lm = out.landmarks[:33].copy()
+        lm[:, 0] *= mw / w
+        lm[:, 1] *= mh / h
+        geometry = {"mask_threshold": self._cut, "limb_threshold": self._limb_cut,
+                    "min_visibility": self.min_visibility, "arm_visibility": self.arm_visibility,
+                    **self.geometry, "max_distance": self.core_distance}
+        return pose_geometry.part_map(lm, out.mask_logits, **geometry)
+
+    def _find(self, im: np.ndarray) -> tuple[np.ndarray | None, str, str, PoseOutput | None]:
+        """(parts at the mask's size or None, reason, source, the pass used) for a trimmed
+        picture: the passes described in the module docstring."""
         model = self._model
         self._magnitude = None
         h, w = im.shape[:2]
@@ -234,35 +340,35 @@ class DirectParser(Parser):
         first = max(runs, key=lambda o: o.presence)
         parts, reason = self._judge(first, im)
         if parts is not None:
-            return parts, "", "pose", first.presence
-        tried = [first]
+            return parts, "", "pose", first
+        tried = [(first, reason)]
         if self.refine:
             roi = landmark_roi(first.landmarks, self.refine_scale)
             if roi is not None and roi[2] >= 0.05 * max(h, w):
                 self.stats["second_pass"] += 1
                 second = model.run(im, roi, mask_size)
-                tried.append(second)
                 parts2, reason2 = self._judge(second, im)
                 if parts2 is not None:
-                    return parts2, "", "pose", second.presence
-                if reason == "no person":
-                    reason = reason2
+                    return parts2, "", "pose", second
+                tried.append((second, reason2))
             # The segmentation often outlines a small person the landmarks missed: frame it.
-            best = max(tried, key=lambda o: o.presence)
+            best = max(tried, key=lambda t: t[0].presence)[0]
             roi = self._mask_region(best, (h, w))
             if roi is not None:
                 self.stats["third_pass"] += 1
                 third = model.run(im, roi, mask_size)
-                tried.append(third)
-                parts3, _ = self._judge(third, im)
+                parts3, reason3 = self._judge(third, im)
                 if parts3 is not None:
-                    return parts3, "", "pose", third.presence
+                    return parts3, "", "pose", third
+                tried.append((third, reason3))
         if self.silhouette_fallback:
-            for out in sorted(tried, key=lambda o: -o.presence):
+            for out, _ in sorted(tried, key=lambda t: -t[0].presence):
                 parts = self._silhouette(out, im)
                 if parts is not None:
-                    return parts, "", "silhouette", out.presence
-        return None, reason, "", max(o.presence for o in tried)
+                    return parts, "", "silhouette", out
+        # The reason of the most confident pass: the one that came nearest to a person.
+        out, reason = max(tried, key=lambda t: t[0].presence)
+        return None, reason, "", out
 
     # -- Parser API ------------------------------------------------------------------------------
 
@@ -278,14 +384,17 @@ class DirectParser(Parser):
         im = as_rgb(rgb)
         self.stats["images"] += 1
         h, w = im.shape[:2]
-        if min(h, w) < self.min_size:
-            return ParseResult(None, "no person")
+        if min(h, w) < self.min_size or h < self.min_height:
+            return ParseResult(None, f"no person: image {w} x {h} px, a person needs {self.min_height} px "
+                                     f"of height and {self.min_size} of width")
         top, bottom, left, right = framing.content_box(im) if self.trim else (0, h, 0, w)
         if (top, bottom, left, right) != (0, h, 0, w):
             self.stats["trimmed"] += 1
         picture = im[top:bottom, left:right]
-        if min(picture.shape[:2]) < self.min_size:
-            return ParseResult(None, "no person")
+        if min(picture.shape[:2]) < self.min_size or picture.shape[0] < self.min_height:
+            ph, pw = picture.shape[:2]
+            return ParseResult(None, f"no person: picture {pw} x {ph} px, a person needs {self.min_height} px "
+                                     f"of height and {self.min_size} of width")
         parts, reason, source, score = self._parse_picture(np.ascontiguousarray(picture))
         self._magnitude = None
         if parts is None:

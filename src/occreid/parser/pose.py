@@ -110,11 +110,15 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return (0.5 * (np.tanh(0.5 * x) + 1.0)).astype(np.float32)
 
 
-def refine_with_heatmaps(xy: np.ndarray, heatmaps: np.ndarray, kernel: int = 7, min_peak: float = 0.5) -> np.ndarray:
+def refine_with_heatmaps(
+    xy: np.ndarray, heatmaps: np.ndarray, kernel: int = 7, min_peak: float = 0.5, peaks: np.ndarray | None = None
+) -> np.ndarray:
     """MediaPipe's landmark refinement: each landmark (x, y in input pixels, ``INPUT_SIZE`` wide)
     moves to the sigmoid-weighted mean cell of its heatmap in a ``kernel`` x ``kernel`` window
     around it (cells outside the heatmap weigh 0), when the window's largest sigmoid reaches
-    ``min_peak``. ``heatmaps`` is 64 x 64 x N logits; landmarks outside the heatmap are kept."""
+    ``min_peak``. ``heatmaps`` is 64 x 64 x N logits; landmarks outside the heatmap are kept.
+    ``peaks`` (length N, optional) receives each window's largest sigmoid (0 outside the heatmap):
+    how sure the model is of each landmark, which a hallucinated skeleton is not."""
     hm = np.asarray(heatmaps, dtype=np.float32)
     hh, hw, n = hm.shape
     out = np.array(xy, dtype=np.float64, copy=True)
@@ -142,6 +146,9 @@ def refine_with_heatmaps(xy: np.ndarray, heatmaps: np.ndarray, kernel: int = 7, 
     mean_row = (rows_b * conf).sum(axis=(1, 2)) / np.where(total > 0, total, 1)
     out[idx[ok], 0] = mean_col[ok] / hw * INPUT_SIZE
     out[idx[ok], 1] = mean_row[ok] / hh * INPUT_SIZE
+    if peaks is not None:
+        peaks[:] = 0.0
+        peaks[idx] = peak
     return out
 
 
@@ -174,6 +181,8 @@ class PoseOutput:
     presence: float
     mask_logits: np.ndarray
     roi: tuple[float, float, float]
+    #: each landmark's heatmap peak (0..1, ``refine_with_heatmaps``); None without refinement.
+    peaks: np.ndarray | None = None
 
 
 class PoseLandmarkModel:
@@ -246,8 +255,10 @@ class PoseLandmarkModel:
         square, matrix = self.letterbox(rgb, roi)
         raw, presence, seg, heat = self.infer(square)
         xy = raw[:, :2]
+        peaks = None
         if heat is not None:
-            xy = refine_with_heatmaps(xy, heat)
+            peaks = np.zeros(NUM_OUTPUT_LANDMARKS)
+            xy = refine_with_heatmaps(xy, heat, peaks=peaks)
         lm = np.empty((NUM_OUTPUT_LANDMARKS, 3))
         lm[:, :2] = to_image(xy, matrix)
         lm[:, 2] = sigmoid(raw[:, 3])
@@ -260,7 +271,7 @@ class PoseLandmarkModel:
             back = (np.vstack([matrix, [0, 0, 1]]) @ scale)[:2]
         mask = cv2.warpAffine(seg, back, (mw, mh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=-20.0)
-        return PoseOutput(lm, presence, mask, roi)
+        return PoseOutput(lm, presence, mask, roi, peaks)
 
     def close(self) -> None:
         """Drop the interpreter."""

@@ -124,6 +124,8 @@ def body_capsules(
     leg_mask_support: float | None = 0.6,
     shoulder_inset: float = 0.15,
     hip_outset: float = 0.25,
+    hand_reach: float = 1.3,
+    arm_visibility: float | None = None,
 ) -> list[tuple[int, str, np.ndarray, float]]:
     """The body model: a list of ``(label, kind, points, radius_px)``.
 
@@ -192,7 +194,8 @@ def body_capsules(
 
     def limb(label: int, kind: str, i: int, j: int, rescue: bool = False, flat: bool = False) -> bool:
         a, end = xy[i], xy[j]
-        visible = vis[i] >= min_visibility and vis[j] >= min_visibility
+        least = arm_visibility if label in (UPPER_ARMS, LOWER_ARMS) and arm_visibility is not None else min_visibility
+        visible = vis[i] >= least and vis[j] >= least
         if not visible and rescue and leg_mask_support is not None:
             visible = support(a, end) >= leg_mask_support
         if visible:
@@ -204,9 +207,14 @@ def body_capsules(
         (RIGHT_SHOULDER, RIGHT_ELBOW, RIGHT_WRIST, RIGHT_PINKY, RIGHT_INDEX),
     ):
         if limb(UPPER_ARMS, "upper_arm", sh, el, flat=True) and limb(LOWER_ARMS, "lower_arm", el, wr):
-            hand = (xy[pi] + xy[ix]) / 2.0
+            # Pascal-Person-Part's lower arm runs through the hand: from the wrist to past the
+            # knuckles (MediaPipe's pinky and index points), or along the forearm when they are
+            # not seen (a hand is about 0.4 of a forearm long).
             if vis[pi] >= min_visibility and vis[ix] >= min_visibility:
-                caps.append((LOWER_ARMS, "segment", np.stack([xy[wr], hand]), r["hand"] * tl))
+                hand = xy[wr] + hand_reach * ((xy[pi] + xy[ix]) / 2.0 - xy[wr])
+            else:
+                hand = xy[wr] + 0.4 * (xy[wr] - xy[el])
+            caps.append((LOWER_ARMS, "segment", np.stack([xy[wr], hand]), r["hand"] * tl))
 
     for hp, kn, an, he, ft in (
         (LEFT_HIP, LEFT_KNEE, LEFT_ANKLE, LEFT_HEEL, LEFT_FOOT),
@@ -233,6 +241,11 @@ def part_map(
     head_max: float = 0.32,
     shoulder_inset: float = 0.15,
     hip_outset: float = 0.25,
+    hand_reach: float = 1.3,
+    arm_visibility: float | None = None,
+    limb_threshold: float | None = None,
+    arms_in_front: bool = True,
+    front_reach: float = 1.5,
 ) -> np.ndarray:
     """Label each person-mask pixel with its nearest body capsule.
 
@@ -247,6 +260,14 @@ def part_map(
         radii: overrides of ``DEFAULT_RADII`` (fractions of the torso length).
         leg_mask_support, head_scale, head_min, head_max, shoulder_inset, hip_outset: the body
             model, see ``body_capsules``.
+        limb_threshold: a lower threshold for the ends of the limbs: pixels with ``mask >
+            limb_threshold`` inside a lower arm's (hand included) or lower leg's (foot included)
+            capsule are person too (the segmentation is blurred across a thin forearm or shin and
+            often drops hands and feet); None: ``mask_threshold``.
+        arms_in_front, front_reach: pixels within ``front_reach`` radii of an arm's bone are
+            arm even where the torso or a thigh is as near (an arm in front of the body hides it,
+            and Pascal-Person-Part labels what is seen; a forearm is wider than its capsule's
+            radius), and pixels inside the head's capsule are head, not torso.
 
     Returns:
         H x W uint8 map, 0 background, 1 head, 2 torso, 3 upper arms, 4 lower arms, 5 upper legs,
@@ -256,10 +277,11 @@ def part_map(
     if mask.ndim != 2:
         raise ValueError(f"mask must be H x W, got shape {mask.shape}")
     out = np.zeros(mask.shape, dtype=np.uint8)
-    person = mask > mask_threshold
-    ys, xs = np.nonzero(person)
+    weak_cut = mask_threshold if limb_threshold is None else min(limb_threshold, mask_threshold)
+    ys, xs = np.nonzero(mask > weak_cut)
     if len(ys) == 0:
         return out
+    strong = mask[ys, xs] > mask_threshold
     caps = body_capsules(
         landmarks,
         min_visibility=min_visibility,
@@ -272,12 +294,18 @@ def part_map(
         head_max=head_max,
         shoulder_inset=shoulder_inset,
         hip_outset=hip_outset,
+        hand_reach=hand_reach,
+        arm_visibility=arm_visibility,
     )
     if not caps:
         return out
     px, py = xs.astype(np.float32) + 0.5, ys.astype(np.float32) + 0.5
     best = np.full(px.shape, np.inf, dtype=np.float32)  # squared normalised distance
     label = np.zeros(px.shape, dtype=np.uint8)
+    arm = np.full(px.shape, np.inf, dtype=np.float32)  # the same, to the nearest arm capsule
+    arm_label = np.zeros(px.shape, dtype=np.uint8)
+    end = np.zeros(px.shape, dtype=bool)  # inside a lower arm's or lower leg's capsule
+    head = np.full(px.shape, np.inf, dtype=np.float32)
     for lab, kind, pts, rad in caps:
         if kind == "polygon":
             d2 = _polygon_distance2(px, py, pts)
@@ -287,7 +315,20 @@ def part_map(
         closer = d2 < best
         np.copyto(best, d2, where=closer)
         label[closer] = lab
+        if lab in (UPPER_ARMS, LOWER_ARMS):
+            nearer = d2 < arm
+            np.copyto(arm, d2, where=nearer)
+            arm_label[nearer] = lab
+        if lab in (LOWER_ARMS, LOWER_LEGS):
+            end |= d2 <= 1.0
+        if lab == HEAD:
+            head = d2
+    if arms_in_front:
+        front = (arm <= np.float32(front_reach * front_reach)) & np.isin(label, (TORSO, UPPER_LEGS))
+        label[front] = arm_label[front]
+        label[(head <= 1.0) & (label == TORSO)] = HEAD
     label[best > np.float32(max_distance * max_distance)] = 0
+    label[~strong & ~(end & np.isin(label, (LOWER_ARMS, LOWER_LEGS)))] = 0
     out[ys, xs] = label
     return out
 
@@ -359,3 +400,33 @@ def sanity_check(
     if on.mean() < min_core_support:
         return "skeleton off the person mask"
     return None
+
+
+def describe(reason: str, landmarks: np.ndarray, mask: np.ndarray, *, mask_threshold: float = 0.5) -> str:
+    """``reason`` (one of ``sanity_check``'s) with the numbers that made it: the torso length and
+    the face-to-ankle span in pixels of ``mask``, the uprightness, the share of the shoulder-hip
+    axis on the person mask, so a user sees by how much a person failed."""
+    lm = _check_landmarks(landmarks)
+    if not np.all(np.isfinite(lm)):
+        return reason
+    h, w = np.asarray(mask).shape
+    if reason == "no person":
+        share = float(np.mean(np.asarray(mask) > mask_threshold))
+        return f"no person: the person mask covers {100 * share:.1f} % of the crop"
+    sh_mid, hip_mid = _mid(lm, LEFT_SHOULDER, RIGHT_SHOULDER), _mid(lm, LEFT_HIP, RIGHT_HIP)
+    tl = float(np.linalg.norm(sh_mid - hip_mid))
+    if reason.startswith("skeleton implausible"):
+        tilt = float(np.degrees(np.arccos(np.clip((hip_mid[1] - sh_mid[1]) / max(tl, 1e-6), -1, 1))))
+        return f"{reason} (torso tilted {tilt:.0f} degrees, {tl:.0f} px long in a {h} px high crop)"
+    if reason == "person too small":
+        span = float(max(lm[LEFT_ANKLE, 1], lm[RIGHT_ANKLE, 1]) - lm[list(FACE), 1].min())
+        return f"{reason} (torso {tl:.0f} px, head to ankles {span:.0f} px in a {h} px high crop)"
+    if reason == "skeleton off the person mask":
+        t = np.linspace(0.0, 1.0, 11)
+        pts = sh_mid[None, :] + t[:, None] * (hip_mid - sh_mid)[None, :]
+        x, y = np.floor(pts[:, 0]).astype(int), np.floor(pts[:, 1]).astype(int)
+        ok = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+        on = np.zeros(len(t), dtype=bool)
+        on[ok] = np.asarray(mask)[y[ok], x[ok]] > mask_threshold
+        return f"{reason} (only {100 * on.mean():.0f} % of the shoulder-to-hip line on it)"
+    return reason

@@ -1,0 +1,59 @@
+"""The crop's subject: which person a re-ID crop was cut around, when it shows more than one.
+
+A re-ID crop is a detector box drawn around one person, so that person stands in its middle; a
+passer-by at the edge is cut off by the box. The pose model, though, follows whichever person it
+sees best. When its skeleton sits off the crop's centre line, the parser hides that person
+(``hide``: the pixels of their part map filled in from their surroundings with OpenCV's
+inpainting) and looks again; the more centred of the two skeletons is the subject
+(``centre_offset``), and the map of the second look does not spill onto the hidden person.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: The landmarks whose mean x is the body's centre line: shoulders and hips.
+CORE = (11, 12, 23, 24)
+
+
+def centre_line(landmarks: np.ndarray) -> float:
+    """A skeleton's centre line: the mean x of its shoulders and hips (image pixels)."""
+    return float(np.mean(np.asarray(landmarks, dtype=np.float64)[list(CORE), 0]))
+
+
+def centre_offset(landmarks: np.ndarray, width: int) -> float:
+    """How far a skeleton's centre line lies from the crop's, as a fraction of the crop's width
+    (0: centred, 0.5: on the edge)."""
+    return abs(centre_line(landmarks) - width / 2.0) / max(1.0, float(width))
+
+
+def is_subject(first: np.ndarray, second: np.ndarray, width: int, min_apart: float = 0.2,
+               min_height: float = 0.6) -> bool:
+    """Is ``second`` (found with ``first``'s person hidden) the crop's subject rather than
+    ``first``? It must be another person (centre lines at least ``min_apart`` of the width
+    apart, not what was left of the first), more centred, and at least ``min_height`` as tall."""
+    return (
+        abs(centre_line(second) - centre_line(first)) >= min_apart * width
+        and centre_offset(second, width) < centre_offset(first, width)
+        and body_height(second) >= min_height * body_height(first)
+    )
+
+
+def body_height(landmarks: np.ndarray) -> float:
+    """The skeleton's height in pixels: highest face landmark to lowest ankle or heel."""
+    lm = np.asarray(landmarks, dtype=np.float64)
+    return float(lm[27:31, 1].max() - lm[:11, 1].min())
+
+
+def hide(rgb: np.ndarray, parts: np.ndarray, grow: int = 3) -> np.ndarray:
+    """``rgb`` with the person of ``parts`` (a part map at any size: resized to the picture) filled
+    in from their surroundings (Telea inpainting over their pixels grown by ``grow`` px)."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    person = (parts > 0).astype(np.uint8)
+    if person.shape != (h, w):
+        person = cv2.resize(person, (w, h), interpolation=cv2.INTER_NEAREST)
+    if grow > 0:
+        person = cv2.dilate(person, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
+    return cv2.inpaint(np.ascontiguousarray(rgb), person, 3, cv2.INPAINT_TELEA)
