@@ -11,10 +11,10 @@ from conftest import shared_dataset
 from PIL import Image, PngImagePlugin
 
 from occreid.occlusion import OcclusionParams, preset_params
+from occreid.partmaps import _plain_png
 from occreid.parts import PALETTE
 from occreid.saved import (
     RunFileError,
-    _plain_png,
     part_map_path,
     read_labels,
     read_part_map,

@@ -31,8 +31,9 @@ from .console import (
     warn,
 )
 from .console import fail as _fail
+from .cores import usable_cores
 from .datasets import DATASETS, LayoutError
-from .engines import ENGINES, EngineError, usable_cores
+from .engines import ENGINES, EngineError
 from .images import MAX_FILE_BYTES, MAX_PIXELS
 from .occlusion import DONOR_SPLITS, FILLS, PART_CHOICES, PRESETS, SHAPES, preset_params
 from .parser import PARSERS

@@ -29,19 +29,12 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 
+from .worker import Worker
+
 #: The engines ``--engine`` accepts.
 ENGINES = ("local", "ray")
 #: Modules whose threads or devices make a forked child unsafe; with any of them loaded, workers are spawned.
 _FORK_UNSAFE = ("torch", "mediapipe", "tensorflow", "onnxruntime", "cv2", "jax", "ray", "grpc")
-
-
-def usable_cores() -> int:
-    """The CPU cores this process may run on (its affinity mask where the OS has one): the default
-    number of workers, and what SCHP's threads are divided from."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 class WorkerLost(RuntimeError):
@@ -98,8 +91,6 @@ def _watch(parent: int, main_pid: int) -> None:
 
 def _init_worker(config, layout: str, donors: list[tuple] | None = None, main_pid: int | None = None) -> None:
     global _WORKER
-    from .worker import Worker
-
     if main_pid is not None:
         die_with_parent(main_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's: it stops the pool, exit 130
@@ -128,8 +119,6 @@ class LocalEngine:
     """The main process alone (one worker, or a single chunk), or a pool of worker processes."""
 
     def __init__(self, config, layout: str, parser, donors: list[tuple] | None, n_chunks: int):
-        from .worker import Worker
-
         self.pool = None
         self.worker = None
         if config.workers <= 1 or n_chunks <= 1:
@@ -180,8 +169,6 @@ class RayWorker:
     """What one Ray actor holds: one ``Worker`` (so one parser, built on its first chunk)."""
 
     def __init__(self, config, layout: str, donors: list[tuple] | None):
-        from .worker import Worker
-
         self.worker = Worker(config, layout, donors=donors)
 
     def process(self, records):

@@ -19,12 +19,11 @@ import stat
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
 from .containment import check_contained, clean_relpath, link_on_path, relative_to_root
 from .datasets import STATE_DIR
-from .parts import PALETTE
-from .saved import part_map_path
+from .partmaps import encode_part_map
 
 #: errno values that mean the output cannot take more writes (exit code 3; the run is resumable).
 OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO})
@@ -66,10 +65,35 @@ def _write_file(path: str, data: bytes) -> None:
         os.close(fd)
 
 
-#: The part maps' palette: the 7 label colours, padded to 17 entries so that Pillow writes 8 bits
-#: per pixel (it packs 16 colours or fewer into 4) and leaves each row unfiltered, as it does for
-#: 8-bit palette images: smaller files than 4-bit ones here, read back with zlib alone (saved.py).
-_MAP_PALETTE = [c for rgb in PALETTE for c in rgb] + [0, 0, 0] * (17 - len(PALETTE))
+#: The names under ``OUT/_occreid`` (``STATE_DIR``): this module is the one that spells them.
+RUN_FILE = "run.json"
+PARTS_DIR = "parts"
+MASKS_DIR = "masks"
+TMP_DIR = "tmp"
+STATE_FILE = "state.sqlite"
+MANIFEST_FILE = "manifest.csv"
+OTHER_FILES_FILE = "other_files.csv"
+SUMMARY_FILE = "summary.json"
+
+
+def state_dir(output_root: str | Path) -> Path:
+    """occreid's own folder under an output root: ``OUT/_occreid``."""
+    return Path(output_root) / STATE_DIR
+
+
+def run_file(output_root: str | Path) -> Path:
+    """Where a run's parameters lie: ``OUT/_occreid/run.json``."""
+    return Path(output_root) / STATE_DIR / RUN_FILE
+
+
+def parts_dir(output_root: str | Path) -> Path:
+    """The folder of a run's saved part maps: ``OUT/_occreid/parts``."""
+    return Path(output_root) / STATE_DIR / PARTS_DIR
+
+
+def part_map_path(output_root: str | Path, relpath: str) -> Path:
+    """Where the part map of the image at ``relpath`` (relative to the dataset root) is saved."""
+    return Path(os.path.join(output_root, STATE_DIR, PARTS_DIR, f"{relpath}.png"))
 
 
 class OutputTree:
@@ -82,12 +106,12 @@ class OutputTree:
     def __init__(self, root: Path, tmp: Path | None = None):
         self.root = Path(os.path.abspath(root))  # absolute: every path below it is checked against it
         self.state = self.root / STATE_DIR
-        self.tmp = Path(os.path.abspath(tmp)) if tmp is not None else self.state / "tmp"
-        self.state_file = self.state / "state.sqlite"
-        self.run_file = self.state / "run.json"
-        self.manifest_file = self.state / "manifest.csv"
-        self.other_files_file = self.state / "other_files.csv"
-        self.summary_file = self.state / "summary.json"
+        self.tmp = Path(os.path.abspath(tmp)) if tmp is not None else self.state / TMP_DIR
+        self.state_file = self.state / STATE_FILE
+        self.run_file = self.state / RUN_FILE
+        self.manifest_file = self.state / MANIFEST_FILE
+        self.other_files_file = self.state / OTHER_FILES_FILE
+        self.summary_file = self.state / SUMMARY_FILE
         self._root = os.fspath(self.root)
         self._folders: set[str] = set()  # folders this object made or found: not made again per file
         self._real: set[str] = set()  # folders found to be real folders, not links (containment.py)
@@ -100,7 +124,7 @@ class OutputTree:
         return part_map_path(self.root, relpath)
 
     def mask_path(self, relpath: str) -> Path:
-        return self.state / "masks" / f"{relpath}.png"
+        return self.state / MASKS_DIR / f"{relpath}.png"
 
     def output_path(self, kind: str, relpath: str) -> Path:
         """Where an output of this kind (``image``, ``copy``, ``parts``, ``masks``) of an input lies."""
@@ -244,22 +268,9 @@ class OutputTree:
     def save_part_map(self, relpath: str, parts: np.ndarray | None, shape: tuple[int, int],
                       parser: str, reason: str, source_sha1: str, source: str = "",
                       presence: float | None = None) -> str:
-        """Save a part map as a palette PNG; a "no person" result is saved as an all-background
-        map. PNG text keeps the parser, the part source (pose, silhouette...), its reason and the
-        SHA-1 of the source image's bytes, so a later run reuses the map only for the same image
-        and parser, and can say where its parts came from. Returns the PNG's SHA-1."""
-        arr = parts if parts is not None else np.zeros(shape, np.uint8)
-        pal = Image.fromarray(arr.astype(np.uint8))  # mode L; putpalette turns it into P
-        pal.putpalette(_MAP_PALETTE)
-        meta = PngImagePlugin.PngInfo()
-        meta.add_text("occreid-parser", parser)
-        meta.add_text("occreid-reason", reason if parts is None else "")
-        meta.add_text("occreid-source-sha1", source_sha1)
-        meta.add_text("occreid-part-source", source)
-        meta.add_text("occreid-presence", "" if presence is None else f"{float(presence):.6f}")
-        buf = io.BytesIO()
-        pal.save(buf, format="PNG", pnginfo=meta)
-        return self.write_bytes(self.part_path(relpath), buf.getvalue())
+        """Save a part map (``partmaps.encode_part_map``: the one writer of the format); returns the PNG's SHA-1."""
+        return self.write_bytes(self.part_path(relpath), encode_part_map(parts, shape, parser, reason, source_sha1,
+                                                                         source, presence))
 
     def save_mask(self, relpath: str, mask: np.ndarray) -> str:
         buf = io.BytesIO()

@@ -13,17 +13,18 @@ from typing import NamedTuple
 import numpy as np
 
 from .config import GenerateConfig, RunError, output_tree, params_hash
+from .cores import usable_cores
 from .datasets import Dataset, Layout, Record
-from .engines import usable_cores
 from .images import Decoded, ImageError, decode, encode
 from .inputs import bound_layout, read_input, sha1_file
 from .occlusion import OCCLUDED, Candidate, DonorBank, Occluder, image_rng, relpath_rng, rng_key, tracklet_order
 from .orientation import exif_orientation, to_stored, to_upright
+from .output import OutputError, OutputTree, parts_dir
 from .parser import ParseResult
-from .saved import parts_dir, read_labels, read_part_map
+from .partmaps import read_labels, read_part_map
 from .state import IMAGE, Entry
 from .status import Status
-from .writer import ManifestRow, OutputError, OutputTree
+from .writer import ManifestRow
 
 #: What each kind of output is called in an error row's reason.
 _OUTPUT_WORDS = {"image": "the image", "parts": "its part map", "masks": "its mask"}

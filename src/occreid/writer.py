@@ -30,8 +30,8 @@ from pathlib import Path
 
 from .containment import UnsafePath  # noqa: F401  (re-exported: what a refused write raises)
 from .output import OUTPUT_ERRNOS, OutputError, OutputTree, tmp_name  # noqa: F401  (re-exported)
-from .saved import SavedParts  # noqa: F401  (re-exported)
-from .saved import read_part_map as load_part_map  # noqa: F401  (re-exported)
+from .partmaps import SavedParts  # noqa: F401  (re-exported)
+from .partmaps import read_part_map as load_part_map  # noqa: F401  (re-exported)
 from .status import STATUSES, Status  # the manifest accepts exactly these (status.py says what each means)
 
 #: Encoding of the manifest and other_files.csv: UTF-8, with non-UTF-8 file names kept as their bytes.

@@ -18,8 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from ..cores import usable_cores
 from ..datasets import DATASETS, LayoutError
-from ..engines import usable_cores
 from ..evaluation.embed import CAL_HEIGHT, CAL_WIDTH, IMAGENET_MEAN, IMAGENET_STD, ModelError, Preprocess
 from ..evaluation.protocols import FeatureError, ProtocolError
 from .features import BaselineEmbedder, ModelEmbedder

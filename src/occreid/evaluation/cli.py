@@ -16,8 +16,8 @@ from rich.text import Text
 
 from ..console import EXIT_OUTPUT, EXIT_USAGE, borderless_table, fail, print_table, progress_display
 from ..console import out as _out
+from ..cores import usable_cores
 from ..datasets import DATASETS, LayoutError, read_dataset
-from ..engines import usable_cores
 from .descriptor import StripeHistogram, baseline_features
 from .embed import (
     CAL_HEIGHT,

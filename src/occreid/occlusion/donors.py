@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..saved import read_labels
+from ..partmaps import read_labels
 
 IMAGE_EXTENSIONS = (".png", ".webp", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MASK_SUFFIX = ".mask.png"
@@ -54,7 +54,7 @@ def _candidate_rgb(cand: Candidate) -> np.ndarray:
 
 
 def read_part_map_png(path) -> np.ndarray | None:
-    """A saved part map's labels (``saved.read_labels``); None when missing, damaged or not a map."""
+    """A saved part map's labels (``partmaps.read_labels``); None when missing, damaged or not a map."""
     return read_labels(path)
 
 

@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from ..engines import usable_cores
+from ..cores import usable_cores
 from .base import Parser, ParseResult, as_rgb
 from .schp_transforms import INPUT_SIZE, MEAN_BGR, STD_BGR, labels_from_logits, preprocess_rgb
 
