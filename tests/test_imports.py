@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "occreid"
 
 #: The floors, bottom first. A unit may import units of its own floor or of those below it, never above.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("foundation", {"__init__", "parts", "status", "registry", "console", "cores", "stopping", "orientation",
+    ("foundation", {"__init__", "errors", "parts", "status", "registry", "console", "cores", "stopping", "orientation",
                     "images"}),
     ("datasets and reading", {"datasets", "containment", "inputs"}),
     ("parsing", {"parser", "partmaps"}),

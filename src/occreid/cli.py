@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from . import __version__, console
 from .bench.cli import bench
 from .cli_generate import generate, merge
 from .console import (
@@ -15,18 +15,18 @@ from .console import (
     EXIT_OK,
     EXIT_OUTPUT,
     EXIT_TERMINATED,
-    EXIT_UNUSABLE,
     EXIT_USAGE,
     fail,
+    fail_with,
     out,
     print_table,
     split_label,
 )
 from .console import borderless_table as _table
+from .errors import OccreidError
 from .evaluation.cli import embed, evaluate
 from .labels.cli import labels
 from .stopping import TERMINATED_LINE, Terminated
-from .writer import ManifestError
 
 #: The shared error helper under its older name (``fail`` in occreid.console).
 _fail = fail
@@ -54,8 +54,11 @@ class _Main(click.Group):
         sys.exit(code if isinstance(code, int) else EXIT_OK)
 
     def invoke(self, ctx):
+        """The one place an ``OccreidError`` becomes its ``error:`` line and exit code (errors.py)."""
         try:
             return super().invoke(ctx)
+        except OccreidError as exc:
+            fail_with(exc)
         except KeyboardInterrupt as exc:  # SIGTERM (Terminated) too: 143
             if isinstance(exc, Terminated):
                 fail(TERMINATED_LINE, EXIT_TERMINATED)
@@ -64,9 +67,11 @@ class _Main(click.Group):
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="occreid")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="On an error, show the Python traceback before its line (maintainers).")
+def main(debug: bool) -> None:
     """occreid: make the occluded twin of a person re-ID dataset (the Occluded-PRCC / Occluded-LTCC
     procedure), offline, and evaluate re-ID models on it."""
+    console.DEBUG = debug
 
 
 @main.command()
@@ -85,12 +90,10 @@ def crops(video, output, every, min_height):
       occreid crops vtest.avi --out demo/crops
       occreid generate demo/crops --layout folder --out demo/crops_occ
     """
-    from .video import NoPersonFound, VideoError, crops_from_video
+    from .video import crops_from_video
 
     try:
         files = crops_from_video(video, output, every=every, min_height=min_height)
-    except (VideoError, NoPersonFound) as exc:
-        _fail(str(exc), EXIT_UNUSABLE if isinstance(exc, NoPersonFound) else EXIT_USAGE)
     except OSError as exc:
         _fail(f"cannot write the crops to {output}: {exc.strerror or exc}.", EXIT_OUTPUT)
     out.print(f"{len(files)} pedestrian crops written to {output}")
@@ -110,7 +113,7 @@ def stats(output, json_path):
 
     try:
         result = stats_for(output)
-    except (FileNotFoundError, ManifestError) as exc:
+    except FileNotFoundError as exc:
         _fail(str(exc), EXIT_USAGE)
     quantiles = ("p10", "p50", "p90")
     counts = _table(f"occreid stats: {output}")
@@ -173,15 +176,10 @@ def report(out: Path, out2: Path | None, html: Path, samples: int, seed: int, ma
       occreid report /data/occ_prcc --html report/index.html
       occreid report /data/occ_prcc /data/occ_prcc_rect --html compare/index.html
     """
-    from .report import ReportError, ReportOutputError, write_report
+    from .report import write_report
 
-    try:
-        res = write_report([out] + ([out2] if out2 else []), html, samples_per_cell=samples, seed=seed,
-                           max_listed=max_listed)
-    except ReportOutputError as exc:
-        _fail(str(exc), EXIT_OUTPUT)
-    except ReportError as exc:
-        _fail(str(exc), EXIT_USAGE)
+    res = write_report([out] + ([out2] if out2 else []), html, samples_per_cell=samples, seed=seed,
+                       max_listed=max_listed)  # a ReportError (or ReportOutputError, exit 3): cli._Main
     click.echo(f"report written to {res.html} ({res.files} images in {res.assets.name}/, "
                f"{res.bytes / 1e6:.2f} MB in all) in {res.seconds:.1f} s")
 

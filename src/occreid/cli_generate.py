@@ -17,11 +17,8 @@ from rich.progress import (
 from rich.text import Text
 
 from .console import (
-    EXIT_INTERRUPTED,
     EXIT_OUTPUT,
-    EXIT_TERMINATED,
     EXIT_UNUSABLE,
-    EXIT_USAGE,
     RateColumn,
     err,
     out,
@@ -32,15 +29,15 @@ from .console import (
 )
 from .console import fail as _fail
 from .cores import usable_cores
-from .datasets import DATASETS, LayoutError
-from .engines import ENGINES, EngineError
+from .datasets import DATASETS
+from .engines import ENGINES
 from .images import MAX_FILE_BYTES, MAX_PIXELS
 from .occlusion import DONOR_SPLITS, FILLS, PART_CHOICES, PRESETS, SHAPES, preset_params
 from .parser import PARSERS
-from .runner import SEED_MAX, GenerateConfig, OutputError, RunError, StateError, WorkerLost
+from .runner import SEED_MAX, GenerateConfig, OutputError
 from .runner import generate as run_generate
-from .shards import ShardError, parse_shard
-from .stopping import TERMINATED_LINE, Terminated, sigterm_stops
+from .shards import parse_shard
+from .stopping import sigterm_stops
 
 
 class _JpegQuality(click.ParamType):
@@ -214,22 +211,11 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
     try:
         with sigterm_stops():
             result = run_generate(cfg, progress=on_progress)
-    except (RunError, LayoutError, StateError, ShardError, EngineError) as exc:
-        bar.stop()
-        _fail(str(exc), EXIT_USAGE)
-    except OutputError as exc:
+    except OutputError as exc:  # the other OccreidErrors: the command group's (cli._Main), after the bar stops
         bar.stop()
         text = str(exc.strerror or exc).rstrip(".")
         _fail(text + ("." if "resume" in text else ". Nothing finished is lost: free space or fix the output, then "
                       "rerun the same command to resume."), EXIT_OUTPUT)
-    except KeyboardInterrupt as exc:  # Ctrl-C: 130; SIGTERM (Terminated): 143
-        bar.stop()
-        stopped = isinstance(exc, Terminated)
-        _fail(TERMINATED_LINE if stopped else "interrupted; rerun the same command to resume.",
-              EXIT_TERMINATED if stopped else EXIT_INTERRUPTED)
-    except WorkerLost as exc:  # (a SIGTERM to the whole process group may end the workers first)
-        bar.stop()
-        _fail(str(exc), EXIT_INTERRUPTED)
     finally:
         bar.stop()
     for w in result.warnings:
@@ -277,10 +263,6 @@ def merge(output):
     try:
         with sigterm_stops():
             result = merge_shards(output)
-    except Terminated:
-        _fail(TERMINATED_LINE, EXIT_TERMINATED)
-    except ShardError as exc:
-        _fail(str(exc), EXIT_USAGE)
     except OSError as exc:
         _fail(f"cannot write the merged files under {output} ({exc.strerror or exc}); free space or fix the output, "
               "then merge again.", EXIT_OUTPUT)

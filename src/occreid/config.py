@@ -10,6 +10,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import OccreidError
 from .images import MAX_FILE_BYTES, MAX_PIXELS
 from .inputs import CHECKPOINT_BYTES, file_digest
 from .occlusion import OcclusionParams
@@ -27,7 +28,7 @@ PER_CHOICES = ("image", "tracklet")
 SEED_MAX = 2**32 - 1  # the seed enters each image's generator as 32 bits: larger ones would alias
 
 
-class RunError(RuntimeError):
+class RunError(OccreidError, RuntimeError):
     """The run cannot start as asked (paths, parameters, parser); the message says what to do."""
 
 

@@ -25,12 +25,17 @@ from rich.progress import Progress, ProgressColumn, TaskID
 from rich.table import Table
 from rich.text import Text
 
+from .errors import (  # noqa: F401  (the exit codes' home is errors.py; commands import them from here)
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_OUTPUT,
+    EXIT_TERMINATED,
+    EXIT_UNUSABLE,
+    EXIT_USAGE,
+    OccreidError,
+)
 from .status import STATUSES
 
-#: Exit codes (README "Exit codes"): all done, some inputs unusable, usage/configuration, output, interrupted.
-#: Interrupted is Ctrl-C or a worker killed; terminated is SIGTERM (``kill PID``, a scheduler), 128 + 15 as a shell
-#: reports it.
-EXIT_OK, EXIT_UNUSABLE, EXIT_USAGE, EXIT_OUTPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 3, 130, 143
 #: Every exit code, as the README's table names it (tests check the table against these).
 EXIT_CODES = {
     EXIT_OK: "all done",
@@ -66,13 +71,28 @@ out = make_console()
 err = make_console(stderr=True)
 
 
+#: ``occreid --debug``: ``fail`` prints the traceback of the exception being handled first (for maintainers).
+DEBUG = False
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    """``error: `` and one sentence on stderr, then exit with ``code`` (README "Exit codes")."""
+    """``error: `` and one sentence on stderr, then exit with ``code`` (README "Exit codes");
+    with ``--debug``, the traceback of the exception being handled before it."""
+    if DEBUG and sys.exc_info()[0] is not None:
+        import traceback
+
+        sys.stderr.write(traceback.format_exc())
     text = " ".join(line.strip() for line in str(message).strip().splitlines())
     if text and text[-1] not in ".?!":
         text += "."
     err.print(Text.assemble(("error: ", "bold red"), text), soft_wrap=True)
     sys.exit(code)
+
+
+def fail_with(exc: OccreidError) -> NoReturn:
+    """The one mapping of an ``OccreidError`` to what a user sees: its sentence and its exit code
+    (``cli._Main`` calls it for every command; a command invoked on its own, as tests do, too)."""
+    fail(str(exc), exc.exit_code)
 
 
 def warn(message: str, title: str) -> None:

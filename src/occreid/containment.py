@@ -28,10 +28,12 @@ import os
 import stat
 
 from .datasets import STATE_DIR
+from .errors import OccreidError
 
 
-class UnsafePath(OSError):
-    """A path occreid will not act on: not clean, outside the output, or through a symbolic link."""
+class UnsafePath(OccreidError, OSError):
+    """A path occreid will not act on: not clean, outside the output, or through a symbolic link
+    (exit 2, as the check before the first image refuses it)."""
 
     def __init__(self, message: str):
         super().__init__(errno.ELOOP, message)

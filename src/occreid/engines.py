@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 
+from .errors import EXIT_INTERRUPTED, OccreidError
 from .worker import Worker
 
 #: The engines ``--engine`` accepts.
@@ -37,11 +38,13 @@ ENGINES = ("local", "ray")
 _FORK_UNSAFE = ("torch", "mediapipe", "tensorflow", "onnxruntime", "cv2", "jax", "ray", "grpc")
 
 
-class WorkerLost(RuntimeError):
+class WorkerLost(OccreidError, RuntimeError):
     """A worker process died mid-run (killed by the system); finished chunks are kept (exit 130)."""
 
+    exit_code = EXIT_INTERRUPTED
 
-class EngineError(RuntimeError):
+
+class EngineError(OccreidError, RuntimeError):
     """The engine cannot start as asked (Ray missing, cluster unreachable); one sentence (exit 2)."""
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, JpegImagePlugin
 
+from .errors import OccreidError
+
 try:
     import simplejpeg
 except ImportError:  # a platform without its wheel: Pillow decodes everything, the same pixels
@@ -38,7 +40,7 @@ MAX_PIXELS = 50_000_000
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
-class ImageError(ValueError):
+class ImageError(OccreidError, ValueError):
     """The file cannot be used as an image; the message is the manifest's reason."""
 
 

@@ -23,13 +23,14 @@ from PIL import Image
 
 from .containment import check_contained, clean_relpath, link_on_path, relative_to_root
 from .datasets import STATE_DIR
+from .errors import OutputFailure
 from .partmaps import encode_part_map
 
 #: errno values that mean the output cannot take more writes (exit code 3; the run is resumable).
 OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO})
 
 
-class OutputError(OSError):
+class OutputError(OutputFailure, OSError):
     """The output cannot be written (full disk, read-only, no permission); the run can be resumed."""
 
 

@@ -21,8 +21,10 @@ import importlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from .errors import OccreidError
 
-class RegistryError(ValueError):
+
+class RegistryError(OccreidError, ValueError):
     """A name that is not registered, or a plugin reference that cannot be imported; one sentence."""
 
 

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import OccreidError
 from .images import ImageError
 from .inputs import read_side_file
 from .occlusion import OcclusionParams
@@ -25,7 +26,7 @@ from .partmaps import SavedParts, read_labels, read_part_map
 _TUPLE_FIELDS = ("target", "rect_sides", "rect_fraction", "person_scale", "person_drop", "object_size")
 
 
-class RunFileError(ValueError):
+class RunFileError(OccreidError, ValueError):
     """``run.json`` is missing, damaged or not occreid's; the message says which and what to do."""
 
 

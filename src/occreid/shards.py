@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .containment import clean_relpath, link_on_path
+from .errors import OccreidError
 from .stats import summarize
 from .writer import (
     MANIFEST_FIELDS,
@@ -52,7 +53,7 @@ SHARDS_DIR = "shards"
 _SHARD_NAME = re.compile(r"^(\d+)-of-(\d+)$")
 
 
-class ShardError(RuntimeError):
+class ShardError(OccreidError, RuntimeError):
     """Shards that cannot be run or merged as asked (mixed parameters or N, unfinished, damaged)."""
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .containment import clean_relpath
+from .errors import OccreidError, OutputFailure
 
 #: Bump when the tables change; an older state is refused with instructions.
 SCHEMA_VERSION = 1
@@ -40,7 +41,7 @@ SCHEMA_VERSION = 1
 IMAGE, COPY = "image", "copy"
 
 
-class StateError(RuntimeError):
+class StateError(OccreidError, RuntimeError):
     """The run state cannot be used (damaged, from another version, locked); the message says what to do."""
 
 
@@ -84,7 +85,7 @@ CREATE TABLE IF NOT EXISTS files (
 """
 
 
-class StateFullError(OSError):
+class StateFullError(OutputFailure, OSError):
     """The run state could not be committed because its disk is full or not writable."""
 
 

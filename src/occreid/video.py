@@ -11,13 +11,17 @@ import os
 import stat
 from pathlib import Path
 
+from .errors import EXIT_UNUSABLE, OccreidError
 
-class VideoError(ValueError):
+
+class VideoError(OccreidError, ValueError):
     """The file is not a video OpenCV can read (missing, empty, not a regular file, another format)."""
 
 
-class NoPersonFound(ValueError):
-    """The video was read but the detector found no person in it."""
+class NoPersonFound(OccreidError, ValueError):
+    """The video was read but the detector found no person in it (exit 1: the input was unusable)."""
+
+    exit_code = EXIT_UNUSABLE
 
 
 def _check_video_file(video: Path) -> None:

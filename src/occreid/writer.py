@@ -29,6 +29,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .containment import UnsafePath  # noqa: F401  (re-exported: what a refused write raises)
+from .errors import OccreidError
 from .output import OUTPUT_ERRNOS, OutputError, OutputTree, tmp_name  # noqa: F401  (re-exported)
 from .partmaps import SavedParts  # noqa: F401  (re-exported)
 from .partmaps import read_part_map as load_part_map  # noqa: F401  (re-exported)
@@ -36,7 +37,7 @@ from .status import STATUSES, Status  # the manifest accepts exactly these (stat
 
 #: Encoding of the manifest and other_files.csv: UTF-8, with non-UTF-8 file names kept as their bytes.
 ENCODING, ERRORS = "utf-8", "surrogateescape"
-class ManifestError(ValueError):
+class ManifestError(OccreidError, ValueError):
     """A manifest that is damaged, cut short or not occreid's; the message says which and where."""
 
 

@@ -18,10 +18,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from ..console import EXIT_OUTPUT, EXIT_USAGE, fail_with
 from ..cores import usable_cores
-from ..datasets import DATASETS, LayoutError
-from ..evaluation.embed import CAL_HEIGHT, CAL_WIDTH, IMAGENET_MEAN, IMAGENET_STD, ModelError, Preprocess
-from ..evaluation.protocols import FeatureError, ProtocolError
+from ..datasets import DATASETS
+from ..errors import OccreidError
+from ..evaluation.embed import CAL_HEIGHT, CAL_WIDTH, IMAGENET_MEAN, IMAGENET_STD, Preprocess
 from .features import BaselineEmbedder, ModelEmbedder
 from .grid import (
     DEFAULT_PROTOCOL,
@@ -40,7 +41,6 @@ from .summary import CSV_FIELDS, csv_rows, normalised
 
 _err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 _out = Console(width=None if sys.stdout.isatty() else 120)
-EXIT_USAGE, EXIT_OUTPUT = 2, 3
 
 
 def _fail(message: str, code: int = EXIT_USAGE):
@@ -209,11 +209,13 @@ def bench(args, parts_from, out, model_path, layout, parts, severities, seeds, p
             nrd = normalised(result.report, _load(baseline_json))
             _out.print(f"nRD against {baseline_json}: " + ("not comparable (other grid)" if nrd is None else
                                                             ", ".join(f"{k} {_fmt(v)}" for k, v in nrd.items())))
-    except (BenchError, LayoutError, ProtocolError, FeatureError, ModelError, ValueError) as exc:
-        _fail(str(exc).rstrip(".") + ".", EXIT_USAGE)
     except OSError as exc:
         _fail(f"cannot write the bench under {out}: {exc.strerror or exc}; fix the output and rerun to resume.",
               EXIT_OUTPUT)
+    except OccreidError as exc:  # a bench, layout, protocol, feature or model error (exit 2)
+        fail_with(exc)
+    except ValueError as exc:
+        _fail(str(exc).rstrip(".") + ".", EXIT_USAGE)
     s = result.report["summary"]
     _out.print(f"[bold]occreid bench[/bold] {dataset} ({result.report['layout']}), model: {embedder.name}")
     _out.print(f"cells: {result.computed} scored now, {result.kept} kept from before; {result.embedded} images "

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import OccreidError
 from ..occlusion import Occluder, OcclusionParams
 from ..occlusion import functional as F
 from ..occlusion.transforms import NO_PERSON, PART_ABSENT, Occlusion
@@ -41,7 +42,7 @@ PROTOCOLS = ("query", "both")
 DEFAULT_PROTOCOL = "query"
 
 
-class BenchError(ValueError):
+class BenchError(OccreidError, ValueError):
     """The bench cannot run as asked (options, inputs, output); one sentence, exit code 2."""
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import OccreidError
 from .records import STATE_DIR, Dataset, Record
 
 #: Good / junk rules (see ``occreid.evaluation.metrics.label_masks``).
@@ -30,7 +31,7 @@ CAMERA_PER_IMAGE = "per-image"  # every image its own camera (LaST, Celeb-reID: 
 CAMERA_TRACKLET = "tracklet"  # the tracklet stands in for the camera (DeepChange, as in CAL)
 
 
-class LayoutError(ValueError):
+class LayoutError(OccreidError, ValueError):
     """The folder is not a dataset of the requested (or any detectable) layout."""
 
 

@@ -14,10 +14,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.table import Table
 from rich.text import Text
 
-from ..console import EXIT_OUTPUT, EXIT_USAGE, borderless_table, fail, print_table, progress_display
+from ..console import EXIT_USAGE, borderless_table, fail, fail_with, print_table, progress_display
 from ..console import out as _out
 from ..cores import usable_cores
-from ..datasets import DATASETS, LayoutError, read_dataset
+from ..datasets import DATASETS, read_dataset
+from ..errors import OccreidError
 from .descriptor import StripeHistogram, baseline_features
 from .embed import (
     CAL_HEIGHT,
@@ -32,20 +33,18 @@ from .embed import (
     save_features,
 )
 from .metrics import RANKS
-from .output import OutputError, OutputPlaceError, atomic_write, check_output
-from .protocols import TIE_RULES, FeatureError, ProtocolError, Scoring, evaluate_dataset, evaluation_records
-
-#: Configuration errors (exit 2, README "Exit codes"); output errors exit 3.
-_KNOWN_ERRORS = (LayoutError, ProtocolError, FeatureError, ModelError, OutputPlaceError, ValueError)
+from .output import atomic_write, check_output
+from .protocols import TIE_RULES, ProtocolError, Scoring, evaluate_dataset, evaluation_records
 
 
 def _guarded(work):
-    """Run ``work()``; configuration errors exit 2 and output errors exit 3, each with one sentence."""
+    """Run ``work()``; configuration errors exit 2 and output errors exit 3 (``OccreidError.exit_code``),
+    each with one sentence."""
     try:
         return work()
-    except OutputError as e:
-        fail(str(e), EXIT_OUTPUT)
-    except _KNOWN_ERRORS as e:
+    except OccreidError as e:  # a layout, protocol, feature, model or output error: its own exit code
+        fail_with(e)
+    except ValueError as e:
         fail(str(e), EXIT_USAGE)
     except OSError as e:  # reading an input (dataset image, features, model) failed
         fail(f"{getattr(e, 'filename', None) or ''} {e.strerror or e}".strip(), EXIT_USAGE)

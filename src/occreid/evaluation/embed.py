@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from ..datasets import Dataset, Record
+from ..errors import OccreidError
 from .features import load_features, save_features, tree_fingerprint  # noqa: F401  (re-exported)
 from .metrics import l2_normalize
 
@@ -82,7 +83,7 @@ def _static(dims) -> tuple[int | None, tuple[int, int] | None]:
     return fixed[0], size
 
 
-class ModelError(RuntimeError):
+class ModelError(OccreidError, RuntimeError):
     """The model cannot be loaded or run (missing runtime, bad file, unexpected output)."""
 
 

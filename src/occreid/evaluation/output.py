@@ -16,12 +16,14 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from ..errors import OccreidError, OutputFailure
 
-class OutputError(OSError):
+
+class OutputError(OutputFailure, OSError):
     """The output cannot be written (a file in the way, no permission, disk full)."""
 
 
-class OutputPlaceError(ValueError):
+class OutputPlaceError(OccreidError, ValueError):
     """The output path lies inside an input dataset."""
 
 

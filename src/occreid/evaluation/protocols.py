@@ -33,6 +33,7 @@ from ..datasets import declaration
 from ..datasets.base import CAMERA_PER_IMAGE, CAMERA_TRACKLET
 from ..datasets.prcc import cal_gallery_order
 from ..datasets.records import Dataset, Record
+from ..errors import OccreidError
 from .distances import DISTANCES, distance
 from .metrics import Metrics, average, evaluate_labels
 from .rerank import check_memory, re_ranking
@@ -103,11 +104,11 @@ class Scoring:
         return {**out, "device": self.device} if self.ties == "cal" else out
 
 
-class ProtocolError(ValueError):
+class ProtocolError(OccreidError, ValueError):
     """The dataset has no evaluation protocol, or lacks the query / gallery images it needs."""
 
 
-class FeatureError(ValueError):
+class FeatureError(OccreidError, ValueError):
     """The features do not fit the dataset (missing, unknown or duplicated paths, bad shapes)."""
 
 

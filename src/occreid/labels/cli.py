@@ -7,11 +7,10 @@ from pathlib import Path
 
 import click
 
+from ..console import EXIT_OUTPUT, EXIT_UNUSABLE, fail_with
 from ..writer import OutputError
 from . import formats as F
 from .writer import KP_DIR, MASKS_FORMATS, LabelsConfig, LabelsError, write_labels
-
-EXIT_UNUSABLE, EXIT_USAGE, EXIT_OUTPUT = 1, 2, 3
 
 
 def _fail(message: str, code: int) -> None:
@@ -74,7 +73,7 @@ def labels(dataset, output, layout, parts_from, parser, masks, keypoints, masks_
         with bar:
             result = write_labels(cfg, progress=progress)
     except LabelsError as exc:
-        _fail(str(exc), EXIT_USAGE)
+        fail_with(exc)
     except OutputError as exc:
         _fail(f"{exc.strerror or exc}; free space or fix permissions, then rerun the same command.", EXIT_OUTPUT)
     where = masks_dir or MASKS_FORMATS[masks_format]

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets import STATE_DIR, LayoutError, read_dataset
+from ..errors import OccreidError
 from ..images import MAX_FILE_BYTES, ImageError, decode
 from ..inputs import read_input
 from ..occlusion.functional import mask_box
@@ -45,7 +46,7 @@ MASKS_FORMATS = {"pifpaf": "pifpaf", "isp_6_parts": "isp_6_parts"}
 KP_DIR = "occreid_mediapipe"
 
 
-class LabelsError(ValueError):
+class LabelsError(OccreidError, ValueError):
     """A configuration that cannot give labels; the message is one sentence saying what to do."""
 
 

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import OccreidError
+
 #: Pascal-Person-Part labels (background, head, torso, upper arms, lower arms, upper legs, lower legs).
 NUM_CLASSES = 7
 ABN_EPS = 1e-5
@@ -37,7 +39,7 @@ CHECKPOINT_NAME = "exp-schp-201908270938-pascal-person-part.pth"
 _OTHER_MODELS = {20: "LIP (20 classes)", 18: "ATR (18 classes)"}
 
 
-class CheckpointError(ValueError):
+class CheckpointError(OccreidError, ValueError):
     """The file is not a usable SCHP Pascal-Person-Part checkpoint (the message says why)."""
 
 

@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import OccreidError
 from ..occlusion import DONOR_SHAPES
 from ..parts import PALETTE, PARTS
 from ..saved import RunFileError, read_run_file
@@ -26,7 +27,7 @@ RUN_COLOURS = ("#2f6fd0", "#e0801a")
 OBJECT_SHAPE = "object"
 
 
-class ReportError(RuntimeError):
+class ReportError(OccreidError, RuntimeError):
     """The report cannot be written as asked; the message says why."""
 
 

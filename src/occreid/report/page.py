@@ -14,6 +14,7 @@ import jinja2
 
 from ..console import split_label
 from ..datasets import STATE_DIR
+from ..errors import EXIT_OUTPUT
 from ..parts import PARTS
 from ..status import STATUSES, Status
 from ..writer import ManifestRow, tmp_name
@@ -242,7 +243,9 @@ def write_report(outputs: list[Path], html: Path, samples_per_cell: int = 4, see
 
 
 class ReportOutputError(ReportError):
-    """The report's page or images cannot be written (disk full, not a folder, no permission)."""
+    """The report's page or images cannot be written (disk full, not a folder, no permission): exit 3."""
+
+    exit_code = EXIT_OUTPUT
 
 
 def _swap(staging: Path, assets_dir: Path) -> None:
