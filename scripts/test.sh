@@ -3,10 +3,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '==> %s\n' "$*"; }
-say "set-up for the tests: the core package plus torch (CPU), Ray, ONNX Runtime, pytest and ruff in .venv,"
+say "set-up for the tests: the core package plus torch (CPU), Ray, ONNX Runtime, pytest, ruff and mypy in .venv,"
 say "and, as root, Debian's chromium package for the report's browser test"
 bash scripts/setup.sh --test
 say "ruff: lint (pyproject.toml [tool.ruff]); a finding fails the run"
 .venv/bin/ruff check src tests benchmarks
+say "mypy: types (pyproject.toml [tool.mypy]); an error fails the run"
+.venv/bin/mypy src
 say "pytest: the whole suite (tests read ../shared/data in place and skip with a reason without it)"
 exec .venv/bin/python -m pytest -q "$@"

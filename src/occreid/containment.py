@@ -39,7 +39,7 @@ class UnsafePath(OccreidError, OSError):
         super().__init__(errno.ELOOP, message)
 
     def __str__(self) -> str:
-        return self.strerror
+        return self.strerror or ""
 
 
 def clean_relpath(rel, mirrored: bool = True) -> bool:

@@ -53,7 +53,7 @@ _LOST = ("a worker process died (killed by the system, out of memory?); what fin
 
 
 # -- local -----------------------------------------------------------------------------------
-_WORKER = None
+_WORKER: Worker | None = None
 #: How often a worker's watchdog looks whether its parent is still there (seconds).
 WATCH_INTERVAL = 0.5
 _PR_SET_PDEATHSIG = 1
@@ -102,10 +102,12 @@ def _init_worker(config, layout: str, donors: list[tuple] | None = None, main_pi
 
 
 def _work(records):
+    assert _WORKER is not None, "a pool worker runs _init_worker first"
     return _WORKER.process(records)
 
 
 def _save_parts(records) -> int:
+    assert _WORKER is not None, "a pool worker runs _init_worker first"
     return _WORKER.save_parts(records)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image, JpegImagePlugin
@@ -124,19 +125,21 @@ def decode(data: bytes, max_pixels: int = MAX_PIXELS) -> Decoded:
             text = "not an image file (unrecognised content)"
         raise ImageError(f"cannot decode: {text}") from None
     fmt = im.format or "PNG"
-    if getattr(im, "n_frames", 1) > 1:
-        raise ImageError(f"animated or multi-frame {fmt} image ({im.n_frames} frames)")
+    frames = getattr(im, "n_frames", 1)  # only multi-frame formats (GIF, TIFF, WebP...) have it
+    if frames > 1:
+        raise ImageError(f"animated or multi-frame {fmt} image ({frames} frames)")
     w, h = im.size
     if min(w, h) < MIN_SIDE:
         raise ImageError(f"image too small to parse ({w}x{h}; each side must be at least {MIN_SIDE} px)")
-    info = {k: im.info[k] for k in ("icc_profile", "exif", "dpi") if k in im.info}
-    if fmt == "JPEG":
+    info: dict[str, Any] = {k: im.info[k] for k in ("icc_profile", "exif", "dpi") if k in im.info}
+    if fmt == "JPEG" and isinstance(im, JpegImagePlugin.JpegImageFile):  # (an MPO file is one too)
         info["qtables"] = im.quantization
         info["subsampling"] = JpegImagePlugin.get_sampling(im)
         info["progressive"] = bool(im.info.get("progressive") or im.info.get("progression"))
     if fmt == "WEBP":
         info["lossless"] = _webp_lossless(data)
     source_mode, palette = "", None
+    native: Image.Image
     if im.mode in _NATIVE:
         native = im
     else:
@@ -207,11 +210,13 @@ def _to_palette(decoded: Decoded, im: Image.Image) -> Image.Image:
     """Map RGB(A) pixels back onto the source's own palette: a colour the palette holds gets its
     first index (so pixels off the occluder keep their colours exactly), another (the fill) the
     nearest entry; a pixel whose alpha is 0 gets the transparent index."""
-    pal = np.array(decoded.palette.getpalette() or [0, 0, 0], np.int64).reshape(-1, 3)
+    assert decoded.palette is not None, "only a decoded palette image is mapped back to its palette"
+    source_palette = decoded.palette.getpalette() or [0, 0, 0]
+    pal = np.array(source_palette, np.int64).reshape(-1, 3)
     rgba = np.asarray(im.convert("RGBA") if im.mode == "RGBA" else im.convert("RGB"))
     keys = (rgba[..., 0].astype(np.int64) << 16) | (rgba[..., 1].astype(np.int64) << 8) | rgba[..., 2]
     pal_keys = (pal[:, 0] << 16) | (pal[:, 1] << 8) | pal[:, 2]
-    first = {}
+    first: dict[int, int] = {}
     for i, k in enumerate(pal_keys.tolist()):
         first.setdefault(k, i)
     uniq, inverse = np.unique(keys, return_inverse=True)
@@ -227,7 +232,7 @@ def _to_palette(decoded: Decoded, im: Image.Image) -> Image.Image:
     if rgba.shape[-1] == 4 and isinstance(t, int):
         idx[rgba[..., 3] == 0] = t
     out = Image.fromarray(idx, "P")
-    out.putpalette(decoded.palette.getpalette())
+    out.putpalette(source_palette)
     return out
 
 

@@ -26,16 +26,19 @@ These match Pillow's ``ImageOps.exif_transpose`` (the tests check all eight agai
 from __future__ import annotations
 
 import io
+from typing import Literal
 
 import numpy as np
 
+#: A TIFF header's byte-order mark.
+_BYTE_ORDERS: dict[bytes, Literal["little", "big"]] = {b"II": "little", b"MM": "big"}
 #: The EXIF tag number of Orientation.
 ORIENTATION_TAG = 0x0112
 
 
 def _tiff_orientation(tiff: bytes) -> int:
     """The Orientation entry of IFD0 in a TIFF-structured EXIF block; 1 when absent."""
-    order = {b"II": "little", b"MM": "big"}.get(tiff[:2])
+    order = _BYTE_ORDERS.get(tiff[:2])
     if order is None or int.from_bytes(tiff[2:4], order) != 42:
         return 1
     ifd = int.from_bytes(tiff[4:8], order)

@@ -310,6 +310,7 @@ def _open_shard_state(cfg: GenerateConfig, tree: OutputTree, fingerprint: dict,
     """A shard's own state, after checking it may join this output (no unsharded run there, the
     other shards made with the same N and parameters)."""
     shard = cfg.shard
+    assert shard is not None, "called for a sharded run only"
     if tree.state_file.exists():
         raise ShardError(f"{cfg.output} holds a run made without --shard; rerun that command to resume it, or "
                          "choose another --out for the shards.")

@@ -295,7 +295,7 @@ class RunState:
 
     def remove(self, relpaths: list[str]) -> None:
         """Forget these rows (their relpath stored as bytes, or as text by something else)."""
-        keys = [(os.fsencode(r),) for r in relpaths]
+        keys: list[tuple[bytes | str]] = [(os.fsencode(r),) for r in relpaths]
         for r in relpaths:
             try:
                 r.encode("utf-8")

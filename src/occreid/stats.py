@@ -34,7 +34,7 @@ def _by_split(rows: list[ManifestRow], sort: bool = False) -> list[tuple[str, li
 
 
 def _status_counts(rows: list[ManifestRow]) -> dict[str, int]:
-    status = Counter(r.status for r in rows)
+    status: Counter[str] = Counter(r.status for r in rows)
     return {s: status.get(s, 0) for s in STATUSES}
 
 

@@ -45,13 +45,14 @@ def crops_from_video(video: Path, out_dir: Path, every: int = 10, min_height: in
     the crops cannot be written.
     """
     import cv2
+    import numpy as np
 
     _check_video_file(Path(video))  # never hand a FIFO or an empty file to the decoder
     cap = cv2.VideoCapture(str(video))
     if not cap.isOpened():
         raise VideoError(f"{video} is not a video OpenCV can read (no decoder for it).")
     hog = cv2.HOGDescriptor()
-    hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+    hog.setSVMDetector(np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector(), np.float32))  # (an array already)
     out_dir = Path(out_dir)
     written: list[Path] = []
     index = 0

@@ -58,7 +58,7 @@ def _check_parts(parts, shape: tuple[int, int]) -> str:
     return ""
 
 
-def manifest_row(cfg: GenerateConfig, rec: Record, status: str, reason: str = "", **extra) -> dict:
+def manifest_row(cfg: GenerateConfig, rec: Record, status: Status, reason: str = "", **extra) -> dict:
     """The manifest row of one image: its labels, what became of it, and the run's parameters."""
     o = cfg.occlusion
     return ManifestRow(
@@ -119,7 +119,7 @@ class Worker:
             self._parser = build_parser(self.config.parser, options)
         return self._parser
 
-    def _row(self, rec: Record, status: str, reason: str = "", **extra) -> dict:
+    def _row(self, rec: Record, status: Status, reason: str = "", **extra) -> dict:
         return manifest_row(self.config, rec, status, reason, **extra)
 
     def _map_sources(self) -> list[OutputTree]:

@@ -27,6 +27,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from .containment import UnsafePath  # noqa: F401  (re-exported: what a refused write raises)
 from .errors import OccreidError
@@ -86,7 +87,7 @@ class ManifestRow:
         (``ManifestRow.from_csv(r.to_csv()) == r``). Empty values of optional columns become None; a
         column older manifests lack (``part_source``, ``presence``...) takes its default. ValueError
         (naming the column) for a value that is not of its column's type or a status that is not one."""
-        values = {}
+        values: dict[str, Any] = {}
         for name, (kind, optional) in _COLUMN_TYPES.items():
             text = row.get(name)
             if text is None:
@@ -118,6 +119,9 @@ def typed_rows(rows: Iterable[Mapping[str, str]]) -> list[ManifestRow]:
 class UsableCounts:
     """``errors`` and ``unusable`` of a result holding manifest ``rows`` and ``other_files`` rows
     (a run's, a shard's or a merge's): what decides exit code 1."""
+
+    rows: list[ManifestRow]
+    other_files: list[dict]
 
     @property
     def errors(self) -> int:
@@ -231,7 +235,7 @@ def read_csv_rows(data: bytes, fieldnames: tuple[str, ...], where: Path) -> list
         header = next(reader, None)
         if tuple(header or ()) != tuple(fieldnames):
             raise ManifestError(f"{where} does not have occreid's columns: it is damaged or not occreid's.")
-        rows = []
+        rows: list[dict] = []
         for values in reader:
             if len(values) != len(fieldnames):
                 raise ManifestError(f"{where}, row {len(rows) + 2}: {len(fieldnames)} values expected, "

@@ -106,7 +106,7 @@ class Cell:
 
     @property
     def name(self) -> str:
-        if self.part == CLEAN:
+        if self.part == CLEAN or self.severity is None:
             return CLEAN
         return f"{self.part}/{self.severity.label}/seed{self.seed}"
 
@@ -171,6 +171,7 @@ class PinnedOccluder(Occluder):
                 best = (distance, tuple(drawn[:k]), mask)
             if distance == 0.0 or not len(others):
                 break
+        assert best is not None, "max_draws >= 1 (validated): one draw at least"
         return self._finish(part_map, best[1], rng, best[2])
 
 

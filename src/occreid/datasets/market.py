@@ -33,7 +33,7 @@ class Market1501(Layout):
     #: where the split folders may sit under the root (torchreid's alternative structure)
     subfolders = ("", "Market-1501-v15.09.15/")
     #: torchreid's and fast-reid's ``_junk_pids``: distractors (0) and junk (-1) never become training identities
-    junk_pids = (0, -1)
+    junk_pids: tuple[int, ...] = (0, -1)
     path_rule = ("torchreid's regex ([-\\d]+)_c(\\d) takes pid and camera from its first match in the whole path, "
                  "so no folder name on the path may contain a digit or '-' followed by '_c' and a digit")
 

@@ -117,7 +117,7 @@ class StripeHistogram:
     def describe(self, image: Image.Image | np.ndarray, flip: bool = False) -> np.ndarray:
         """The L2-normalised descriptor of one image (PIL image or H x W x 3 uint8 array)."""
         im = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, dtype=np.uint8))
-        rgb = np.asarray(im.convert("RGB").resize((self.width, self.height), Image.BILINEAR))
+        rgb = np.asarray(im.convert("RGB").resize((self.width, self.height), Image.Resampling.BILINEAR))
         feat = self._one(rgb)
         if flip:
             feat = feat + self._one(np.ascontiguousarray(rgb[:, ::-1]))

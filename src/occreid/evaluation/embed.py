@@ -108,7 +108,7 @@ class Preprocess:
         if not isinstance(image, Image.Image):
             with Image.open(image) as im:
                 return self(im.convert("RGB"))
-        rgb = image.convert("RGB").resize((self.width, self.height), Image.BILINEAR)
+        rgb = image.convert("RGB").resize((self.width, self.height), Image.Resampling.BILINEAR)
         x = np.asarray(rgb, dtype=np.float32) / 255.0
         x = (x - np.asarray(self.mean, dtype=np.float32)) / np.asarray(self.std, dtype=np.float32)
         return np.ascontiguousarray(x.transpose(2, 0, 1))

@@ -15,6 +15,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import OccreidError, OutputFailure
 
@@ -55,7 +56,7 @@ def check_output(path: Path, inputs: Iterable[Path], what: str) -> Path:
     return path
 
 
-def atomic_write(path: Path, write: Callable[[object], None], what: str) -> None:
+def atomic_write(path: Path, write: Callable[[BinaryIO], object], what: str) -> None:
     """Call ``write(binary_file)`` on a temporary file beside ``path``, then rename it into place.
 
     Any OSError (disk full, quota, file size limit) removes the temporary file and raises

@@ -231,7 +231,7 @@ def settings(
 
 def evaluation_records(dataset: Dataset) -> list[Record]:
     """Every record some setting uses as query or gallery, in dataset order (what ``embed`` embeds)."""
-    used = set()
+    used: set[str] = set()
     for s in settings(dataset, single_shot_repeats=0):
         used.update(r.relpath for r in s.query)
         used.update(r.relpath for r in s.gallery)
@@ -363,7 +363,8 @@ def _per_query(setting: Setting, query: Sequence[Record], runs: Sequence[Metrics
     out = []
     for i, rec in enumerate(query):
         valid = first[:, i] >= 0
-        row = {"setting": setting.key, "query": rec.relpath, "pid": rec.pid, "valid": bool(valid.any())}
+        row: dict[str, object] = {"setting": setting.key, "query": rec.relpath, "pid": rec.pid,
+                                  "valid": bool(valid.any())}
         if len(runs) == 1:
             row["first_match_rank"] = int(first[0, i]) + 1 if valid[0] else None
         row["rank1"] = float(np.mean(first[valid, i] == 0)) if valid.any() else None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 import posixpath
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -164,9 +165,9 @@ def paste_transform(source_box: tuple[int, int, int, int], placed_box: tuple[int
     scale = (tx1 - tx0) / sw if not (cut_left or cut_right) else (ty1 - ty0) / sh
     if cut_top and cut_left or cut_top and cut_right or cut_bottom and (cut_left or cut_right):
         return None  # a corner cut off: the scale is not in the boxes
-    left = tx0 if not cut_left else tx1 - scale * sw
-    top = ty0 if not cut_top else ty1 - scale * sh
-    return scale, scale, left - scale * sx0, top - scale * sy0
+    px = float(tx0) if not cut_left else tx1 - scale * sw  # the paste's left and top, cut off or not
+    py = float(ty0) if not cut_top else ty1 - scale * sh
+    return scale, scale, px - scale * sx0, py - scale * sy0
 
 
 def _search(source_mask, placed_mask, source_box, placed_box) -> tuple[int, int, int] | None:
@@ -241,7 +242,7 @@ def on_mask(keypoints: np.ndarray, mask: np.ndarray, margin: int = 2) -> np.ndar
     return out
 
 
-def kpr_skeletons(target: np.ndarray | None, negatives: list[np.ndarray] = ()) -> list[dict]:
+def kpr_skeletons(target: np.ndarray | None, negatives: Sequence[np.ndarray] = ()) -> list[dict]:
     """KPR's keypoint file content: the target skeleton (``is_target`` true, the positive prompt)
     first, then every other person's (negative prompts). No target skeleton: an empty list, which
     KPR reads as no keypoints (all zeros) for that image."""

@@ -51,6 +51,6 @@ class LandmarkFinder:
         return lm
 
     def close(self) -> None:
-        model, self._model = self._model, None
+        model, self._model = self._model, None  # type: ignore[assignment]  # closed: no model from now on
         if model is not None:
             model.close()

@@ -105,10 +105,11 @@ class _Sources:
                 info = read_run_file(root)
             except RunFileError as exc:
                 raise LabelsError(str(exc)) from None
-            self.input = Path(info["input"]) if info.get("input") else None
-            if self.input is None or not self.input.is_dir():
-                raise LabelsError(f"the twin's input folder {self.input} (from {root}/{STATE_DIR}/run.json) is not "
+            found = Path(info["input"]) if info.get("input") else None
+            if found is None or not found.is_dir():
+                raise LabelsError(f"the twin's input folder {found} (from {root}/{STATE_DIR}/run.json) is not "
                                   "there: labels are made from the original images, so it must be readable.")
+            self.input: Path = found
             try:
                 rows = read_manifest(root)
             except (ManifestError, FileNotFoundError) as exc:
@@ -237,7 +238,7 @@ def write_labels(cfg: LabelsConfig, progress: Callable | None = None, parser=Non
 def _label_one(cfg, src: _Sources, tree: OutputTree, item: _Item, parser, finder, donors: dict,
                result: LabelsResult) -> None:
     rgb = src.pixels(item.relpath)
-    shape = rgb.shape[:2]
+    shape = (rgb.shape[0], rgb.shape[1])
     covered = src.covered(item.relpath, shape) if item.occluded else None
     landmarks = _guarded(finder.find, rgb, "the pose model") if finder is not None else None
     target = None if landmarks is None else F.coco17(landmarks, shape, covered)
@@ -302,7 +303,7 @@ def _donor_keypoints(src: _Sources, relpath: str, parser, finder, cache: dict):
         landmarks = _guarded(finder.find, rgb, "the pose model")
         parts = _parts(src, relpath, rgb, parser) if landmarks is not None else None
         box = None if parts is None else mask_box(parts != 0)
-        cache[relpath] = None if box is None else (F.coco17(landmarks, rgb.shape[:2]), box, parts != 0)
+        cache[relpath] = None if box is None else (F.coco17(landmarks, (rgb.shape[0], rgb.shape[1])), box, parts != 0)
     return cache[relpath]
 
 

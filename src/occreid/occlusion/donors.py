@@ -62,7 +62,8 @@ class _Cache:
     """A bounded least-recently-used cache of loaded donors."""
 
     def __init__(self, size: int):
-        self.size, self.items = size, OrderedDict()
+        self.size = size
+        self.items: OrderedDict = OrderedDict()
 
     def get(self, key, make):
         if key in self.items:

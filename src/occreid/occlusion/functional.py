@@ -90,7 +90,7 @@ def coarsen(mask: np.ndarray, levels: int = 4, kernel: int = 2, threshold: float
     return out
 
 
-def fuse(image: np.ndarray, mask: np.ndarray, fill: float | Sequence[float] = 0) -> np.ndarray:
+def fuse(image: np.ndarray, mask: np.ndarray, fill: float | Sequence[float] | np.ndarray = 0) -> np.ndarray:
     """A copy of ``image`` with the pixels under ``mask`` set to ``fill`` (black by default).
 
     Works for H x W and H x W x C images of any dtype; ``fill`` is one value or one per channel.
@@ -198,8 +198,12 @@ def texture_layer(image: np.ndarray, mask: np.ndarray, texture: np.ndarray) -> n
     from PIL import Image
 
     top = float(np.iinfo(image.dtype).max)
-    y0, x0, y1, x1 = mask_box(mask)
-    patch = np.asarray(Image.fromarray(texture).resize((x1 - x0, y1 - y0), Image.BILINEAR)).astype(np.float64)
+    box = mask_box(mask)
+    if box is None:  # nothing to cover: an empty layer
+        return np.zeros_like(image)
+    y0, x0, y1, x1 = box
+    size = (x1 - x0, y1 - y0)
+    patch = np.asarray(Image.fromarray(texture).resize(size, Image.Resampling.BILINEAR)).astype(np.float64)
     if image.ndim == 2 or image.shape[2] == 1:
         patch = patch @ np.array([0.299, 0.587, 0.114])
         patch = patch if image.ndim == 2 else patch[..., None]
@@ -378,8 +382,8 @@ def resize_cutout(pixels: np.ndarray, mask: np.ndarray, height: int) -> tuple[np
     pixels, mask = pixels[y0:y1, x0:x1], mask[y0:y1, x0:x1]
     height = max(1, int(height))
     width = max(1, round((x1 - x0) * height / (y1 - y0)))
-    rgb = np.asarray(Image.fromarray(np.ascontiguousarray(pixels)).resize((width, height), Image.BILINEAR))
-    alpha = Image.fromarray(mask.astype(np.uint8) * 255).resize((width, height), Image.BILINEAR)
+    rgb = np.asarray(Image.fromarray(np.ascontiguousarray(pixels)).resize((width, height), Image.Resampling.BILINEAR))
+    alpha = Image.fromarray(mask.astype(np.uint8) * 255).resize((width, height), Image.Resampling.BILINEAR)
     return rgb, np.asarray(alpha) >= 128
 
 
@@ -424,7 +428,7 @@ def resize_rgb(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
     """An RGB uint8 image resized bilinearly (antialiased when shrinking) to ``height`` x ``width``."""
     from PIL import Image
 
-    return np.asarray(Image.fromarray(np.ascontiguousarray(pixels)).resize((width, height), Image.BILINEAR))
+    return np.asarray(Image.fromarray(np.ascontiguousarray(pixels)).resize((width, height), Image.Resampling.BILINEAR))
 
 
 def to_image_layer(rgb: np.ndarray, like: np.ndarray) -> np.ndarray:

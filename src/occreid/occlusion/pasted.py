@@ -87,7 +87,9 @@ def cut_out(params: OcclusionParams, part_map, drawn_mask, need, rng, donors=Non
     p = params
     H, W = part_map.shape
     person = part_map != 0
-    top, left, bottom, right = F.person_box(part_map)
+    box = F.person_box(part_map)
+    assert box is not None, "a part was drawn, so the map holds a person"
+    top, left, bottom, right = box
     height = bottom - top
     max_person = math.floor(p.max_person_covered * int(person.sum()) + 1e-9)
     if p.shape == "person":
@@ -123,6 +125,7 @@ def cut_out(params: OcclusionParams, part_map, drawn_mask, need, rng, donors=Non
         elif kind == "ground":  # rises from the bottom edge
             ok &= (rows + h == H)[:, None]
         else:  # held: centre in the hands-to-head band, over the person's box
+            assert band is not None, "held objects are drawn for --shape object only"
             cy, cx = rows + h / 2, cols + w / 2
             ok &= ((cy >= band[0]) & (cy <= band[1]))[:, None] & ((cx >= left) & (cx <= right))[None, :]
         if ok.any():
@@ -155,7 +158,9 @@ def scene(params: OcclusionParams, part_map, drawn_mask, need, rng, donors, targ
     if int(((alpha >= 0.5) & drawn_mask).sum()) < need:
         return (f"the coarsened mask of the drawn {{part}} covers less than {p.min_cover:.0%} of it once its edge "
                 f"is softened; lower edge_softness or threshold")
-    y0, x0, y1, x1 = F.mask_box(mask)
+    mask_box = F.mask_box(mask)
+    assert mask_box is not None, "the coarsened mask covers the drawn part (checked above)"
+    y0, x0, y1, x1 = mask_box
     box_h, box_w = y1 - y0, x1 - x0
     pool = donor_pool(p, donors, target)
     if len(pool) == 0:

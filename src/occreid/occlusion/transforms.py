@@ -188,7 +188,7 @@ class OcclusionParams:
             raise bad("rect_sides", f"a non-empty subset of {', '.join(F.RECT_SIDES)}")
         object.__setattr__(self, "rect_sides", sides)
         rect = _range(self.rect_fraction, "rect_fraction", 0.0, 1.0)
-        if rect[0] <= 0:
+        if rect is None or rect[0] <= 0:
             raise ValueError(f"rect_fraction must be above 0, got {self.rect_fraction}")
         object.__setattr__(self, "rect_fraction", rect)
         self._check_pasted(bad)
@@ -318,7 +318,7 @@ class Occluder:
         if p.shape == "rectangle":
             side = p.rect_sides[int(rng.integers(len(p.rect_sides)))]
             depth = float(rng.uniform(*p.rect_fraction))
-            mask = F.rectangle_mask(part_map.shape, side, depth)
+            mask = F.rectangle_mask((part_map.shape[0], part_map.shape[1]), side, depth)
             image_fraction, person_fraction = F.coverage(mask, part_map)
             reason = "" if present else "no body part in the part map; rectangle placed anyway"
             return Occlusion(OCCLUDED, mask, (), reason, image_fraction, person_fraction, side, _fill_seed(rng))
@@ -372,6 +372,7 @@ class Occluder:
         """Draw orders of the present parts; add parts until the coverage reaches the target,
         accept a draw inside the target, else keep the draw closest to it. ``first_order``, when
         given, is tried first (a tracklet's order)."""
+        assert self.params.target is not None, "called when a target is set"
         lo, hi = self.params.target
         best = None  # (distance, parts, mask)
         for attempt in range(self.params.max_draws):
@@ -389,6 +390,7 @@ class Occluder:
                 best = (distance, tuple(order[:k]), mask)
             if distance == 0.0:
                 break
+        assert best is not None, "max_draws >= 1 (validated): one draw at least"
         return self._finish(part_map, best[1], rng, best[2])
 
     # -- the pixels ------------------------------------------------------------------------
@@ -405,6 +407,7 @@ class Occluder:
             raise ValueError(f"occluder mask {mask.shape} does not match image {image.shape[:2]}")
         has_alpha = image.ndim == 3 and image.shape[2] in (2, 4)
         if occlusion.layer is not None:  # a pasted occluder: real content with a soft edge
+            assert occlusion.alpha is not None, "a pasted layer comes with its alpha"
             return F.paste_layer(image, occlusion.layer, occlusion.alpha, has_alpha)
         colour = image[..., :-1] if has_alpha else image
         filled = FILLS[p.fill](colour, mask, p, occlusion.fill_seed)

@@ -84,7 +84,7 @@ def shown(value: object) -> str:
     return str(value)
 
 
-def _number(value: object) -> str:
+def _number(value) -> str:
     try:
         return f"{float(value):g}"
     except (TypeError, ValueError):

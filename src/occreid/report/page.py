@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -111,7 +112,7 @@ def _grid(runs: list[Run], images: Images, samples: int, seed: int, paired: bool
             for r in sample_rows(group, samples, seed):
                 rel = r.relpath
                 cover = "" if r.part == part else f" ({pretty(r.part)})"
-                cell = {
+                cell: dict[str, Any] = {
                     "relpath": rel,
                     "original": images.slot("orig", f"{base.input}/{rel}", images.original(base, rel),
                                             "input not found" if not base.input_ok else "original missing"),
@@ -190,7 +191,7 @@ def _check_destination(html: Path, runs: list[Run], assets: Path) -> None:
         if target.is_relative_to(root) and not target.is_relative_to(root / STATE_DIR):
             raise ReportError(f"{html} lies inside the dataset tree of {run.root}: the report would add files to "
                               f"the dataset. Write it elsewhere, or under {run.root / STATE_DIR}.")
-        if run.input_ok and target.is_relative_to(run.input.resolve()):
+        if run.input_ok and run.input is not None and target.is_relative_to(run.input.resolve()):
             raise ReportError(f"{html} lies inside the input {run.input}, which occreid never writes to.")
     if assets.exists() and not (assets / ASSET_MARKER).exists() and any(assets.iterdir()):
         raise ReportError(f"{assets} exists and was not written by occreid report; remove it or choose another --html.")
@@ -274,8 +275,9 @@ def _write_page(runs: list[Run], assets: Assets, samples_per_cell: int, seed: in
         a, b = set(runs[0].by_rel), set(runs[1].by_rel)
         paired = len(a & b) >= 0.5 * min(len(a), len(b))
     own_parts = [_columns([r])["parts"] for r in runs]  # each run's table and grid rows: its own parts
-    grids = [{"run": runs[0], "grid": _grid(runs if paired else runs[:1], images, samples_per_cell, seed, paired,
-                                            own_parts[0])}]
+    grids: list[dict[str, Any]] = [
+        {"run": runs[0], "grid": _grid(runs if paired else runs[:1], images, samples_per_cell, seed, paired,
+                                       own_parts[0])}]
     if len(runs) == 2 and not paired:  # different inputs: one grid per run
         grids.append({"run": runs[1], "grid": _grid(runs[1:], images, samples_per_cell, seed, False, own_parts[1])})
     columns = _columns(runs)

@@ -124,7 +124,7 @@ class Images:
 
     def original(self, run: Run, rel: str) -> Image.Image | None:
         """Thumbnail of the input image (None when the input folder is gone or the file unreadable)."""
-        return self._thumb("img", run.input / rel) if run.input_ok else None
+        return self._thumb("img", run.input / rel) if run.input_ok and run.input is not None else None
 
     def occluded(self, run: Run, rel: str) -> Image.Image | None:
         """Thumbnail of the run's output image (None when missing or unreadable)."""
