@@ -71,6 +71,7 @@ RUN_FILE = "run.json"
 PARTS_DIR = "parts"
 MASKS_DIR = "masks"
 TMP_DIR = "tmp"
+SHARDS_DIR = "shards"
 STATE_FILE = "state.sqlite"
 MANIFEST_FILE = "manifest.csv"
 OTHER_FILES_FILE = "other_files.csv"
@@ -97,6 +98,16 @@ def part_map_path(output_root: str | Path, relpath: str) -> Path:
     return Path(os.path.join(output_root, STATE_DIR, PARTS_DIR, f"{relpath}.png"))
 
 
+def masks_dir(output_root: str | Path) -> Path:
+    """The folder of a run's saved occluder masks: ``OUT/_occreid/masks``."""
+    return Path(output_root) / STATE_DIR / MASKS_DIR
+
+
+def mask_path(output_root: str | Path, relpath: str) -> Path:
+    """Where the occluder mask of the image at ``relpath`` is saved (``--save-masks``)."""
+    return Path(os.path.join(output_root, STATE_DIR, MASKS_DIR, f"{relpath}.png"))
+
+
 class OutputTree:
     """Paths and atomic writes under one output root.
 
@@ -113,6 +124,8 @@ class OutputTree:
         self.manifest_file = self.state / MANIFEST_FILE
         self.other_files_file = self.state / OTHER_FILES_FILE
         self.summary_file = self.state / SUMMARY_FILE
+        self.parts_dir = self.state / PARTS_DIR
+        self.masks_dir = self.state / MASKS_DIR
         self._root = os.fspath(self.root)
         self._folders: set[str] = set()  # folders this object made or found: not made again per file
         self._real: set[str] = set()  # folders found to be real folders, not links (containment.py)
@@ -125,7 +138,7 @@ class OutputTree:
         return part_map_path(self.root, relpath)
 
     def mask_path(self, relpath: str) -> Path:
-        return self.state / MASKS_DIR / f"{relpath}.png"
+        return mask_path(self.root, relpath)
 
     def output_path(self, kind: str, relpath: str) -> Path:
         """Where an output of this kind (``image``, ``copy``, ``parts``, ``masks``) of an input lies."""

@@ -16,7 +16,8 @@ from .containment import link_on_path
 from .datasets import STATE_DIR, Dataset
 from .engines import ENGINES
 from .inputs import bound_layout
-from .shards import SHARDS_DIR, Shard
+from .output import MASKS_DIR, PARTS_DIR, SHARDS_DIR, TMP_DIR
+from .shards import Shard
 from .worker import _EMBEDDED, _check_embedded, build_parser
 from .writer import OutputError, OutputTree, tmp_name
 
@@ -126,8 +127,8 @@ def check_links(cfg: GenerateConfig, tree: OutputTree, ds: Dataset) -> None:
     masks it saves), or when one of occreid's own folders is not a folder. Nothing is ever written
     or deleted through such a link (``containment.py``)."""
     root = os.fspath(tree.root)
-    own = [STATE_DIR, os.path.relpath(tree.tmp, root), f"{STATE_DIR}/{SHARDS_DIR}", f"{STATE_DIR}/parts",
-           f"{STATE_DIR}/masks"]
+    own = [STATE_DIR, os.path.relpath(tree.tmp, root), f"{STATE_DIR}/{SHARDS_DIR}", f"{STATE_DIR}/{PARTS_DIR}",
+           f"{STATE_DIR}/{MASKS_DIR}"]
     known: set[str] = set()
     for rel in own:
         _refuse_link(cfg, link_on_path(root, rel, known))
@@ -141,11 +142,11 @@ def check_links(cfg: GenerateConfig, tree: OutputTree, ds: Dataset) -> None:
     shards = tree.state / SHARDS_DIR
     if shards.is_dir():  # every shard's folder and its tmp: a merge or an --overwrite acts on them
         for p in sorted(shards.iterdir()):
-            for rel in (f"{STATE_DIR}/{SHARDS_DIR}/{p.name}", f"{STATE_DIR}/{SHARDS_DIR}/{p.name}/tmp"):
+            for rel in (f"{STATE_DIR}/{SHARDS_DIR}/{p.name}", f"{STATE_DIR}/{SHARDS_DIR}/{p.name}/{TMP_DIR}"):
                 _refuse_link(cfg, link_on_path(root, rel, known))
     folders = {rel.rpartition("/")[0] for rel in [r.relpath for r in ds.records] + list(ds.other_files)}
     folders.discard("")
-    prefixes = [""] + [f"{STATE_DIR}/{kind}/" for kind, on in (("parts", cfg.save_parts), ("masks", cfg.save_masks))
+    prefixes = [""] + [f"{STATE_DIR}/{kind}/" for kind, on in ((PARTS_DIR, cfg.save_parts), (MASKS_DIR, cfg.save_masks))
                        if on]
     for folder in sorted(folders):
         for prefix in prefixes:

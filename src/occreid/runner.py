@@ -38,12 +38,14 @@ from .datasets import DATASETS, STATE_DIR, Dataset, Record, loader_hazards, read
 from .engines import EngineError, WorkerLost, make_engine, open_session
 from .inputs import bound_layout, in_state_dir, layout_record, odd_entries, os_reason, sha1_file
 from .occlusion import DONOR_SHAPES
+from .output import STATE_FILE
+from .saved import write_run_file
 from .shards import Shard, ShardError
 from .state import COPY, IMAGE, Entry, RunState, StateError, StateFullError
 from .stats import summarize
 from .status import Status
 from .worker import donor_candidates, manifest_row
-from .writer import ManifestRow, OutputError, OutputTree, UsableCounts, typed_rows, write_json
+from .writer import ManifestRow, OutputError, OutputTree, UsableCounts, typed_rows
 
 __all__ = ["FORMAT_VERSION", "EngineError", "GenerateConfig", "OutputError", "RunError", "RunResult", "ShardError",
            "StateError", "WorkerLost", "generate"]
@@ -288,7 +290,7 @@ def _no_shards(cfg: GenerateConfig, tree: OutputTree, wanted: set[str]) -> None:
         raise RunError(f"{cfg.output} was made by shards (--shard I/{n}); rerun them to resume (occreid merge "
                        f"{cfg.output} merges finished ones), or add --overwrite to start over as one run.")
     for shard in found:
-        path = sharding.shard_dir(tree, shard) / "state.sqlite"
+        path = sharding.shard_dir(tree, shard) / STATE_FILE
         if not path.exists():
             continue
         try:
@@ -323,7 +325,7 @@ def _open_shard_state(cfg: GenerateConfig, tree: OutputTree, fingerprint: dict,
                            "write into it anyway, or choose another --out.")
     sharding.check_compatible(tree, shard, fingerprint, cfg.overwrite)
     folder = sharding.unmark(tree, shard)  # first: no merge may take this shard's old results from now on
-    state, resume = _open_state(cfg, tree, fingerprint, wanted, state_file=folder / "state.sqlite",
+    state, resume = _open_state(cfg, tree, fingerprint, wanted, state_file=folder / STATE_FILE,
                                 exports=(tree.manifest_file, tree.summary_file, tree.other_files_file,
                                          tree.run_file))
     try:
@@ -338,8 +340,7 @@ def _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress, se
     warnings = loader_hazards(ds.layout, cfg.output, ds.records)
     tree.clear_tmp()
     if cfg.shard is None:  # shards: the merge writes it, once every shard agrees
-        write_json(tree, tree.run_file, {"fingerprint": fingerprint, "occreid": __version__,
-                                         "input": str(cfg.input.resolve())})
+        write_run_file(tree, fingerprint, __version__, str(cfg.input.resolve()))
     _test_fault("after-start")
     mine = cfg.shard.owns if cfg.shard is not None else (lambda rel: True)
     layout = bound_layout(ds.layout, cfg.input)

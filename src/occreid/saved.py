@@ -19,8 +19,9 @@ from .errors import OccreidError
 from .images import ImageError
 from .inputs import read_side_file
 from .occlusion import OcclusionParams
-from .output import PARTS_DIR, RUN_FILE, part_map_path, parts_dir, run_file
+from .output import PARTS_DIR, RUN_FILE, OutputTree, part_map_path, parts_dir, run_file
 from .partmaps import SavedParts, read_labels, read_part_map
+from .writer import write_json
 
 #: The fields of ``OcclusionParams`` that JSON turns from tuples into lists.
 _TUPLE_FIELDS = ("target", "rect_sides", "rect_fraction", "person_scale", "person_drop", "object_size")
@@ -31,6 +32,12 @@ class RunFileError(OccreidError, ValueError):
 
 
 # -- the run's parameters -----------------------------------------------------------------------
+def write_run_file(tree: OutputTree, fingerprint: dict | None, version: str | None, input: str | None) -> None:
+    """Write ``run.json``, the one writer of the run record: a run writes its own (``runner``), a
+    merge what the shards recorded (``shards.merge``); ``read_run_file`` / ``read_run`` read it."""
+    write_json(tree, tree.run_file, {"fingerprint": fingerprint, "occreid": version, "input": input})
+
+
 def read_run_file(output_root: str | Path) -> dict:
     """``run.json`` of an output root as a dict; RunFileError (one sentence) when it cannot be read."""
     path = run_file(output_root)
@@ -81,5 +88,5 @@ def read_run(output_root: str | Path) -> SavedRun:
 
 __all__ = [
     "PARTS_DIR", "RUN_FILE", "RunFileError", "SavedParts", "SavedRun", "params_from_fingerprint", "part_map_path",
-    "parts_dir", "read_labels", "read_part_map", "read_run", "read_run_file", "run_file",
+    "parts_dir", "read_labels", "read_part_map", "read_run", "read_run_file", "run_file", "write_run_file",
 ]

@@ -32,6 +32,8 @@ from pathlib import Path
 
 from .containment import clean_relpath, link_on_path
 from .errors import OccreidError
+from .output import MANIFEST_FILE, OTHER_FILES_FILE, SHARDS_DIR, TMP_DIR
+from .saved import write_run_file
 from .stats import summarize
 from .writer import (
     MANIFEST_FIELDS,
@@ -49,8 +51,11 @@ from .writer import (
 )
 
 #: Folder under ``OUT/_occreid`` holding one folder per shard.
-SHARDS_DIR = "shards"
 _SHARD_NAME = re.compile(r"^(\d+)-of-(\d+)$")
+
+
+#: A finished shard's record, in its own folder: its fingerprint, listing, counts and the SHA-1s of its CSVs.
+DONE_FILE = "done.json"
 
 
 class ShardError(OccreidError, RuntimeError):
@@ -115,7 +120,7 @@ def shard_dir(tree: OutputTree, shard: Shard) -> Path:
 def shard_tree(root: Path, shard: Shard) -> OutputTree:
     """The output tree as a shard writes it: shared paths, its own temporary folder."""
     tree = OutputTree(root)
-    return OutputTree(root, tmp=shard_dir(tree, shard) / "tmp")
+    return OutputTree(root, tmp=shard_dir(tree, shard) / TMP_DIR)
 
 
 def existing_shards(tree: OutputTree) -> list[Shard]:
@@ -168,7 +173,7 @@ def unmark(tree: OutputTree, shard: Shard) -> Path:
     its earlier results while it runs. Returns its folder."""
     folder = shard_dir(tree, shard)
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("done.json", "manifest.csv", "other_files.csv"):
+    for name in (DONE_FILE, MANIFEST_FILE, OTHER_FILES_FILE):
         tree.contained(folder / name, "delete")
         (folder / name).unlink(missing_ok=True)
     return folder
@@ -185,9 +190,9 @@ def finish(tree: OutputTree, shard: Shard, rows: list[dict], other_rows: list[di
     (last, so a merge that sees it sees the rest). ``info``: fingerprint, listing, layout, warnings,
     input, occreid version."""
     folder = shard_dir(tree, shard)
-    manifest_sha1 = tree.write_bytes(folder / "manifest.csv", csv_bytes(MANIFEST_FIELDS, rows))
-    other_sha1 = tree.write_bytes(folder / "other_files.csv", csv_bytes(OTHER_FIELDS, other_rows))
-    write_json(tree, folder / "done.json", info | {
+    manifest_sha1 = tree.write_bytes(folder / MANIFEST_FILE, csv_bytes(MANIFEST_FIELDS, rows))
+    other_sha1 = tree.write_bytes(folder / OTHER_FILES_FILE, csv_bytes(OTHER_FIELDS, other_rows))
+    write_json(tree, folder / DONE_FILE, info | {
         "shard": shard.index, "of": shard.count, "manifest_sha1": manifest_sha1, "manifest_rows": len(rows),
         "other_files_sha1": other_sha1, "other_files_rows": len(other_rows)})
 
@@ -197,7 +202,7 @@ def pending(tree: OutputTree, count: int, fingerprint: dict | None = None) -> li
     not finished with these parameters (a shard still to be rerun after another's --overwrite)."""
     waiting = []
     for i in range(count):
-        path = shard_dir(tree, Shard(i, count)) / "done.json"
+        path = shard_dir(tree, Shard(i, count)) / DONE_FILE
         if not path.is_file():
             waiting.append(i)
         elif fingerprint is not None:
@@ -255,7 +260,7 @@ def merge(root: Path, tmp: Path | None = None) -> MergeResult:
         names = ", ".join(f"{i}/{count}" for i in missing[:10]) + (" ..." if len(missing) > 10 else "")
         raise ShardError(f"{len(missing)} of {count} shards of {root} have not finished ({names}); run them "
                          "(a rerun resumes), then merge.")
-    infos = [_read_json(shard_dir(base, Shard(i, count)) / "done.json") or {} for i in range(count)]
+    infos = [_read_json(shard_dir(base, Shard(i, count)) / DONE_FILE) or {} for i in range(count)]
     first = infos[0]
     for i, info in enumerate(infos):
         if info.get("fingerprint") != first.get("fingerprint"):
@@ -268,8 +273,8 @@ def merge(root: Path, tmp: Path | None = None) -> MergeResult:
     other_rows: list[dict] = []
     for i, info in enumerate(infos):
         folder = shard_dir(base, Shard(i, count))
-        for name, fields, key, into in (("manifest.csv", MANIFEST_FIELDS, "manifest", rows),
-                                        ("other_files.csv", OTHER_FIELDS, "other_files", other_rows)):
+        for name, fields, key, into in ((MANIFEST_FILE, MANIFEST_FIELDS, "manifest", rows),
+                                        (OTHER_FILES_FILE, OTHER_FIELDS, "other_files", other_rows)):
             path = folder / name
             try:
                 data = path.read_bytes()
@@ -300,8 +305,7 @@ def merge(root: Path, tmp: Path | None = None) -> MergeResult:
         raise ShardError(f"a shard's manifest of {root} holds a value that is not of its column ({exc}); rerun "
                          "every shard.") from None
     summary, typed = export(tree, rows, other_rows, str(first.get("layout")), [str(w) for w in warnings])
-    write_json(tree, tree.run_file, {"fingerprint": first.get("fingerprint"), "occreid": first.get("occreid"),
-                                     "input": first.get("input")})
+    write_run_file(tree, first.get("fingerprint"), first.get("occreid"), first.get("input"))
     return MergeResult(rows=typed, other_files=other_rows, summary=summary, warnings=warnings, count=count)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .output import SUMMARY_FILE
 from .parts import PARTS
 from .status import STATUSES, Status
 from .writer import ManifestError, ManifestRow, OutputTree, read_manifest
@@ -96,7 +97,7 @@ def read_run_manifest(output_root: Path) -> list[ManifestRow]:
     never opened, so ``stats`` and ``report`` cannot block on it."""
     path = Path(output_root)
     manifest = OutputTree(path).manifest_file if path.is_dir() else path
-    for file in (manifest, manifest.with_name("summary.json")):
+    for file in (manifest, manifest.with_name(SUMMARY_FILE)):
         try:
             mode = os.stat(file).st_mode
         except OSError:

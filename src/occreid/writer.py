@@ -31,7 +31,7 @@ from typing import Any
 
 from .containment import UnsafePath  # noqa: F401  (re-exported: what a refused write raises)
 from .errors import OccreidError
-from .output import OUTPUT_ERRNOS, OutputError, OutputTree, tmp_name  # noqa: F401  (re-exported)
+from .output import OUTPUT_ERRNOS, SUMMARY_FILE, OutputError, OutputTree, tmp_name  # noqa: F401  (re-exported)
 from .partmaps import SavedParts  # noqa: F401  (re-exported)
 from .partmaps import read_part_map as load_part_map  # noqa: F401  (re-exported)
 from .status import STATUSES, Status  # the manifest accepts exactly these (status.py says what each means)
@@ -181,7 +181,7 @@ def read_manifest(path: Path) -> list[ManifestRow]:
     if not path.exists():
         raise FileNotFoundError(f"no manifest at {path}: is this an occreid output, and has its run finished?")
     data = path.read_bytes()
-    summary = path.with_name("summary.json")
+    summary = path.with_name(SUMMARY_FILE)
     if summary.is_file():
         try:
             recorded = json.loads(summary.read_text(encoding="utf-8")).get("manifest_sha1")

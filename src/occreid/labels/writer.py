@@ -21,7 +21,6 @@ Files (``formats`` says what is in them), every one written through ``OutputTree
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from ..errors import OccreidError
 from ..images import MAX_FILE_BYTES, ImageError, decode
 from ..inputs import read_input
 from ..occlusion.functional import mask_box
+from ..output import PARTS_DIR, mask_path, part_map_path, parts_dir, run_file
 from ..saved import RunFileError, read_part_map, read_run_file
 from ..status import Status
 from ..writer import ManifestError, OutputError, OutputTree, read_manifest, write_json
@@ -97,7 +97,7 @@ class _Sources:
 
     def __init__(self, cfg: LabelsConfig):
         root = Path(cfg.dataset)
-        self.twin = (root / STATE_DIR / "run.json").is_file()
+        self.twin = run_file(root).is_file()
         self.root = root
         self.part_roots = [r for r in ((root if self.twin else None), cfg.parts_from) if r is not None]
         if self.twin:
@@ -107,7 +107,7 @@ class _Sources:
                 raise LabelsError(str(exc)) from None
             found = Path(info["input"]) if info.get("input") else None
             if found is None or not found.is_dir():
-                raise LabelsError(f"the twin's input folder {found} (from {root}/{STATE_DIR}/run.json) is not "
+                raise LabelsError(f"the twin's input folder {found} (from {run_file(root)}) is not "
                                   "there: labels are made from the original images, so it must be readable.")
             self.input: Path = found
             try:
@@ -130,7 +130,7 @@ class _Sources:
     def saved_parts(self, relpath: str):
         """The saved part map (``SavedParts``) of an image, or None when no run saved one."""
         for root in self.part_roots:
-            saved = read_part_map(os.path.join(root, STATE_DIR, "parts", f"{relpath}.png"))
+            saved = read_part_map(part_map_path(root, relpath))
             if saved is not None:
                 return saved
         return None
@@ -139,7 +139,7 @@ class _Sources:
         """The twin's occluder mask of an image (bool H x W)."""
         from PIL import Image
 
-        path = os.path.join(self.root, STATE_DIR, "masks", f"{relpath}.png")
+        path = mask_path(self.root, relpath)
         try:
             with Image.open(path) as im:
                 mask = np.array(im.convert("1")).astype(bool)
@@ -165,14 +165,14 @@ def _check(cfg: LabelsConfig, src: _Sources) -> None:
             raise LabelsError(f"{name} {value!r} must be one folder name.")
     if not cfg.masks_suffix.endswith(".npy"):
         raise LabelsError(f"--masks-suffix {cfg.masks_suffix!r} must end in .npy (BPBReID loads it with np.load).")
-    if cfg.parts_from is not None and not (Path(cfg.parts_from) / STATE_DIR / "parts").is_dir():
-        raise LabelsError(f"--parts-from {cfg.parts_from} holds no saved part maps ({STATE_DIR}/parts); make them "
-                          "with generate --save-parts.")
+    if cfg.parts_from is not None and not parts_dir(cfg.parts_from).is_dir():
+        raise LabelsError(f"--parts-from {cfg.parts_from} holds no saved part maps ({STATE_DIR}/{PARTS_DIR}); "
+                          "make them with generate --save-parts.")
     if not src.items:
         raise LabelsError(f"{cfg.dataset} holds no images to label.")
     if src.twin:
         missing = [i.relpath for i in src.items if i.occluded
-                   and not (src.root / STATE_DIR / "masks" / f"{i.relpath}.png").is_file()]
+                   and not mask_path(src.root, i.relpath).is_file()]
         if missing:
             raise LabelsError(f"{cfg.dataset} lacks the occluder masks of {len(missing)} occluded images (e.g. "
                               f"{missing[0]}): rerun its generate command with --save-masks.")

@@ -117,8 +117,8 @@ def run_parameters(fingerprint: dict, first: ManifestRow, tree: OutputTree) -> d
         "splits occluded": fingerprint.get("splits"),
         "fraction occluded": fingerprint.get("fraction"),
         "jpeg quality": fingerprint.get("jpeg_quality"),
-        "parts saved": (tree.state / "parts").is_dir(),
-        "masks saved": (tree.state / "masks").is_dir(),
+        "parts saved": tree.parts_dir.is_dir(),
+        "masks saved": tree.masks_dir.is_dir(),
     }
     if occ.get("shape") == "rectangle":
         out["rectangle sides, depth"] = f"{shown(occ.get('rect_sides'))}; {shown(occ.get('rect_fraction'))}"
@@ -193,6 +193,6 @@ def load_run(root: Path, label: str, run_colour: str) -> Run:
         label=label, root=root, rows=rows, input=inp, input_ok=bool(inp and inp.is_dir()),
         summary=summary, stats=manifest_stats(rows), splits=[s for s in summary if s != "all"],
         params=run_parameters(info.get("fingerprint", {}), rows[0], tree),
-        has_parts=(tree.state / "parts").is_dir(), has_masks=(tree.state / "masks").is_dir(),
+        has_parts=tree.parts_dir.is_dir(), has_masks=tree.masks_dir.is_dir(),
         by_rel={r.relpath: r for r in rows}, colour=run_colour, covering=covering,
     )
