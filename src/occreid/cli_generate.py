@@ -33,7 +33,7 @@ from .datasets import DATASETS
 from .engines import ENGINES
 from .images import MAX_FILE_BYTES, MAX_PIXELS
 from .occlusion import DONOR_SPLITS, FILLS, PART_CHOICES, PRESETS, SHAPES, preset_params
-from .parser import PARSERS
+from .parser import PARSERS, ParserError, options_from_cli
 from .runner import SEED_MAX, GenerateConfig, OutputError
 from .runner import generate as run_generate
 from .shards import parse_shard
@@ -177,15 +177,10 @@ def generate(dataset, output, layout, seed, workers, parser, checkpoint, device,
                                   donor_split=donor_split)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    options = {}
-    if parser == "schp":
-        if checkpoint is None:
-            raise click.UsageError("--parser schp needs --checkpoint (SCHP's Pascal-Person-Part .pth file).")
-        options = {"checkpoint": str(checkpoint), "device": device}
-        if batch_size:
-            options["batch_size"] = batch_size
-    elif checkpoint or device or batch_size:
-        raise click.UsageError("--checkpoint, --device and --batch-size apply to --parser schp only.")
+    try:  # what the parser class declares it takes (Parser.options_from_cli)
+        options = options_from_cli(parser, {"checkpoint": checkpoint, "device": device, "batch_size": batch_size})
+    except ParserError as exc:
+        raise click.UsageError(str(exc)) from None
     if ray_address and engine != "ray":
         raise click.UsageError("--ray-address applies to --engine ray only.")
     if workers is None:

@@ -30,6 +30,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 
 from .errors import EXIT_INTERRUPTED, OccreidError
+from .parser import parser_class
 from .worker import Worker
 
 #: The engines ``--engine`` accepts.
@@ -185,7 +186,7 @@ class RayWorker:
 
 def _needs_gpu(config, resources: dict) -> bool:
     """SCHP actors ask for a GPU when their device is CUDA (given, or the default with GPUs in the cluster)."""
-    if config.parser != "schp":
+    if not getattr(parser_class(config.parser), "uses_gpu", False):
         return False
     device = str(config.parser_options.get("device") or "")
     if device.startswith("cuda"):
@@ -268,7 +269,7 @@ class RayEngine:
             per = "GPU" if gpu else "CPU"
             n = config.workers or int(resources.get(per, 1))
             n = max(1, min(n, n_chunks))
-            if config.parser == "schp" and not gpu:  # one CPU per actor: one torch thread each
+            if getattr(parser_class(config.parser), "takes_threads", False) and not gpu:  # one CPU each: one thread
                 config = replace(config, parser_options={**config.parser_options, "threads": 1})
             actor = ray.remote(num_cpus=1, num_gpus=1 if gpu else 0, max_restarts=0)(RayWorker)
             donors_ref = ray.put(donors) if donors is not None else None

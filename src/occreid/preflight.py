@@ -17,8 +17,8 @@ from .datasets import STATE_DIR, Dataset
 from .engines import ENGINES
 from .inputs import bound_layout
 from .output import MASKS_DIR, PARTS_DIR, SHARDS_DIR, TMP_DIR
+from .parser import RegistryError, build_parser, parser_class
 from .shards import Shard
-from .worker import _EMBEDDED, _check_embedded, build_parser
 from .writer import OutputError, OutputTree, tmp_name
 
 _FREE_MARGIN = 1024 * 1024
@@ -77,8 +77,11 @@ def check_splits(cfg: GenerateConfig, ds: Dataset) -> None:
 def prebuilt_parser(cfg: GenerateConfig):
     """The parser built once in the main process (plugins and SCHP with its checkpoint); the embedded
     parsers are only checked to be installed, so reusing saved part maps stays fast."""
-    if cfg.parser in _EMBEDDED:
-        _check_embedded(cfg.parser)
+    try:
+        cls = parser_class(cfg.parser)
+    except RegistryError:
+        cls = None  # build_parser says why, in the run's words
+    if cls is not None and not getattr(cls, "prebuild", True):
         return None
     return build_parser(cfg.parser, dict(cfg.parser_options))
 

@@ -6,13 +6,12 @@ encode -> write. It returns the chunk's state entries; the main process commits 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 from typing import NamedTuple
 
 import numpy as np
 
-from .config import GenerateConfig, RunError, output_tree, params_hash
+from .config import GenerateConfig, output_tree, params_hash
 from .cores import usable_cores
 from .datasets import Dataset, Layout, Record
 from .images import Decoded, ImageError, decode, encode
@@ -20,7 +19,7 @@ from .inputs import bound_layout, read_input, sha1_file
 from .occlusion import OCCLUDED, Candidate, DonorBank, Occluder, image_rng, relpath_rng, rng_key, tracklet_order
 from .orientation import exif_orientation, to_stored, to_upright
 from .output import OutputError, OutputTree, parts_dir
-from .parser import ParseResult
+from .parser import ParseResult, build_parser, parser_class
 from .partmaps import read_labels, read_part_map
 from .state import IMAGE, Entry
 from .status import Status
@@ -114,7 +113,7 @@ class Worker:
     def parser(self):
         if self._parser is None:
             options = dict(self.config.parser_options)
-            if self.config.parser == "schp" and self.config.workers > 1:
+            if getattr(parser_class(self.config.parser), "takes_threads", False) and self.config.workers > 1:
                 options.setdefault("threads", max(1, usable_cores() // self.config.workers))
             self._parser = build_parser(self.config.parser, options)
         return self._parser
@@ -340,39 +339,3 @@ def not_selected(cfg: GenerateConfig, layout: Layout, rec: Record) -> str:
         if u >= cfg.fraction:
             return f"split policy: {cfg.fraction:.0%} of each split occluded, this image not drawn"
     return ""
-
-
-def build_parser(name: str, options: dict):
-    """Build the parser (in the main process first, so a bad name, plugin or checkpoint stops the
-    run before any image, with one sentence); RunError when it cannot be built."""
-    from .parser import PARSERS
-    from .registry import RegistryError
-
-    if name in _EMBEDDED:
-        _check_embedded(name)  # before the lookup: its lazy import would fail first, less clearly
-    try:
-        cls = PARSERS.lookup(name)  # built-ins and package.module:Class plugins, one path
-    except RegistryError as exc:
-        message = str(exc)
-        raise RunError(message if message.startswith("unknown") else "--" + message) from None
-    try:
-        parser = cls(**options)
-    except Exception as exc:  # noqa: BLE001 - any failure to build it is a configuration error
-        raise RunError(f"--parser {name} cannot be built: {type(exc).__name__}: {exc}") from None
-    if not callable(getattr(parser, "parse", None)):
-        raise RunError(f"--parser {name}: {type(parser).__name__} has no parse(rgb) method.")
-    return parser
-
-
-#: The embedded parsers and the packages each needs (checked, not imported, before the first image).
-_EMBEDDED = {
-    "mediapipe": (("mediapipe", "mediapipe==0.10.21"), ("ai_edge_litert", "ai-edge-litert==2.3.0")),
-    "mediapipe-graph": (("mediapipe", "mediapipe==0.10.21"),),
-}
-
-
-def _check_embedded(name: str) -> None:
-    for module, requirement in _EMBEDDED[name]:
-        if importlib.util.find_spec(module) is None:
-            raise RunError(f"--parser {name} needs the {requirement.split('==')[0]} package: "
-                           f"pip install '{requirement}'.")

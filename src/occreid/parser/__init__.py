@@ -8,8 +8,10 @@ and built by the same path. ``make_parser`` builds either.
 
 from __future__ import annotations
 
+import importlib.util
+
 from ..registry import Registry, RegistryError
-from .base import Parser, ParseResult
+from .base import Parser, ParserError, ParseResult
 
 PARSERS = Registry("parser", plugins=True)
 PARSERS.register("mediapipe", "occreid.parser.direct:DirectParser",
@@ -26,11 +28,53 @@ def register_parser(name: str, target=None, *, help: str = ""):
     return PARSERS.register(name, target, help=help)
 
 
+def parser_class(name: str) -> type:
+    """The class registered as ``name`` (or the plugin ``package.module:Class``), once the packages
+    it declares (``Parser.requires``) are found installed; RegistryError or ParserError (one
+    sentence, both ValueErrors) otherwise."""
+    cls = PARSERS.lookup(name)  # built-ins and package.module:Class plugins, one path (RegistryError)
+    for module, requirement in getattr(cls, "requires", ()):
+        if importlib.util.find_spec(module) is None:
+            raise ParserError(f"--parser {name} needs the {requirement.split('==')[0]} package: "
+                              f"pip install '{requirement}'.")
+    return cls
+
+
 def make_parser(name: str = "mediapipe", **options) -> Parser:
-    """Build a parser by name: a registered one (``mediapipe``, ``mediapipe-graph``, ``schp``) or
-    a plugin ``package.module:Class``; ``options`` go to its constructor. ValueError
-    (:class:`~occreid.registry.RegistryError`) in one sentence for a name that builds nothing."""
-    return PARSERS.create(name, **options)
+    """Build a parser by name (``timm.create_model``): a registered one (``mediapipe``,
+    ``mediapipe-graph``, ``schp``) or a plugin ``package.module:Class``; ``options`` go to its
+    constructor, whose own errors pass through (a library caller sees them as they are).
+    RegistryError / ParserError (ValueErrors, one sentence) for a name that builds nothing or a
+    missing package. The one factory: runs build through it too (``build_parser``)."""
+    return parser_class(name)(**options)
+
+
+def build_parser(name: str, options: dict) -> Parser:
+    """``make_parser`` for a run (the main process before the first image, and each worker): any
+    failure becomes a ParserError in one sentence naming ``--parser`` (exit 2, no traceback)."""
+    try:
+        parser = make_parser(name, **options)
+    except RegistryError as exc:
+        message = str(exc)
+        raise ParserError(message if message.startswith("unknown") else "--" + message) from None
+    except ParserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to build it is a configuration error
+        raise ParserError(f"--parser {name} cannot be built: {type(exc).__name__}: {exc}") from None
+    if not callable(getattr(parser, "parse", None)):
+        raise ParserError(f"--parser {name}: {type(parser).__name__} has no parse(rgb) method.")
+    return parser
+
+
+def options_from_cli(name: str, given: dict) -> dict:
+    """``generate``'s parser options (``--checkpoint``, ``--device``, ``--batch-size``; None when not
+    given) as the constructor options of parser ``name`` (``Parser.options_from_cli``). A name that
+    builds nothing takes none (the checks before the first image then say why it builds nothing)."""
+    try:
+        cls = PARSERS.lookup(name)
+    except RegistryError:
+        cls = Parser
+    return getattr(cls, "options_from_cli", Parser.options_from_cli)(given)
 
 
 def list_parsers() -> tuple[str, ...]:
@@ -38,4 +82,7 @@ def list_parsers() -> tuple[str, ...]:
     return PARSERS.names()
 
 
-__all__ = ["PARSERS", "ParseResult", "Parser", "RegistryError", "list_parsers", "make_parser", "register_parser"]
+__all__ = [
+    "PARSERS", "ParseResult", "Parser", "ParserError", "RegistryError", "build_parser", "list_parsers", "make_parser",
+    "options_from_cli", "parser_class", "register_parser",
+]

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import OccreidError
+
 
 @dataclass(frozen=True)
 class ParseResult:
@@ -42,14 +44,44 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(im)
 
 
+class ParserError(OccreidError, ValueError):
+    """A parser that cannot be built as asked (unknown name, a package missing, its constructor
+    failed): one sentence, before the first image (exit 2)."""
+
+
 class Parser:
     """Base class of the parsers. Subclasses implement ``parse``; ``parse_batch`` may be faster.
 
-    A parser is built once per worker process and reused for every image it handles.
+    A parser is built once per worker process and reused for every image it handles. What it
+    needs is declared on the class (timm's way: the factory ``occreid.parser.make_parser`` reads
+    it, and the CLI, the checks before the first image, the workers and the engines ask the class
+    instead of naming parsers):
     """
 
     #: Short name recorded in the manifest (``mediapipe``, ``mediapipe-graph``, ``schp``).
     name: str = ""
+    #: The packages it needs, as (import name, pip requirement): checked, not imported, before the first image.
+    requires: tuple[tuple[str, str], ...] = ()
+    #: ``generate``'s parser options it takes (``--checkpoint``, ``--device``, ``--batch-size``), and those it
+    #: cannot do without; ``options_from_cli`` turns them into its constructor's keyword arguments.
+    cli_options: tuple[str, ...] = ()
+    cli_required: tuple[str, ...] = ()
+    #: Built once in the main process before the first image (a checkpoint to load, a plugin's constructor to
+    #: try). False: only its packages are checked there and each worker builds its own when it first parses,
+    #: so a run that reuses saved part maps never loads the model, and the pool may fork.
+    prebuild: bool = True
+    #: Takes ``threads`` (its intra-op threads): a worker gets its share of the cores, a Ray CPU actor one.
+    takes_threads: bool = False
+    #: Runs on a ``device`` that may be a GPU: Ray actors ask for one when the device is CUDA.
+    uses_gpu: bool = False
+
+    @classmethod
+    def options_from_cli(cls, given: dict) -> dict:
+        """Its constructor's options from ``generate``'s parser options ``given`` (None: not given);
+        ParserError naming the option when one is missing or does not apply."""
+        if any(v is not None for v in given.values()):
+            raise ParserError("--checkpoint, --device and --batch-size apply to --parser schp only.")
+        return {}
 
     def parse(self, rgb: np.ndarray) -> ParseResult:
         """Parse one H x W x 3 uint8 RGB image."""

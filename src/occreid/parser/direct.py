@@ -111,6 +111,8 @@ class DirectParser(Parser):
     """
 
     name = "mediapipe"
+    requires = (("mediapipe", "mediapipe==0.10.21"), ("ai_edge_litert", "ai-edge-litert==2.3.0"))
+    prebuild = False  # embedded: cheap to check, each worker builds its own
 
     def __init__(
         self,

@@ -72,6 +72,8 @@ class MediaPipeParser(Parser):
     """
 
     name = "mediapipe-graph"
+    requires = (("mediapipe", "mediapipe==0.10.21"),)
+    prebuild = False  # embedded: cheap to check, each worker builds its own
 
     def __init__(
         self,

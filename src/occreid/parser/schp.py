@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 
 from ..cores import usable_cores
-from .base import Parser, ParseResult, as_rgb
+from .base import Parser, ParserError, ParseResult, as_rgb
 from .schp_transforms import INPUT_SIZE, MEAN_BGR, STD_BGR, labels_from_logits, preprocess_rgb
 
 NO_PERSON = "no person pixels"
@@ -59,6 +59,21 @@ class SCHPParser(Parser):
     """
 
     name = "schp"
+    cli_options = ("checkpoint", "device", "batch_size")
+    cli_required = ("checkpoint",)
+    takes_threads = True
+    uses_gpu = True
+
+    @classmethod
+    def options_from_cli(cls, given: dict) -> dict:
+        """``--checkpoint`` (required), ``--device`` (recorded even when not given: the fingerprint
+        keeps it) and ``--batch-size`` when given."""
+        if given.get("checkpoint") is None:
+            raise ParserError("--parser schp needs --checkpoint (SCHP's Pascal-Person-Part .pth file).")
+        options = {"checkpoint": str(given["checkpoint"]), "device": given.get("device")}
+        if given.get("batch_size"):
+            options["batch_size"] = given["batch_size"]
+        return options
 
     def __init__(self, checkpoint, device=None, batch_size: int = 8, input_size: int = INPUT_SIZE,
                  threads: int | None = None, half: bool | None = None, channels_last: bool = True,
