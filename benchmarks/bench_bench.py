@@ -22,10 +22,10 @@ from _shared import DATA, ROOT
 
 sys.path.insert(0, str(ROOT / "src"))
 
-from occreid.bench import BenchConfig, parse_parts, parse_severities, run_bench  # noqa: E402
-from occreid.bench.features import BaselineEmbedder, ModelEmbedder  # noqa: E402
-from occreid.evaluation import Preprocess  # noqa: E402
-from occreid.runner import GenerateConfig, generate  # noqa: E402
+from occreid.bench import BenchConfig, parse_parts, parse_severities, run_bench
+from occreid.bench.features import BaselineEmbedder, ModelEmbedder
+from occreid.evaluation import Preprocess
+from occreid.runner import GenerateConfig, generate
 
 
 def small_cnn(path: Path) -> Path:

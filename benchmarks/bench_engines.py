@@ -26,11 +26,11 @@ from _shared import DATA, ROOT, copy_crops
 
 sys.path.insert(0, str(ROOT / "tests"))  # the box parser
 
-from occreid import __version__  # noqa: E402
-from occreid import shards as sharding  # noqa: E402
-from occreid.datasets import read_dataset  # noqa: E402
-from occreid.runner import GenerateConfig, generate  # noqa: E402
-from occreid.writer import ManifestRow  # noqa: E402
+from occreid import __version__
+from occreid import shards as sharding
+from occreid.datasets import read_dataset
+from occreid.runner import GenerateConfig, generate
+from occreid.writer import ManifestRow
 
 
 def digest(root: Path) -> str:

@@ -26,9 +26,9 @@ from _shared import DATA, ROOT, copy_crops
 
 sys.path.insert(0, str(ROOT / "tests"))  # the box parser, importable by worker processes too
 
-from occreid.datasets import read_dataset  # noqa: E402
-from occreid.occlusion import PRESETS, preset_params  # noqa: E402
-from occreid.runner import GenerateConfig, generate  # noqa: E402
+from occreid.datasets import read_dataset
+from occreid.occlusion import PRESETS, preset_params
+from occreid.runner import GenerateConfig, generate
 
 
 def main() -> None:

@@ -36,10 +36,10 @@ from PIL import Image
 
 sys.path.insert(0, str(ROOT / "src"))
 
-from occreid.cores import usable_cores  # noqa: E402
-from occreid.parser.schp import SCHPParser  # noqa: E402
-from occreid.parser.schp_net import load_checkpoint  # noqa: E402
-from occreid.parser.schp_transforms import labels_from_logits, normalise_bgr, warp_to_input  # noqa: E402
+from occreid.cores import usable_cores
+from occreid.parser.schp import SCHPParser
+from occreid.parser.schp_net import load_checkpoint
+from occreid.parser.schp_transforms import labels_from_logits, normalise_bgr, warp_to_input
 
 KEYS_FILE = SHARED / "docs" / "schp_pascal_expected_keys.txt"
 MARS = DATA / "mars-mini"

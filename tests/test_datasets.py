@@ -58,7 +58,7 @@ def as_tuples(ds) -> list[tuple]:
 
 
 def test_every_dataset_is_declared_once_and_offered_as_a_layout():
-    assert set(EXPECTED) | {"prcc", "market", "folder"} == set(DATASETS) == set(DATASETS)
+    assert set(EXPECTED) | {"prcc", "market", "folder"} == set(DATASETS)
     for name, cls in DATASETS.items():
         assert cls.name == name and cls.expected.startswith(name + ":") and cls.__doc__
 

@@ -25,7 +25,8 @@ from rich.progress import Progress, ProgressColumn, TaskID
 from rich.table import Table
 from rich.text import Text
 
-from .errors import (  # noqa: F401  (the exit codes' home is errors.py; commands import them from here)
+# the exit codes live in errors.py, beside the errors that carry them; commands import them from here
+from .errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_OUTPUT,

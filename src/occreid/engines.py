@@ -236,7 +236,7 @@ class RaySession:
             _check_reachable(address)  # Ray's own client ends the whole process when nobody answers
         try:
             ray.init(address=address, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - any failure to start or join is a configuration error
+        except Exception as exc:
             what = "start a local Ray cluster" if address == "local" else f"join the Ray cluster at {address}"
             first = str(exc).splitlines()[0] if str(exc) else ""
             raise EngineError(f"cannot {what} ({type(exc).__name__}: {first}); check --ray-address and that "
@@ -319,7 +319,7 @@ class RayEngine:
         for a in getattr(self, "actors", []):
             try:
                 self.ray.kill(a)
-            except Exception:  # noqa: BLE001 - already gone
+            except Exception:
                 pass
         self.actors = []
 

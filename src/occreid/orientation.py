@@ -89,7 +89,7 @@ def exif_orientation(data: bytes) -> int:
 
             with Image.open(io.BytesIO(data)) as im:
                 value = int(im.getexif().get(ORIENTATION_TAG, 1))
-    except Exception:  # noqa: BLE001 - any failure to read the tag means "as stored"
+    except Exception:
         return 1
     return value if 1 <= value <= 8 else 1
 

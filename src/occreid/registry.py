@@ -41,7 +41,7 @@ def resolve(reference: str, kind: str = "plugin") -> Any:
         obj: Any = importlib.import_module(module)
     except ImportError as exc:
         raise RegistryError(f"{kind} {reference}: cannot import {module!r} ({exc}); is it on PYTHONPATH?") from None
-    except Exception as exc:  # noqa: BLE001 - a plugin module that fails while importing
+    except Exception as exc:
         raise RegistryError(f"{kind} {reference}: importing {module!r} failed ({type(exc).__name__}: {exc}).") from None
     for name in attr.split("."):
         try:

@@ -20,6 +20,7 @@ import errno
 import json
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -219,13 +220,16 @@ def _copy_other(cfg: GenerateConfig, tree: OutputTree, rel: str, entry: Entry | 
     return new, {"relpath": rel, "action": "copied", "reason": ""}, True
 
 
-def _test_fault(phase: str) -> None:
-    """Test hook: ``OCCREID_TEST_KILL_AT=phase`` kills this process (SIGKILL) at that phase, like a
-    kill -9 (the hostile-input suite uses it; nothing else sets it)."""
-    if os.environ.get("OCCREID_TEST_KILL_AT") == phase:
-        import signal
+#: Observers of a run's phases, called in the main process with the phase's name: ``after-start``
+#: (state made, nothing done), ``after-commit`` (each chunk committed), ``before-export`` (every image
+#: done, no manifest yet), ``after-shard`` (a shard's results written). Empty in a normal run; the
+#: test doubles (``tests/parsers.py``) add one that kills the process there, as a kill -9 would.
+PHASE_HOOKS: list[Callable[[str], None]] = []
 
-        os.kill(os.getpid(), signal.SIGKILL)
+
+def _phase(name: str) -> None:
+    for hook in PHASE_HOOKS:
+        hook(name)
 
 
 def generate(cfg: GenerateConfig, progress=None, dataset: Dataset | None = None) -> RunResult:
@@ -341,7 +345,7 @@ def _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress, se
     tree.clear_tmp()
     if cfg.shard is None:  # shards: the merge writes it, once every shard agrees
         write_run_file(tree, fingerprint, __version__, str(cfg.input.resolve()))
-    _test_fault("after-start")
+    _phase("after-start")
     mine = cfg.shard.owns if cfg.shard is not None else (lambda rel: True)
     layout = bound_layout(ds.layout, cfg.input)
     listed = layout.index(cfg.input) if hasattr(layout, "index") else None
@@ -414,7 +418,7 @@ def _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress, se
                     if kind not in e.outputs:
                         tree.remove(kind, e.relpath)
             state.commit(chunk_entries)
-            _test_fault("after-commit")
+            _phase("after-commit")
             for e in chunk_entries:
                 rows[e.relpath] = e.row
             if progress:
@@ -425,7 +429,7 @@ def _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress, se
             engine.stop()
         raise
 
-    _test_fault("before-export")
+    _phase("before-export")
     final = [rows[r.relpath] for r in records] + odd_rows
     if cfg.shard is None:
         summary, typed = sharding.export(tree, final, other_rows, ds.layout, warnings)
@@ -436,7 +440,7 @@ def _run(cfg, ds, tree, state, resume, fingerprint, params, parser, progress, se
     sharding.finish(tree, cfg.shard, final, other_rows, {
         "fingerprint": fingerprint, "listing": listing, "layout": ds.layout, "warnings": warnings,
         "input": str(cfg.input.resolve()), "occreid": __version__})
-    _test_fault("after-shard")
+    _phase("after-shard")
     waiting = sharding.pending(tree, cfg.shard.count, fingerprint)
     if not waiting:  # the last shard to finish (or one of several finishing at once: same bytes) merges
         sharding.merge(cfg.output, tmp=tree.tmp)

@@ -160,7 +160,7 @@ class Worker:
             for view in views:
                 try:
                     results.append(parser.parse(view))
-                except Exception as exc:  # noqa: BLE001 - recorded in the manifest
+                except Exception as exc:
                     results.append(exc)
         parsed = {}
         for p, turn, res in zip(to_parse, turns, results):

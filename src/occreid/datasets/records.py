@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-#: Extensions the generic folder layout treats as images.
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+#: The file extensions occreid takes for images, in the order messages list them: the one list (the
+#: folder layout, CCVID's frames, the object cut-outs and, less TIFF, the texture folders read it).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+#: The same, for membership tests.
+IMAGE_EXTENSIONS = frozenset(IMAGE_SUFFIXES)
 
 #: The folder under an output root where occreid keeps its manifest, state and side outputs.
 #: Layouts skip it, so an output can itself be read as a dataset.

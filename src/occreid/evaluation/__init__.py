@@ -19,7 +19,7 @@ from .descriptor import StripeHistogram, baseline_features
 from .distances import CosineDistance, EuclideanDistance
 from .embed import ModelError, Preprocess, embed_dataset, embed_images, load_model
 from .fastreid import register_fastreid
-from .loaders import LTCC, PRCC, Market1501, ReIDDataset, register_torchreid
+from .loaders import CalLTCC, CalMarket1501, CalPRCC, ReIDDataset, register_torchreid
 from .metrics import RANKS, Metrics, evaluate, evaluate_labels, label_masks
 from .protocols import (
     FeatureError,
@@ -40,7 +40,7 @@ from .rerank import re_ranking
 __all__ = [
     "StripeHistogram", "baseline_features",
     "ModelError", "Preprocess", "embed_dataset", "embed_images", "load_model",
-    "LTCC", "PRCC", "Market1501", "ReIDDataset", "register_torchreid", "register_fastreid",
+    "CalLTCC", "CalPRCC", "CalMarket1501", "ReIDDataset", "register_torchreid", "register_fastreid",
     "RANKS", "CosineDistance", "EuclideanDistance", "Metrics", "evaluate", "evaluate_labels", "label_masks",
     "re_ranking", "FeatureError", "FeatureTable", "ProtocolError", "Scoring", "Setting", "evaluate_dataset",
     "evaluate_setting",

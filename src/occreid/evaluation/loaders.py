@@ -160,21 +160,21 @@ class ReIDDataset:
         return ([s[:3] for s in self.train], [s[:3] for s in query], [s[:3] for s in self.gallery])
 
 
-class PRCC(ReIDDataset):
-    """PRCC (or Occ-PRCC / an occreid output of PRCC) at ``root``: the folder holding ``rgb/``."""
+class CalPRCC(ReIDDataset):
+    """CAL's reading of PRCC (or Occ-PRCC / an occreid output of PRCC) at ``root``: the folder holding ``rgb/``."""
 
     layout_name = "prcc"
 
 
-class LTCC(ReIDDataset):
-    """LTCC (or Occ-LTCC / an occreid output of LTCC) at ``root``: the folder holding ``train/``, ``query/``,
-    ``test/``."""
+class CalLTCC(ReIDDataset):
+    """CAL's reading of LTCC (or Occ-LTCC / an occreid output of LTCC) at ``root``: the folder holding
+    ``train/``, ``query/``, ``test/``."""
 
     layout_name = "ltcc"
 
 
-class Market1501(ReIDDataset):
-    """Market-1501 (or an occreid output of it) at ``root``; one outfit per identity."""
+class CalMarket1501(ReIDDataset):
+    """CAL's / torchreid's reading of Market-1501 (or an occreid output of it) at ``root``; one outfit per identity."""
 
     layout_name = "market"
 

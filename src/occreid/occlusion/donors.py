@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets.records import IMAGE_EXTENSIONS
 from ..partmaps import read_labels
 
-IMAGE_EXTENSIONS = (".png", ".webp", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MASK_SUFFIX = ".mask.png"
 OBJECT_KINDS = ("ground", "held")
 

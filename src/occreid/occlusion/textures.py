@@ -12,7 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-TEXTURE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+from ..datasets.records import IMAGE_SUFFIXES
+
+#: The image extensions a texture folder is searched for: ``datasets.records.IMAGE_SUFFIXES`` less TIFF,
+#: which texture folders never held (kept out, so the textures a run draws, and its fingerprint, stay).
+TEXTURE_EXTENSIONS = tuple(e for e in IMAGE_SUFFIXES if e not in (".tif", ".tiff"))
 
 
 #: Folder -> its texture files, kept once found (an empty listing is not kept: the folder may fill).

@@ -59,7 +59,7 @@ def build_parser(name: str, options: dict) -> Parser:
         raise ParserError(message if message.startswith("unknown") else "--" + message) from None
     except ParserError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any failure to build it is a configuration error
+    except Exception as exc:
         raise ParserError(f"--parser {name} cannot be built: {type(exc).__name__}: {exc}") from None
     if not callable(getattr(parser, "parse", None)):
         raise ParserError(f"--parser {name}: {type(parser).__name__} has no parse(rgb) method.")

@@ -110,7 +110,7 @@ class MediaPipeParser(Parser):
         self.geometry = dict(geometry or {})
         self.quiet = bool(quiet)
         with _filtered_stderr(self.quiet):
-            import cv2  # noqa: F401  (a mediapipe dependency; imported here to fail early)
+            import cv2
             import mediapipe as mp
 
             self._cv2 = cv2
