@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import shared_dataset
 
-from occreid.bench import BenchConfig, PinnedOccluder, inp_per_query, minp, parse_severities, run_bench, summarize
+from occreid.bench import BenchConfig, PinnedOccluder, parse_severities, run_bench, summarize
 from occreid.bench.cli import write_outputs
 from occreid.bench.features import BaselineEmbedder, Embedder
 from occreid.bench.grid import BenchError, Severity, cell_params, parse_parts
@@ -27,7 +27,7 @@ from occreid.bench.summary import normalised, relative_drop
 from occreid.cli import main
 from occreid.datasets import read_dataset
 from occreid.evaluation import baseline_features, evaluate_dataset, settings
-from occreid.evaluation.metrics import CosineDistance, label_masks
+from occreid.evaluation.metrics import CosineDistance, evaluate, label_masks
 from occreid.occlusion import image_rng, preset_params
 from occreid.runner import GenerateConfig, generate
 
@@ -178,9 +178,8 @@ def test_minp_by_hand():
     dist = np.array([[0.1, 0.2, 0.3, 0.4, 0.5]])
     good = np.array([[False, True, False, False, True]])
     junk = np.array([[False, False, True, False, False]])
-    assert inp_per_query(dist, good, junk)[0] == pytest.approx(2 / 4)
-    assert minp(dist, good, junk) == pytest.approx(0.5)
-    assert np.isnan(inp_per_query(dist, np.zeros_like(good), junk)[0])  # no match: skipped
+    assert evaluate(dist, good, junk, max_rank=5).mINP == pytest.approx(2 / 4)  # the bench's mINP is evaluate's
+    assert np.isnan(evaluate(dist, np.zeros_like(good), junk, max_rank=5).mINP)  # no query with a match
 
 
 def test_summary_is_its_definition_on_a_hand_made_grid():

@@ -11,8 +11,7 @@
 
 from .grid import GRID_PARTS, BenchError, PinnedOccluder, Severity, parse_parts, parse_severities
 from .run import BenchConfig, BenchResult, run_bench
-from .scoring import inp_per_query, minp
 from .summary import normalised, relative_drop, summarize
 
-__all__ = ["GRID_PARTS", "BenchConfig", "BenchError", "BenchResult", "PinnedOccluder", "Severity", "inp_per_query",
-           "minp", "normalised", "parse_parts", "parse_severities", "relative_drop", "run_bench", "summarize"]
+__all__ = ["GRID_PARTS", "BenchConfig", "BenchError", "BenchResult", "PinnedOccluder", "Severity",
+            "normalised", "parse_parts", "parse_severities", "relative_drop", "run_bench", "summarize"]
