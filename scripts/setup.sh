@@ -4,7 +4,7 @@
 #   bash scripts/setup.sh          the core package: what `occreid` needs to run (scripts/demo.sh uses this);
 #                                  installs nothing outside .venv
 #   bash scripts/setup.sh --test   the core package plus what the tests need, into the same .venv: torch
-#                                  (CPU), Ray, ONNX Runtime, pytest, ruff; and, as root with apt-get,
+#                                  (CPU), Ray, ONNX Runtime, pytest, ruff, mypy; and, as root with apt-get,
 #                                  Debian's chromium package for the report's browser test
 #                                  (scripts/test.sh uses this)
 #
