@@ -18,6 +18,8 @@ the rows asked for, so that large evaluations never materialise the whole matrix
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 #: The distances ``occreid evaluate --distance`` offers.
@@ -65,6 +67,8 @@ class CosineDistance(_Rows):
             raise ValueError(f"backend must be numpy or torch, not {backend!r}")
         self.backend = backend
         self.shape = (qf.shape[0], gf.shape[0])
+        self.qf: Any  # NumPy arrays, or torch tensors on ``device`` (backend "torch")
+        self.gf: Any
         if backend == "torch":
             try:
                 import torch

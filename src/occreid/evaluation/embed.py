@@ -125,7 +125,7 @@ def _flatten_output(out, n: int) -> np.ndarray:
     return arr.reshape(n, -1)
 
 
-def load_torchscript(path: str | Path, device: str = "cpu") -> Model:
+def load_torchscript(path: str | Path, device: str = "cpu") -> LoadedModel:
     """A TorchScript model (``torch.jit.save``) as a batch -> features function.
 
     A tuple or list output uses its first element; outputs are flattened to (N, D).
@@ -146,7 +146,7 @@ def load_torchscript(path: str | Path, device: str = "cpu") -> Model:
     return LoadedModel(_torch_runner(torch, module, device), path)
 
 
-def load_torch_export(path: str | Path, device: str = "cpu") -> Model:
+def load_torch_export(path: str | Path, device: str = "cpu") -> LoadedModel:
     """A ``torch.export`` program (``torch.export.save``, ``.pt2``) as a batch -> features function.
 
     Export it with a dynamic batch dimension (``dynamic_shapes={"x": {0: torch.export.Dim("n")}}``)
@@ -183,7 +183,7 @@ def _torch_runner(torch, module, device: str) -> Model:
     return run
 
 
-def load_onnx(path: str | Path, device: str = "cpu") -> Model:
+def load_onnx(path: str | Path, device: str = "cpu") -> LoadedModel:
     """An ONNX model as a batch -> features function, run by ONNX Runtime (first input, first output).
 
     A model exported with a fixed batch size is fed batches of that size (the last one padded).

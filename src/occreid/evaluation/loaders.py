@@ -33,6 +33,7 @@ import numpy as np
 
 from ..datasets import declaration, read_dataset
 from ..datasets.records import Record
+from .protocols import labelled_pid
 
 Sample = tuple  # (img_path, pid, camid, clothes_id) or (img_path, pid, camid)
 
@@ -82,12 +83,13 @@ class ReIDDataset:
             q_diff = [r for r in test if r.camera == 2]
             self.train, self.num_train_pids, self.num_train_clothes, self.pid2clothes = self._train(train)
             self.val, *_ = self._train(val)
-            order = {p: i for i, p in enumerate(sorted({r.pid for r in gallery}))}
-            for p in sorted({r.pid for r in test} - set(order)):  # ids missing from camera A, after the others
+            order = {p: i for i, p in enumerate(sorted({labelled_pid(r) for r in gallery}))}
+            missing = {labelled_pid(r) for r in test} - set(order)
+            for p in sorted(missing):  # ids missing from camera A, after the others
                 order[p] = len(order)
-            self.gallery = [self._sample(r, 2 * order[r.pid]) for r in gallery]
-            self.query_same = [self._sample(r, 2 * order[r.pid]) for r in q_same]
-            self.query_diff = [self._sample(r, 2 * order[r.pid] + 1) for r in q_diff]
+            self.gallery = [self._sample(r, 2 * order[labelled_pid(r)]) for r in gallery]
+            self.query_same = [self._sample(r, 2 * order[labelled_pid(r)]) for r in q_same]
+            self.query_diff = [self._sample(r, 2 * order[labelled_pid(r)] + 1) for r in q_diff]
             self.query = self.query_same + self.query_diff
             self.num_test_clothes = 2 * len(order)
         else:
@@ -150,7 +152,8 @@ class ReIDDataset:
         ``(img_paths, pid, camid)`` per tracklet, as torchreid's ``VideoDataset`` takes them.
         """
         if self.video:
-            return tuple([s[:3] for s in self.tracklets(x)] for x in (self.train, self.query, self.gallery))
+            train, query, gallery = ([s[:3] for s in self.tracklets(x)] for x in (self.train, self.query, self.gallery))
+            return train, query, gallery
         query = self.query
         if self.layout == "prcc":
             choices = {"cloth-changing": self.query_diff, "same-clothes": self.query_same, "both": self.query}
@@ -207,7 +210,7 @@ def register_torchreid(name: str, root: str | Path, layout: str | None = None, p
     first = ReIDDataset(data_root, layout)  # fail now, not when torchreid first builds the dataset
     base = torchreid.data.VideoDataset if first.video else torchreid.data.ImageDataset
 
-    class OccReIDImageDataset(base):
+    class OccReIDImageDataset(base):  # type: ignore[valid-type,misc]  # torchreid's class, chosen at run time
         dataset_dir = str(data_root)
         _junk_pids = list(first.junk_pids)
 

@@ -74,7 +74,8 @@ class Metrics:
     num_gallery: int = 0
     extra: dict = field(default_factory=dict, compare=False)
     mINP: float = float("nan")
-    per_query: dict | None = field(default=None, compare=False, repr=False)
+    #: ``evaluate(per_query=True)``: the per-query arrays; ``evaluate_setting``: one row (a dict) per query
+    per_query: dict | list[dict] | None = field(default=None, compare=False, repr=False)
 
     @property
     def num_skipped(self) -> int:

@@ -150,6 +150,14 @@ class Setting:
         return f"{self.name}/{proto}"
 
 
+def labelled_pid(record: Record) -> int:
+    """The identity of an image a protocol evaluates; ProtocolError for an image without one (a
+    ``folder`` layout has no labels to evaluate)."""
+    if record.pid is None:
+        raise ProtocolError(f"{record.relpath} has no identity label: evaluation needs a labelled dataset.")
+    return record.pid
+
+
 def single_shot_draws(gallery: Sequence[Record], repeats: int, seed: int) -> tuple[np.ndarray, ...]:
     """``repeats`` seeded draws of one gallery image per identity (indices into ``gallery``).
 
@@ -158,7 +166,7 @@ def single_shot_draws(gallery: Sequence[Record], repeats: int, seed: int) -> tup
     """
     by_pid: dict[int, list[int]] = {}
     for i, r in enumerate(gallery):
-        by_pid.setdefault(r.pid, []).append(i)
+        by_pid.setdefault(labelled_pid(r), []).append(i)
     rng = np.random.default_rng(seed)
     pids = sorted(by_pid)
     return tuple(
@@ -184,7 +192,7 @@ def cal_single_shot_draws(
                             f"({len(listed)} listed, {len(gallery)} read)")
     by_pid: dict[int, list[int]] = {}
     for rel in listed:
-        by_pid.setdefault(gallery[position[rel]].pid, []).append(position[rel])
+        by_pid.setdefault(labelled_pid(gallery[position[rel]]), []).append(position[rel])
     rng = random.Random(3)
     return tuple(np.array([rng.choice(by_pid[p]) for p in by_pid], dtype=np.int64) for _ in range(repeats))
 
@@ -356,10 +364,17 @@ def _cameras(setting: Setting, query: Sequence[Record], gallery: Sequence[Record
     return (np.array([r.camera for r in query], dtype=np.int64), np.array([r.camera for r in gallery], dtype=np.int64))
 
 
+def _query_arrays(m: Metrics) -> dict:
+    """The per-query arrays ``evaluate(per_query=True)`` keeps (``first``, ``ap``, ``inp``)."""
+    assert isinstance(m.per_query, dict), "evaluated with per_query=True"
+    return m.per_query
+
+
 def _per_query(setting: Setting, query: Sequence[Record], runs: Sequence[Metrics]) -> list[dict]:
     """Each query's rank-1 hit, first-match rank (1-based), AP and INP; single-shot: means over the draws."""
-    first = np.stack([r.per_query["first"] for r in runs])
-    ap, inp = np.stack([r.per_query["ap"] for r in runs]), np.stack([r.per_query["inp"] for r in runs])
+    arrays = [_query_arrays(r) for r in runs]
+    first = np.stack([a["first"] for a in arrays])
+    ap, inp = np.stack([a["ap"] for a in arrays]), np.stack([a["inp"] for a in arrays])
     out = []
     for i, rec in enumerate(query):
         valid = first[:, i] >= 0

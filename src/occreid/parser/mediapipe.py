@@ -170,6 +170,7 @@ class MediaPipeParser(Parser):
         reason = pose_geometry.sanity_check(lm, mask, h, w, **gate)
         if reason is not None:
             return None, reason
+        assert lm is not None and mask is not None, "sanity_check refuses a pass without landmarks or mask"
         geometry = {
             "mask_threshold": self.mask_threshold,
             "min_visibility": self.min_visibility,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -106,7 +106,7 @@ class SCHPParser(Parser):
             p.requires_grad_(False)
         model = model.to(self.device)
         if self.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs lack it
         self.model = model.eval()
         if cuda:
             torch.backends.cudnn.benchmark = True
@@ -141,7 +141,7 @@ class SCHPParser(Parser):
         return list(self.iter_parse(images))
 
     def iter_parse(self, images: Iterable[np.ndarray], batch_size: int | None = None
-                   ) -> Iterator[ParseResult]:
+                   ) -> Generator[ParseResult, None, None]:
         """Parse a stream of RGB images, yielding one result per image, in order.
 
         ``images`` may be lazy (a generator that decodes files): it is consumed in a background
@@ -169,6 +169,7 @@ class SCHPParser(Parser):
                     if isinstance(meta, ParseResult):
                         current.append(meta)
                     else:
+                        assert logits is not None, "a batch with images to finish was inferred"
                         current.append(post_pool.submit(self._finish, logits[j], *meta))
                         j += 1
                 # The previous batch was post-processed while this one ran through the network.
@@ -185,7 +186,7 @@ class SCHPParser(Parser):
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
         self._pre_pool = self._post_pool = None
-        self.model = None
+        self.model = None  # type: ignore[assignment]  # closed: no model from now on
 
     # ------------------------------------------------------------------ stages
 

@@ -52,6 +52,9 @@ class InferenceABN(nn.Module):
     in the preceding convolution and only the activation remains.
     """
 
+    running_mean: torch.Tensor  # buffers (register_buffer): tensors, not modules
+    running_var: torch.Tensor
+
     def __init__(self, num_features: int, activation: str = "leaky_relu"):
         super().__init__()
         if activation not in ("leaky_relu", "none"):

@@ -54,7 +54,7 @@ def warp_to_input(image: np.ndarray, input_size: int = INPUT_SIZE,
         (input_size, input_size),
         flags=interpolation,
         borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0,
+        borderValue=0,  # type: ignore[call-overload]  # cv2's stubs want a Scalar tuple; 0 is the same Scalar
     )
 
 
@@ -73,7 +73,7 @@ def warp_back(maps: np.ndarray, width: int, height: int,
         (int(width), int(height)),
         flags=interpolation,
         borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0,
+        borderValue=0,  # type: ignore[call-overload]  # cv2's stubs want a Scalar tuple; 0 is the same Scalar
     )
     if maps.ndim == 3 and out.ndim == 2:  # OpenCV drops a trailing channel axis of size 1
         out = out[:, :, None]
