@@ -33,7 +33,8 @@ def run(src, out, **kw):
 
 def cli(*args, env=None):
     """Run the real console entry point in a subprocess (so a kill there kills only it)."""
-    full_env = {**os.environ, "PYTHONPATH": str(TESTS), **(env or {})}
+    path = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH")) if p)  # the code under test
+    full_env = {**os.environ, "PYTHONPATH": path, **(env or {})}
     return subprocess.run([sys.executable, "-m", "occreid.cli", *map(str, args)], env=full_env,
                           capture_output=True, text=True, timeout=300)
 
