@@ -220,10 +220,8 @@ def _copy_other(cfg: GenerateConfig, tree: OutputTree, rel: str, entry: Entry | 
     return new, {"relpath": rel, "action": "copied", "reason": ""}, True
 
 
-#: Observers of a run's phases, called in the main process with the phase's name: ``after-start``
-#: (state made, nothing done), ``after-commit`` (each chunk committed), ``before-export`` (every image
-#: done, no manifest yet), ``after-shard`` (a shard's results written). Empty in a normal run; the
-#: test doubles (``tests/parsers.py``) add one that kills the process there, as a kill -9 would.
+#: Observers of the phases (after-start, after-commit, before-export, after-shard), called in the main
+#: process; empty in a run: the test doubles (tests/parsers.py) add one that kills it there (kill -9).
 PHASE_HOOKS: list[Callable[[str], None]] = []
 
 

@@ -395,11 +395,8 @@ class Occluder:
 
     # -- the pixels ------------------------------------------------------------------------
     def apply(self, image: np.ndarray, occlusion: Occlusion) -> np.ndarray:
-        """The image with the occluder fused in (a copy; the input is not modified).
-
-        Works on H x W or H x W x C images of uint8 or uint16; an alpha channel is made opaque
-        under the occluder.
-        """
+        """The image with the occluder fused in (a copy; the input is not modified). Works on H x W
+        or H x W x C images of uint8 or uint16; an alpha channel is made opaque under the occluder."""
         if occlusion.status != OCCLUDED or not occlusion.mask.any():
             return image.copy()
         p, mask = self.params, occlusion.mask
