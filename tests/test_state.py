@@ -105,22 +105,30 @@ def test_the_lock_records_its_holder_and_a_killed_holder_is_taken_over_with_a_li
 
 
 def test_a_forked_child_does_not_keep_the_lock(tmp_path):
-    """A pool worker forked while the run holds the lock closes its copy: once the run closes the
-    state, the output is free even though the child still runs."""
+    """A pool worker forked while the run holds the lock closes its copy at once: when the run ends
+    without releasing it (killed: its descriptor closed, never unlocked), the output is free even
+    though the child still runs."""
     path = tmp_path / "state.sqlite"
     state = RunState.open(path, create=True)
+    ready_r, ready_w = os.pipe()
     release_r, release_w = os.pipe()
     child = os.fork()
     if child == 0:
         os.close(release_w)
+        os.write(ready_w, b"r")  # after the fork hooks: the child's copy of the lock is closed by now
         os.read(release_r, 1)  # alive until the test lets it go
         os._exit(0)
     os.close(release_r)
+    os.close(ready_w)
     try:
-        state.close()
+        assert os.read(ready_r, 1) == b"r"
+        state._db.close()
+        state._lock.close()  # as a kill leaves it: closed, not unlocked
         again = RunState.open(path, create=False)  # before: "another occreid run is writing"
+        assert "ended without finishing" in again.taken_over
         again.close()
     finally:
         os.write(release_w, b"x")
         os.close(release_w)
+        os.close(ready_r)
         os.waitpid(child, 0)

@@ -165,6 +165,10 @@ def _release(lock_fh) -> None:
     except (OSError, ValueError):
         pass
     _HELD.discard(lock_fh)
+    try:  # unlocked explicitly: a forked child that has not yet closed its copy cannot keep it held
+        fcntl.flock(lock_fh, fcntl.LOCK_UN)
+    except OSError:
+        pass
     lock_fh.close()
 
 
