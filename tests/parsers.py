@@ -17,10 +17,13 @@ from occreid.parser import Parser, ParseResult
 
 def _kill_at(phase: str) -> None:
     """``OCCREID_TEST_KILL_AT=phase`` kills the run's main process (SIGKILL) at that phase of
-    ``runner.generate``, like a kill -9 (a run that names one of these parsers loads this module
-    in its main process before the first phase)."""
+    ``runner.generate``, like a kill -9; ``OCCREID_TEST_SIGINT_AT=phase`` sends it SIGINT (Ctrl-C)
+    there instead, e.g. right after the first chunk is committed while the workers are mid-chunk (a
+    run that names one of these parsers loads this module in its main process before the first phase)."""
     if os.environ.get("OCCREID_TEST_KILL_AT") == phase:
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("OCCREID_TEST_SIGINT_AT") == phase:
+        os.kill(os.getpid(), signal.SIGINT)
 
 
 if _kill_at not in runner.PHASE_HOOKS:
@@ -31,7 +34,7 @@ class BoxParser(Parser):
     """A figure made of boxes: head, torso, upper legs, lower legs (no arms). A uniform image
     (all pixels equal) has no person. ``OCCREID_TEST_KILL_AFTER=N`` kills the process at the
     N-th parse, like a kill -9 in the middle of a run; ``OCCREID_TEST_SIGINT_AFTER=N`` sends SIGINT
-    (Ctrl-C) instead (with one worker the parser runs in the main process);
+    (Ctrl-C) to the parsing process instead (with one worker, the run's main process);
     ``OCCREID_TEST_FILL_AT=N`` with ``OCCREID_TEST_FILL_PATH=FILE`` fills FILE's file system at the
     N-th parse, as another program filling the disk during a run would; ``OCCREID_TEST_NO_PARSE=1``
     makes any parse fail, which proves a run reused saved part maps."""
@@ -49,8 +52,7 @@ class BoxParser(Parser):
         if self.kill_after and self.calls >= self.kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
         if self.calls == int(os.environ.get("OCCREID_TEST_SIGINT_AFTER", "0")):
-            parent = os.environ.get("OCCREID_TEST_SIGINT_TARGET") == "parent"  # a pool worker: Ctrl-C hits the main
-            os.kill(os.getppid() if parent else os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
         if self.calls == int(os.environ.get("OCCREID_TEST_FILL_AT", "0")):
             _fill(os.environ["OCCREID_TEST_FILL_PATH"])
         if rgb.min() == rgb.max():
