@@ -243,11 +243,12 @@ class OutputTree:
     # -- side outputs ----------------------------------------------------------------------
     def save_part_map(self, relpath: str, parts: np.ndarray | None, shape: tuple[int, int],
                       parser: str, reason: str, source_sha1: str, source: str = "",
-                      presence: float | None = None) -> str:
+                      presence: float | None = None, quality: float | None = None) -> str:
         """Save a part map as a palette PNG; a "no person" result is saved as an all-background
-        map. PNG text keeps the parser, the part source (pose, silhouette...), its reason and the
-        SHA-1 of the source image's bytes, so a later run reuses the map only for the same image
-        and parser, and can say where its parts came from. Returns the PNG's SHA-1."""
+        map. PNG text keeps the parser, the part source (pose, silhouette...), its reason, the
+        SHA-1 of the source image's bytes and the map's part-quality score, so a later run reuses
+        the map only for the same image and parser, and can say where its parts came from and how
+        far they can be trusted. Returns the PNG's SHA-1."""
         arr = parts if parts is not None else np.zeros(shape, np.uint8)
         pal = Image.fromarray(arr.astype(np.uint8))  # mode L; putpalette turns it into P
         pal.putpalette(_MAP_PALETTE)
@@ -257,6 +258,8 @@ class OutputTree:
         meta.add_text("occreid-source-sha1", source_sha1)
         meta.add_text("occreid-part-source", source)
         meta.add_text("occreid-presence", "" if presence is None else f"{float(presence):.6f}")
+        if quality is not None and parts is not None:  # the part-quality score (maps before it have none)
+            meta.add_text("occreid-part-quality", f"{float(quality):.6f}")
         buf = io.BytesIO()
         pal.save(buf, format="PNG", pnginfo=meta)
         return self.write_bytes(self.part_path(relpath), buf.getvalue())

@@ -7,7 +7,7 @@ layout of ``OUT/_occreid`` and the checks on what is read are written once::
     OUT/_occreid/run.json             {"fingerprint": {..., "seed", "occlusion": {...}}, "input", "occreid"}
     OUT/_occreid/parts/<relpath>.png  palette PNG of labels 0..6, with the parser, the part source,
                                       the reason ("no person" maps are all background), the person
-                                      score and the SHA-1 of the source image in its text chunks
+                                      score, the part-quality score and the SHA-1 of the source image in its text chunks
 
 occreid writes part maps as 8-bit palette PNGs whose rows are stored unfiltered (``writer``), so
 reading one back is a zlib inflate and a reshape (``_plain_png``, with every chunk's CRC checked);
@@ -115,13 +115,14 @@ def part_map_path(output_root: str | Path, relpath: str) -> Path:
 
 @dataclass(frozen=True)
 class SavedParts:
-    """A saved part map: parts (None: no person), reason, and the source and person score recorded
-    when it was made."""
+    """A saved part map: parts (None: no person), reason, and the source, person score and
+    part-quality score recorded when it was made."""
 
     parts: np.ndarray | None
     reason: str
     source: str
     presence: float | None = None
+    quality: float | None = None  # the part-quality score; None in maps saved before it existed
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -239,7 +240,7 @@ def read_part_map(path: str | Path, parser: str | None = None, source_sha1: str 
     presence = _float_or_none(info.get("occreid-presence", ""))
     if reason or not arr.any():
         return SavedParts(None, reason or "no person", source, presence)
-    return SavedParts(arr, "", source, presence)
+    return SavedParts(arr, "", source, presence, _float_or_none(info.get("occreid-part-quality", "")))
 
 
 def _float_or_none(text: str) -> float | None:

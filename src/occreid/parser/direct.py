@@ -53,6 +53,7 @@ import numpy as np
 from . import framing, pose_geometry, silhouette, subject
 from .base import Parser, ParseResult, as_rgb
 from .pose import PoseLandmarkModel, PoseOutput, landmark_roi, mask_roi
+from .quality import part_quality
 
 
 def _logit(p: float) -> float:
@@ -289,8 +290,8 @@ class DirectParser(Parser):
             return None
         return cx, cy, side
 
-    def _parse_picture(self, im: np.ndarray) -> tuple[np.ndarray | None, str, str, float]:
-        """(parts at the mask's size or None, reason, source, presence) for a trimmed picture,
+    def _parse_picture(self, im: np.ndarray) -> tuple[np.ndarray | None, str, str, PoseOutput | None]:
+        """(parts at the mask's size or None, reason, source, the pass used) for a trimmed picture,
         of the crop's subject (``subject.py``): when the skeleton found sits off the centre line
         of a person-shaped crop, that person is hidden and the crop parsed again; the more
         centred skeleton of the two, when about as tall, is kept."""
@@ -311,8 +312,8 @@ class DirectParser(Parser):
             parts2, _ = self._judge(other, hidden)
             self._magnitude = None
             if parts2 is not None and subject.is_subject(out.landmarks, other.landmarks, w):
-                return parts2, "", "pose", other.presence
-        return parts, reason, source, (out.presence if out is not None else 0.0)
+                return parts2, "", "pose", other
+        return parts, reason, source, out
 
     def _core(self, out: PoseOutput, w: int, h: int) -> np.ndarray:
         """The body of a pass's skeleton alone: its part map within ``core_distance`` radii of the
@@ -375,8 +376,9 @@ class DirectParser(Parser):
     def parse(self, rgb: np.ndarray) -> ParseResult:
         """Parse one H x W x 3 uint8 RGB image (grey and RGBA are accepted and converted).
 
-        Returns ``ParseResult(parts, "", source, score)`` with an H x W uint8 map (0 background ..
-        6 lower legs), ``source`` "pose" or "silhouette" and ``score`` the pose presence score; or
+        Returns ``ParseResult(parts, "", source, score, quality)`` with an H x W uint8 map (0
+        background .. 6 lower legs), ``source`` "pose" or "silhouette", ``score`` the pose presence
+        score and ``quality`` the map's part-quality score (``quality.part_quality``); or
         ``ParseResult(None, reason, "", score)`` when no plausible person is found.
         """
         if self._model is None:
@@ -395,10 +397,12 @@ class DirectParser(Parser):
             ph, pw = picture.shape[:2]
             return ParseResult(None, f"no person: picture {pw} x {ph} px, a person needs {self.min_height} px "
                                      f"of height and {self.min_size} of width")
-        parts, reason, source, score = self._parse_picture(np.ascontiguousarray(picture))
+        parts, reason, source, out = self._parse_picture(np.ascontiguousarray(picture))
         self._magnitude = None
+        score = out.presence if out is not None else 0.0
         if parts is None:
             return ParseResult(None, reason, "", score)
+        quality = self.quality(parts, out)
         ph, pw = picture.shape[:2]
         if parts.shape != (ph, pw):
             import cv2
@@ -409,7 +413,12 @@ class DirectParser(Parser):
             full[top:bottom, left:right] = parts
             parts = full
         self.stats[source] += 1
-        return ParseResult(parts, "", source, score)
+        return ParseResult(parts, "", source, score, quality)
+
+    def quality(self, parts: np.ndarray, out: PoseOutput) -> float | None:
+        """``quality.part_quality`` of a pass's map (at the mask's size): its consistency, its
+        agreement with the pass's person mask and the pass's person score."""
+        return part_quality(parts, self.person_score(out), out.mask_logits > self._cut)
 
     def close(self) -> None:
         """Release the interpreter (the parser cannot parse afterwards)."""
