@@ -5,10 +5,14 @@ the padding and mirrored retries that coaxed it) is skipped: the crop itself is 
 interest. Per image:
 
 1. uniform or edge-replicated bars are trimmed (``framing.content_box``);
-2. the crop is letterboxed into the model's 256 x 256 input as a square ``scale`` x its longer side
-   (edge pixels replicated; a tiny crop is upscaled and a big one shrunk by the same warp); a frame
-   much wider than a standing person is covered by overlapping squares and the most confident kept
-   (``framing.crop_regions``);
+2. the crop is letterboxed into the model's 256 x 256 input as a square ``tight_scale`` (1.1) x its
+   longer side (edge pixels replicated; a tiny crop is upscaled and a big one shrunk by the same
+   warp); a frame much wider than a standing person is covered by overlapping squares and the most
+   confident kept (``framing.crop_regions``). The person framed this tight is located best (on the
+   annotated crops of ``bench_parts.py`` 87 % of keypoints on the right part against 81 % at 1.5,
+   wrists 77 % against 63 %), and the map is taken when the person score reaches
+   ``tight_min_score``; otherwise the passes below run at ``scale`` (1.5), whose margin lets a
+   tight box's person (feet or head at its edge) be seen whole;
 3. one inference (``pose.PoseLandmarkModel``) gives 33 landmarks, the presence score and the
    person segmentation; ``pose_geometry.sanity_check`` judges the skeleton and
    ``pose_geometry.part_map`` turns landmarks + segmentation into the six parts (source ``pose``);
@@ -30,11 +34,10 @@ landmarks' heatmap peaks (a skeleton the model hallucinates on a van or a signpo
 located while it calls the limbs visible); the operating point was calibrated on real people
 against real non-person crops (``benchmarks/bench_parts.py``, docs/part-quality.md).
 
-Measured (``benchmarks/bench_parser.py``, 300 crops per set of prcc / ltcc / mars / market1501-mini):
-the first pass alone finds 89-96 %; with the later passes and the fallback 100 / 99.3 / 100 / 99.0 %
-(99.2 % of 1,000 mars-mini crops), and 97-99 % of generated non-person images (noise, empty scenes,
-walls, textures, vehicles) are still rejected. Two image cues keep hallucinated people out: the
-mask's outline must lie on image edges and its colours must differ from its surroundings.
+Measured: docs/part-quality.md (where the parts land, ``benchmarks/bench_parts.py``) and the
+README (people found and speed, ``benchmarks/bench_parser.py``). Two image cues keep hallucinated
+people out: the mask's outline must lie on image edges and its colours must differ from its
+surroundings.
 
 Limits: crops are assumed upright, as re-ID crops are (EXIF-rotated files are turned upright by
 the caller, see ``occreid.orientation``); a person lying down or upside down is often parsed with
@@ -67,6 +70,9 @@ class DirectParser(Parser):
 
     Args:
         scale: the crop's region is a square this many times its longer side.
+        tight_scale, tight_min_score: the first pass frames the crop tighter (a square this many
+            times its longer side) and its map is taken when its person score reaches
+            ``tight_min_score``; else the passes at ``scale`` decide. None: no tight pass.
         min_presence: a pass whose pose presence score is lower has no skeleton (MediaPipe: 0.5;
             here 0.2, as ``min_score`` below tells people from things better than presence alone).
         min_score, min_silhouette_score, peak_weight, overclaim_weight: a pass whose
@@ -117,6 +123,8 @@ class DirectParser(Parser):
         self,
         *,
         scale: float = 1.5,
+        tight_scale: float | None = 1.1,
+        tight_min_score: float = 5.0,
         min_presence: float = 0.2,
         min_score: float = 2.75,
         min_silhouette_score: float = 1.5,
@@ -146,13 +154,15 @@ class DirectParser(Parser):
         geometry: dict[str, Any] | None = None,
         silhouette: dict[str, float] | None = None,
     ) -> None:
-        if scale < 1.0 or refine_scale <= 0:
-            raise ValueError("scale must be >= 1 and refine_scale > 0")
+        if scale < 1.0 or refine_scale <= 0 or (tight_scale is not None and tight_scale < 1.0):
+            raise ValueError("scale and tight_scale must be >= 1 and refine_scale > 0")
         if not 0.0 <= min_presence <= 1.0 or not 0.0 <= min_silhouette_presence <= 1.0:
             raise ValueError("min_presence and min_silhouette_presence must be in [0, 1]")
         if not 0.0 < mask_threshold < 1.0:
             raise ValueError("mask_threshold must be in (0, 1)")
         self.scale = float(scale)
+        self.tight_scale = float(tight_scale) if tight_scale else None
+        self.tight_min_score = float(tight_min_score)
         self.min_presence = float(min_presence)
         self.min_score = float(min_score)
         self.min_silhouette_score = float(min_silhouette_score)
@@ -182,7 +192,7 @@ class DirectParser(Parser):
         self._cut = _logit(self.mask_threshold)  # the threshold on the segmentation's logits
         self._limb_cut = _logit(limb_threshold)
         self.stats = {"images": 0, "pose": 0, "silhouette": 0, "second_pass": 0, "third_pass": 0, "subject_pass": 0,
-                      "trimmed": 0}
+                      "trimmed": 0, "wide_pass": 0}
         self._magnitude: tuple[np.ndarray, np.ndarray] | None = None
         self._model: PoseLandmarkModel | None = PoseLandmarkModel(threads=threads)
 
@@ -223,19 +233,22 @@ class DirectParser(Parser):
             score += self.overclaim_weight * float(np.mean(peaks[11:] - visible[11:]))
         return score
 
-    def _unsure(self, out: PoseOutput) -> str | None:
+    def _unsure(self, out: PoseOutput, min_score: float | None = None) -> str | None:
         """Why a pass's person is not believed (presence or person score too low), or None."""
         if out.presence < self.min_presence:
             return f"no person: presence {out.presence:.2f} < {self.min_presence:.2f}"
         score = self.person_score(out)
-        if score < self.min_score:
-            return f"no person: person score {score:.2f} < {self.min_score:.2f} (presence {out.presence:.2f})"
+        least = self.min_score if min_score is None else min_score
+        if score < least:
+            return f"no person: person score {score:.2f} < {least:.2f} (presence {out.presence:.2f})"
         return None
 
-    def _judge(self, out: PoseOutput, picture: np.ndarray) -> tuple[np.ndarray | None, str]:
-        """The part map of one pass (at the mask's size), or None and why not."""
+    def _judge(self, out: PoseOutput, picture: np.ndarray,
+               min_score: float | None = None) -> tuple[np.ndarray | None, str]:
+        """The part map of one pass (at the mask's size), or None and why not (``min_score``:
+        this pass's own operating point, ``self.min_score`` when None)."""
         image_size = picture.shape[:2]
-        unsure = self._unsure(out)
+        unsure = self._unsure(out, min_score)
         if unsure is not None:
             return None, unsure
         mh, mw = out.mask_logits.shape
@@ -337,6 +350,15 @@ class DirectParser(Parser):
         if self.max_height > 0 and h > self.max_height:
             k = self.max_height / h
             mask_size = (self.max_height, max(1, int(round(w * k))))
+        if self.tight_scale:
+            # The person framed tight first: the landmarks (wrists, elbows) are located better on
+            # a bigger person; believed only when sure, else the usual passes below decide.
+            runs = [model.run(im, roi, mask_size) for roi in framing.crop_regions(h, w, self.tight_scale)]
+            tight = max(runs, key=lambda o: o.presence)
+            parts, _ = self._judge(tight, im, self.tight_min_score)
+            if parts is not None:
+                return parts, "", "pose", tight
+            self.stats["wide_pass"] += 1
         runs = [model.run(im, roi, mask_size) for roi in framing.crop_regions(h, w, self.scale)]
         first = max(runs, key=lambda o: o.presence)
         parts, reason = self._judge(first, im)
