@@ -8,11 +8,9 @@ interest. Per image:
 2. the crop is letterboxed into the model's 256 x 256 input as a square ``tight_scale`` (1.1) x its
    longer side (edge pixels replicated; a tiny crop is upscaled and a big one shrunk by the same
    warp); a frame much wider than a standing person is covered by overlapping squares and the most
-   confident kept (``framing.crop_regions``). The person framed this tight is located best (on the
-   annotated crops of ``bench_parts.py`` 87 % of keypoints on the right part against 81 % at 1.5,
-   wrists 77 % against 63 %), and the map is taken when the person score reaches
-   ``tight_min_score``; otherwise the passes below run at ``scale`` (1.5), whose margin lets a
-   tight box's person (feet or head at its edge) be seen whole;
+   confident kept (``framing.crop_regions``). Framed this tight, the landmarks are located best
+   (docs/part-quality.md); the map is taken at person score ``tight_min_score``, else the passes
+   run again at ``scale`` (1.5), whose margin shows a tight box's person whole;
 3. one inference (``pose.PoseLandmarkModel``) gives 33 landmarks, the presence score and the
    person segmentation; ``pose_geometry.sanity_check`` judges the skeleton and
    ``pose_geometry.part_map`` turns landmarks + segmentation into the six parts (source ``pose``);
@@ -34,10 +32,8 @@ landmarks' heatmap peaks (a skeleton the model hallucinates on a van or a signpo
 located while it calls the limbs visible); the operating point was calibrated on real people
 against real non-person crops (``benchmarks/bench_parts.py``, docs/part-quality.md).
 
-Measured: docs/part-quality.md (where the parts land, ``benchmarks/bench_parts.py``) and the
-README (people found and speed, ``benchmarks/bench_parser.py``). Two image cues keep hallucinated
-people out: the mask's outline must lie on image edges and its colours must differ from its
-surroundings.
+Two image cues keep hallucinated people out: the mask's outline must lie on image edges and its
+colours must differ from its surroundings. Figures: docs/part-quality.md and the README.
 
 Limits: crops are assumed upright, as re-ID crops are (EXIF-rotated files are turned upright by
 the caller, see ``occreid.orientation``); a person lying down or upside down is often parsed with
