@@ -39,8 +39,8 @@ Limits: crops are assumed upright, as re-ID crops are (EXIF-rotated files are tu
 the caller, see ``occreid.orientation``); a person lying down or upside down is often parsed with
 the parts in the wrong place, where ``mediapipe-graph`` rejects them.
 
-One interpreter per parser, ``threads`` threads (default 1: one parser per worker process). The
-model keeps no state between images, so a map depends only on the image.
+One interpreter per parser, ``threads`` threads (default 1: one worker process each); no state is
+kept between images, so a map depends only on the image.
 """
 
 from __future__ import annotations
