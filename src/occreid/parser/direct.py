@@ -35,9 +35,8 @@ against real non-person crops (``benchmarks/bench_parts.py``, docs/part-quality.
 Two image cues keep hallucinated people out: the mask's outline must lie on image edges and its
 colours must differ from its surroundings. Figures: docs/part-quality.md and the README.
 
-Limits: crops are assumed upright, as re-ID crops are (EXIF-rotated files are turned upright by
-the caller, see ``occreid.orientation``); a person lying down or upside down is often parsed with
-the parts in the wrong place, where ``mediapipe-graph`` rejects them.
+Limits: crops are assumed upright (EXIF-rotated files are turned upright by the caller); a person
+lying down or upside down is often parsed wrong, where ``mediapipe-graph`` rejects them.
 
 One interpreter per parser, ``threads`` threads (default 1: one worker process each); no state is
 kept between images, so a map depends only on the image.
