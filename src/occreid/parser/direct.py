@@ -5,7 +5,7 @@ the padding and mirrored retries that coaxed it) is skipped: the crop itself is 
 interest. Per image:
 
 1. uniform or edge-replicated bars are trimmed (``framing.content_box``);
-2. the crop is letterboxed into the model's 256 x 256 input as a square ``tight_scale`` (1.1) x its
+2. the crop is letterboxed into the model's 256 x 256 input as a square ``tight_scale`` (1.25) x its
    longer side (edge pixels replicated; a tiny crop is upscaled and a big one shrunk by the same
    warp); a frame much wider than a standing person is covered by overlapping squares and the most
    confident kept (``framing.crop_regions``). Framed this tight, the landmarks are located best
@@ -38,8 +38,7 @@ colours must differ from its surroundings. Figures: docs/part-quality.md and the
 Limits: crops are assumed upright (EXIF-rotated files are turned upright by the caller); a person
 lying down or upside down is often parsed wrong, where ``mediapipe-graph`` rejects them.
 
-One interpreter per parser, ``threads`` threads (default 1: one worker process each); no state is
-kept between images, so a map depends only on the image.
+One interpreter per parser, ``threads`` threads (default 1); no state is kept between images.
 """
 
 from __future__ import annotations
@@ -118,8 +117,8 @@ class DirectParser(Parser):
         self,
         *,
         scale: float = 1.5,
-        tight_scale: float | None = 1.1,
-        tight_min_score: float = 5.0,
+        tight_scale: float | None = 1.25,
+        tight_min_score: float = 3.0,
         min_presence: float = 0.2,
         min_score: float = 2.75,
         min_silhouette_score: float = 1.5,
