@@ -66,7 +66,8 @@ class DirectParser(Parser):
         scale: the crop's region is a square this many times its longer side.
         tight_scale, tight_min_score: the first pass frames the crop tighter (a square this many
             times its longer side) and its map is taken when its person score reaches
-            ``tight_min_score``; else the passes at ``scale`` decide. None: no tight pass.
+            ``tight_min_score`` and it spills little (``subject.spill`` <= ``max_spill``: a
+            neighbour's pixels); else the passes at ``scale`` decide. None: no tight pass.
         min_presence: a pass whose pose presence score is lower has no skeleton (MediaPipe: 0.5;
             here 0.2, as ``min_score`` below tells people from things better than presence alone).
         min_score, min_silhouette_score, peak_weight, overclaim_weight: a pass whose
@@ -119,6 +120,7 @@ class DirectParser(Parser):
         scale: float = 1.5,
         tight_scale: float | None = 1.25,
         tight_min_score: float = 3.0,
+        max_spill: float = 0.25,
         min_presence: float = 0.2,
         min_score: float = 2.75,
         min_silhouette_score: float = 1.5,
@@ -157,6 +159,7 @@ class DirectParser(Parser):
         self.scale = float(scale)
         self.tight_scale = float(tight_scale) if tight_scale else None
         self.tight_min_score = float(tight_min_score)
+        self.max_spill = float(max_spill)
         self.min_presence = float(min_presence)
         self.min_score = float(min_score)
         self.min_silhouette_score = float(min_silhouette_score)
@@ -193,8 +196,7 @@ class DirectParser(Parser):
     # -- one pass --------------------------------------------------------------------------------
 
     def _contrast(self, picture: np.ndarray, person: np.ndarray) -> float:
-        """``silhouette.boundary_contrast`` of the person mask in the picture (grey, mask's size);
-        the gradient is computed once per picture."""
+        """``silhouette.boundary_contrast`` of the person mask (the gradient once per picture)."""
         cached = self._magnitude
         if cached is None or cached[0] is not picture or cached[1].shape != person.shape:
             import cv2
@@ -217,9 +219,8 @@ class DirectParser(Parser):
     def person_score(self, out: PoseOutput) -> float:
         """How sure a pass is that it saw a person: the presence score's logit, plus
         ``peak_weight`` x the landmarks' mean heatmap peak, plus ``overclaim_weight`` x the body
-        landmarks' mean (peak - visibility). A skeleton hallucinated on a van or a signpost has
-        weak heatmap peaks while the model still calls its limbs visible; a real person's limbs
-        are either seen and sharply located or called hidden."""
+        landmarks' mean (peak - visibility). A skeleton hallucinated on a van has weak peaks while
+        the model calls its limbs visible; a real person's limbs are sharply located or hidden."""
         score = _logit(out.presence)
         if out.peaks is not None:
             peaks, visible = out.peaks[:33], out.landmarks[:33, 2]
@@ -239,17 +240,13 @@ class DirectParser(Parser):
 
     def _judge(self, out: PoseOutput, picture: np.ndarray,
                min_score: float | None = None) -> tuple[np.ndarray | None, str]:
-        """The part map of one pass (at the mask's size), or None and why not (``min_score``:
-        this pass's own operating point, ``self.min_score`` when None)."""
+        """The part map of one pass (at the mask's size), or None and why not."""
         image_size = picture.shape[:2]
         unsure = self._unsure(out, min_score)
         if unsure is not None:
             return None, unsure
         mh, mw = out.mask_logits.shape
-        h, w = image_size
-        lm = out.landmarks[:33].copy()
-        lm[:, 0] *= mw / w
-        lm[:, 1] *= mh / h
+        lm = self._in_mask(out, image_size[1], image_size[0])
         gate = {"mask_threshold": self._cut, "min_torso": 0.05, "min_mask_fraction": 0.02, **self.gate}
         reason = pose_geometry.sanity_check(lm, out.mask_logits, mh, mw, **gate)
         if reason is not None:
@@ -322,21 +319,25 @@ class DirectParser(Parser):
                 return parts2, "", "pose", other
         return parts, reason, source, out
 
-    def _core(self, out: PoseOutput, w: int, h: int) -> np.ndarray:
-        """The body of a pass's skeleton alone: its part map within ``core_distance`` radii of the
-        bones (the map's ``max_distance`` reaches onto a neighbour)."""
+    @staticmethod
+    def _in_mask(out: PoseOutput, w: int, h: int) -> np.ndarray:
+        """A pass's landmarks in the pixels of its mask."""
         mh, mw = out.mask_logits.shape
         lm = out.landmarks[:33].copy()
         lm[:, 0] *= mw / w
         lm[:, 1] *= mh / h
+        return lm
+
+    def _core(self, out: PoseOutput, w: int, h: int) -> np.ndarray:
+        """A pass's body alone: its part map within ``core_distance`` radii of the bones."""
+        lm = self._in_mask(out, w, h)
         geometry = {"mask_threshold": self._cut, "limb_threshold": self._limb_cut,
                     "min_visibility": self.min_visibility, "arm_visibility": self.arm_visibility,
                     **self.geometry, "max_distance": self.core_distance}
         return pose_geometry.part_map(lm, out.mask_logits, **geometry)
 
     def _find(self, im: np.ndarray) -> tuple[np.ndarray | None, str, str, PoseOutput | None]:
-        """(parts at the mask's size or None, reason, source, the pass used) for a trimmed
-        picture: the passes described in the module docstring."""
+        """(parts at the mask's size or None, reason, source, the pass used): the passes above."""
         model = self._model
         self._magnitude = None
         h, w = im.shape[:2]
@@ -350,7 +351,7 @@ class DirectParser(Parser):
             runs = [model.run(im, roi, mask_size) for roi in framing.crop_regions(h, w, self.tight_scale)]
             tight = max(runs, key=lambda o: o.presence)
             parts, _ = self._judge(tight, im, self.tight_min_score)
-            if parts is not None:
+            if parts is not None and subject.spill(parts, self._in_mask(tight, w, h)) <= self.max_spill:
                 return parts, "", "pose", tight
             self.stats["wide_pass"] += 1
         runs = [model.run(im, roi, mask_size) for roi in framing.crop_regions(h, w, self.scale)]
@@ -432,8 +433,7 @@ class DirectParser(Parser):
         return ParseResult(parts, "", source, score, quality)
 
     def quality(self, parts: np.ndarray, out: PoseOutput) -> float | None:
-        """``quality.part_quality`` of a pass's map (at the mask's size): its consistency, its
-        agreement with the pass's person mask and the pass's person score."""
+        """``quality.part_quality`` of a pass's map, its person mask and its person score."""
         return part_quality(parts, self.person_score(out), out.mask_logits > self._cut)
 
     def close(self) -> None:
