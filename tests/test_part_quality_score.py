@@ -135,3 +135,40 @@ def test_the_score_reaches_the_manifest_the_saved_map_a_reuse_stats_and_the_repo
     assert scored[0] == DOUBTFUL and len(scored) == 3
     at = [page.index(f'title="{n}" data-quality') for n in scored]
     assert at == sorted(at)
+
+
+def test_the_tight_pass_is_taken_for_a_clear_person_and_left_when_its_map_spills(parser):
+    from occreid.parser import subject
+
+    before = parser.stats["wide_pass"]
+    for name in PEOPLE:  # a clear, centred person: the tight framing's map is kept
+        assert parser.parse(_rgb(_market(name))).parts is not None
+    assert parser.stats["wide_pass"] == before
+    # a passer-by at the left edge of a box around another person (real Market-1501 pixels): the
+    # tight framing's map reaches onto them, so the usual passes (and the subject pass) decide
+    subj = _rgb(_market("0012_c1s1_000701_01.jpg"))
+    other = _rgb(_market("0027_c1s4_033481_01.jpg"))
+    canvas = np.ascontiguousarray(np.concatenate([other[:, 8:], subj, subj[:, :-9:-1]], axis=1))
+    only_tight = make_parser("mediapipe")  # the default: the spill is not checked
+    try:
+        r = only_tight.parse(canvas)
+        assert r.parts is not None and only_tight.stats["wide_pass"] == 0
+        cols = (r.parts > 0).sum(axis=0)
+        assert cols[:56].sum() > 0.25 * cols.sum()  # a quarter of the map on the passer-by
+    finally:
+        only_tight.close()
+    checked = make_parser("mediapipe", max_spill=0.15)
+    try:
+        r = checked.parse(canvas)
+        assert checked.stats["wide_pass"] == 1 and checked.stats["subject_pass"] == 1
+    finally:
+        checked.close()
+    cols = (r.parts > 0).sum(axis=0)
+    assert cols[56:120].sum() >= 0.9 * cols.sum()
+    lm = np.array([[0.0, 0.0, 1.0]] * 33)
+    lm[[11, 23], 0], lm[[12, 24], 0] = 50.0, 70.0
+    parts = np.zeros((40, 120), np.uint8)
+    parts[:, 50:70] = 2
+    assert subject.spill(parts, lm) == 0.0
+    parts[:, 0:20] = 3
+    assert subject.spill(parts, lm) == pytest.approx(0.5)
