@@ -66,9 +66,8 @@ class DirectParser(Parser):
         scale: the crop's region is a square this many times its longer side.
         tight_scale, tight_min_score: the first pass frames the crop tighter (a square this many
             times its longer side) and its map is taken when its person score reaches
-            ``tight_min_score`` and it spills little (``subject.spill`` <= ``max_spill``; 1: not
-            checked, 0.15 fixes a passer-by case at +10 % model runs); else the passes at
-            ``scale`` decide. None: no tight pass.
+            ``tight_min_score`` and ``subject.spill`` <= ``max_spill`` (1: unchecked, see
+            docs/part-quality.md); else the passes at ``scale`` decide. None: no tight pass.
         min_presence: a pass whose pose presence score is lower has no skeleton (MediaPipe: 0.5;
             here 0.2, as ``min_score`` below tells people from things better than presence alone).
         min_score, min_silhouette_score, peak_weight, overclaim_weight: a pass whose
