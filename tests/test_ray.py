@@ -37,7 +37,8 @@ def _env() -> dict:
     """PYTHONPATH for the box parser (Ray workers inherit it), and a token of the test's own so
     nothing depends on ~/.ray."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OCCREID_TEST_", "RAY_"))}
-    return env | {"PYTHONPATH": str(TESTS), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
+    path = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH")) if p)  # the code under test
+    return env | {"PYTHONPATH": path, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
                   "RAY_USAGE_STATS_ENABLED": "0"}
 
 
