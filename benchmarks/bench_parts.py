@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 from _shared import DATA
 
+from occreid.parser.quality import consistency
+
 #: The joints scored and the labels each may land on (0 bg, 1 head, 2 torso, 3 upper arms,
 #: 4 lower arms, 5 upper legs, 6 lower legs).
 ALLOWED: dict[str, tuple[int, ...]] = {
@@ -258,41 +260,6 @@ def non_person_crops(video: Path) -> list[tuple[str, np.ndarray]]:
 # ------------------------------------------------------------------------------------------------
 
 
-def consistency(parts: np.ndarray) -> dict[str, bool | None]:
-    """Checks a plausible standing person's map passes (None: not applicable to this map):
-    ``order`` head above torso above upper legs above lower legs (centroids); ``attached`` every
-    limb part touches its parent (upper arms / legs the torso, lower ones the upper ones or the
-    torso); ``symmetric`` the arms' and legs' left and right halves (of the torso's centre line)
-    within a factor 3 of each other when both are there."""
-    import cv2
-
-    ys = [np.nonzero(parts == k)[0] for k in range(7)]
-    cy = [float(y.mean()) if len(y) else None for y in ys]
-    chain = [c for c in (cy[1], cy[2], cy[5], cy[6]) if c is not None]
-    order = all(a < b for a, b in zip(chain, chain[1:])) if len(chain) >= 2 else None
-    kernel = np.ones((5, 5), np.uint8)
-    attached: bool | None = None
-    for limb, parents in ((3, (1, 2)), (4, (2, 3)), (5, (2,)), (6, (5,))):
-        m = (parts == limb).astype(np.uint8)
-        if not m.any():
-            continue
-        n, comp = cv2.connectedComponents(m)
-        near = cv2.dilate(np.isin(parts, parents).astype(np.uint8), kernel).astype(bool)
-        ok = all(near[comp == i].any() for i in range(1, n) if (comp == i).sum() >= 4)
-        attached = ok if attached is None else attached and ok
-    symmetric: bool | None = None
-    tx = np.nonzero(parts == 2)[1]
-    if len(tx):
-        centre = float(np.median(tx))
-        for limb in ((3, 4), (5, 6)):
-            xs = np.nonzero(np.isin(parts, limb))[1]
-            left, right = int((xs < centre).sum()), int((xs >= centre).sum())
-            if min(left, right) >= 10:
-                ok = max(left, right) <= 3 * min(left, right)
-                symmetric = ok if symmetric is None else symmetric and ok
-    return {"order": order, "attached": attached, "symmetric": symmetric}
-
-
 def image_files(root: Path, limit: int) -> list[Path]:
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     step = max(1, len(files) // max(1, limit))
@@ -324,22 +291,25 @@ def read_rgb(path: Path) -> np.ndarray:
 
 def keypoint_figures(parser, people: list[dict], show: bool) -> None:
     hit, total = defaultdict(int), defaultdict(int)
-    ious, found = [], 0
+    ious, found, ranked = [], 0, []
     for p in people:
         r = parser.parse(p["rgb"])
         found += r.parts is not None
-        misses = []
+        misses, on = [], 0
         for j, x, y in p["keypoints"]:
             ok = on_part(r.parts, x, y, ALLOWED[j])
             hit[j] += ok
             total[j] += 1
+            on += ok
             if not ok:
                 got = None if r.parts is None else int(r.parts[min(int(y), CROP_H - 1), min(int(x), CROP_W - 1)])
                 misses.append(f"{j}@{x:.0f},{y:.0f}->{got}")
         if p["mask"] is not None and p["mask"].any():
             ious.append(iou(p["mask"], r.parts > 0) if r.parts is not None else 0.0)
+        if r.quality is not None:
+            ranked.append((r.quality, on / len(p["keypoints"]), p["name"]))
         if show and misses:
-            print(f"  {p['name']}: {r.source or r.reason} ({r.score:.2f}): {' '.join(misses)}")
+            print(f"  {p['name']}: {r.source or r.reason} ({r.score:.2f}, quality {r.quality}): {' '.join(misses)}")
     n_hit, n_all = sum(hit.values()), sum(total.values())
     print(f"\nkeypoints on the right part (within 3 px), {len(people)} annotated crops, person found in {found}")
     print(f"{'joint':<10} {'on part':>8} {'of':>5} {'share':>7}")
@@ -352,6 +322,24 @@ def keypoint_figures(parser, people: list[dict], show: bool) -> None:
         print(f"person mask IoU ({len(ious)} annotated masks): median {q[1]:.3f} (quartiles {q[0]:.3f}-{q[2]:.3f}), "
               f"mean {np.mean(ious):.3f}")
     print("part IoU: no human-parsing labels given (see docs/part-quality.md)")
+    quality_figures(ranked)
+
+
+def quality_figures(ranked: list[tuple[float, float, str]]) -> None:
+    """Does the part-quality score rank the maps as the annotations do? Spearman's rank
+    correlation between each parsed crop's score and its share of keypoints on the right part."""
+    from scipy.stats import spearmanr
+
+    if len(ranked) < 3:
+        return
+    q, share, _ = zip(*ranked, strict=True)
+    rho = spearmanr(q, share)
+    ordered = sorted(ranked)
+    k = max(1, len(ranked) // 4)
+    low, rest = np.mean([s for _, s, _ in ordered[:k]]), np.mean([s for _, s, _ in ordered[k:]])
+    print(f"part-quality score vs share of keypoints on the right part, {len(ranked)} parsed crops: Spearman "
+          f"{rho.statistic:+.3f} (p {rho.pvalue:.3f}); the lowest-scored quarter has {100 * low:.1f}% of its "
+          f"keypoints on the right part, the rest {100 * rest:.1f}%")
 
 
 def video_figures(parser, video: Path, demo_crops: Path | None, show: bool) -> None:
@@ -364,7 +352,7 @@ def video_figures(parser, video: Path, demo_crops: Path | None, show: bool) -> N
         if r.parts is not None:
             occluded[kind] += 1
             if show:
-                print(f"  occluded {kind}: {r.source} presence {r.score:.2f}")
+                print(f"  occluded {kind}: {r.source} presence {r.score:.2f}, quality {r.quality}")
     n_occ, n = sum(occluded.values()), sum(seen.values())
     print(f"\nnon-person crops from {video.name} occluded: {n_occ}/{n} ({100 * n_occ / n:.1f}%); van crops "
           f"rejected {seen['van'] - occluded['van']}/{seen['van']}")

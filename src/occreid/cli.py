@@ -145,6 +145,8 @@ def stats(output, json_path):
             facts.append(f"part maps from: {', '.join(f'{k} {v}' for k, v in st['part_sources'].items())}")
         if st["part_covered"]["p50"] is not None:
             facts.append("drawn part covered %: " + ", ".join(f"{q} {pct(st['part_covered'], q)}" for q in quantiles))
+        if st["part_quality"]["p50"] is not None:
+            facts.append("part-map quality: " + ", ".join(f"{q} {st['part_quality'][q]:.2f}" for q in quantiles))
         out.print(f"{split_label(split)}: " + "; ".join(facts))
     if json_path:
         try:

@@ -281,10 +281,10 @@ class OutputTree:
     # -- side outputs ----------------------------------------------------------------------
     def save_part_map(self, relpath: str, parts: np.ndarray | None, shape: tuple[int, int],
                       parser: str, reason: str, source_sha1: str, source: str = "",
-                      presence: float | None = None) -> str:
+                      presence: float | None = None, quality: float | None = None) -> str:
         """Save a part map (``partmaps.encode_part_map``: the one writer of the format); returns the PNG's SHA-1."""
         return self.write_bytes(self.part_path(relpath), encode_part_map(parts, shape, parser, reason, source_sha1,
-                                                                         source, presence))
+                                                                         source, presence, quality))
 
     def save_mask(self, relpath: str, mask: np.ndarray) -> str:
         buf = io.BytesIO()

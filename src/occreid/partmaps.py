@@ -34,11 +34,11 @@ _MAP_PALETTE = [c for rgb in PALETTE for c in rgb] + [0, 0, 0] * (17 - len(PALET
 
 
 def encode_part_map(parts: np.ndarray | None, shape: tuple[int, int], parser: str, reason: str, source_sha1: str,
-                    source: str = "", presence: float | None = None) -> bytes:
+                    source: str = "", presence: float | None = None, quality: float | None = None) -> bytes:
     """A part map as palette-PNG bytes; a "no person" result (``parts`` None) is an all-background
-    map. PNG text keeps the parser, the part source (pose, silhouette...), its reason and the SHA-1
-    of the source image's bytes, so a later run reuses the map only for the same image and parser,
-    and can say where its parts came from."""
+    map. PNG text keeps the parser, the part source (pose, silhouette...), its reason, the SHA-1 of
+    the source image's bytes and the map's part-quality score, so a later run reuses the map only for
+    the same image and parser, and can say where its parts came from and how far they can be trusted."""
     arr = parts if parts is not None else np.zeros(shape, np.uint8)
     pal = Image.fromarray(arr.astype(np.uint8))  # mode L; putpalette turns it into P
     pal.putpalette(_MAP_PALETTE)
@@ -48,6 +48,8 @@ def encode_part_map(parts: np.ndarray | None, shape: tuple[int, int], parser: st
     meta.add_text("occreid-source-sha1", source_sha1)
     meta.add_text("occreid-part-source", source)
     meta.add_text("occreid-presence", "" if presence is None else f"{float(presence):.6f}")
+    if quality is not None and parts is not None:  # the part-quality score (maps before it have none)
+        meta.add_text("occreid-part-quality", f"{float(quality):.6f}")
     buf = io.BytesIO()
     pal.save(buf, format="PNG", pnginfo=meta)
     return buf.getvalue()
@@ -55,13 +57,14 @@ def encode_part_map(parts: np.ndarray | None, shape: tuple[int, int], parser: st
 
 @dataclass(frozen=True)
 class SavedParts:
-    """A saved part map: parts (None: no person), reason, and the source and person score recorded
-    when it was made."""
+    """A saved part map: parts (None: no person), reason, and the source, person score and
+    part-quality score recorded when it was made."""
 
     parts: np.ndarray | None
     reason: str
     source: str
     presence: float | None = None
+    quality: float | None = None  # the part-quality score; None in maps saved before it existed
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -177,7 +180,7 @@ def read_part_map(path: str | Path, parser: str | None = None, source_sha1: str 
     presence = _float_or_none(info.get("occreid-presence", ""))
     if reason or not arr.any():
         return SavedParts(None, reason or "no person", source, presence)
-    return SavedParts(arr, "", source, presence)
+    return SavedParts(arr, "", source, presence, _float_or_none(info.get("occreid-part-quality", "")))
 
 
 def _float_or_none(text: str) -> float | None:

@@ -18,11 +18,11 @@ from .writer import ManifestError, ManifestRow, OutputTree, read_manifest
 PERCENTILES = (10, 50, 90)
 
 
-def _percentiles(values: list[float]) -> dict:
+def _percentiles(values: list[float], scale: float = 100.0, digits: int = 2) -> dict:
     if not values:
         return {f"p{p}": None for p in PERCENTILES}
-    arr = np.asarray(values, float) * 100.0
-    return {f"p{p}": round(float(np.percentile(arr, p)), 2) for p in PERCENTILES}
+    arr = np.asarray(values, float) * scale
+    return {f"p{p}": round(float(np.percentile(arr, p)), digits) for p in PERCENTILES}
 
 
 def _by_split(rows: list[ManifestRow], sort: bool = False) -> list[tuple[str, list[ManifestRow]]]:
@@ -63,7 +63,8 @@ def manifest_stats(rows: list[ManifestRow]) -> dict:
     occluder over ``head+torso`` counts for both) and how many parts occluders covered, percentiles (in %) of
     the occluded image fraction and of the covered person fraction over occluded images, and the
     occluded images whose occluder misses the person (covers none of the person's pixels); what made
-    the part maps (``part_sources``) and, for pasted occluders, the covered share of the drawn part."""
+    the part maps (``part_sources``), percentiles of the part maps' quality score (``part_quality``,
+    in [0, 1]) and, for pasted occluders, the covered share of the drawn part."""
     out = {}
     for split, rs in _by_split(rows, sort=True):
         occluded = [r for r in rs if r.status == Status.OCCLUDED]
@@ -81,6 +82,9 @@ def manifest_stats(rows: list[ManifestRow]) -> dict:
             "part_sources": dict(sorted(Counter(r.part_source for r in rs if r.part_source).items())),
             # pasted occluders: share of the drawn part(s) covered, in %
             "part_covered": _percentiles([r.part_covered for r in occluded if r.part_covered is not None]),
+            # the part maps' quality score (0..1, not %), over images with a scored map
+            "part_quality": _percentiles([r.part_quality for r in rs if r.part_quality is not None], scale=1.0,
+                                         digits=3),
         }
     return out
 

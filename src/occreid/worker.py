@@ -20,6 +20,7 @@ from .occlusion import OCCLUDED, Candidate, DonorBank, Occluder, image_rng, relp
 from .orientation import exif_orientation, to_stored, to_upright
 from .output import OutputError, OutputTree, parts_dir
 from .parser import ParseResult, build_parser, parser_class
+from .parser.quality import part_quality
 from .partmaps import read_labels, read_part_map
 from .state import IMAGE, Entry
 from .status import Status
@@ -282,7 +283,7 @@ class Worker:
         w, h = dec.size
         if cached is not None:  # or reuse a saved part map
             saved, source, own = cached
-            parts, reason, presence = saved.parts, saved.reason, saved.presence
+            parts, reason, presence, quality = saved.parts, saved.reason, saved.presence, saved.quality
             if isinstance(own, bytes):  # --parts-from's map, saved into this output too (--save-parts)
                 self._put("parts", outputs, lambda: tree.write_bytes(tree.part_path(rec.relpath), own))
             elif own:
@@ -299,10 +300,14 @@ class Worker:
             presence = getattr(res, "score", None)
             if parts is not None:
                 parts = parts.astype(np.uint8, copy=False)
+            quality = getattr(res, "quality", None)
+            if quality is None and parts is not None:  # a parser without its own: the map's consistency alone
+                quality = part_quality(parts)
             if cfg.save_parts:
                 self._put("parts", outputs, lambda: tree.save_part_map(rec.relpath, parts, (h, w), cfg.parser, reason,
-                                                                       digest, source, presence))
-        seen = dict(width=w, height=h, part_source=source, presence=None if presence is None else float(presence))
+                                                                       digest, source, presence, quality))
+        seen = dict(width=w, height=h, part_source=source, presence=None if presence is None else float(presence),
+                    part_quality=None if quality is None or parts is None else float(quality))
         if parts is None:
             self._write(rec, "image", data, outputs)
             if cfg.save_masks:

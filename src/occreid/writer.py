@@ -72,6 +72,7 @@ class ManifestRow:
     shape: str = "part"  # part, rectangle, or a pasted occluder: person, scene, object
     donor: str = ""  # pasted occluders: the donor image's relpath (person, scene) or the object file
     part_covered: float | None = None  # pasted occluders: share of the drawn part(s) the occluder covers
+    part_quality: float | None = None  # how far the part map can be trusted, in [0, 1] (parser/quality.py)
 
     def to_csv(self) -> dict:
         """The row as the manifest's text: None as empty, floats with 6 decimals."""
@@ -162,7 +163,7 @@ def _check_row(row: ManifestRow, text: dict, line: int, where: Path) -> None:
         value = getattr(row, key)
         if kind is float and value is not None and not math.isfinite(value):
             raise ManifestError(f"{where}, row {line}: {key} {text[key]!r} is not a finite number.")
-    for key in ("image_fraction", "person_fraction"):
+    for key in ("image_fraction", "person_fraction", "part_quality"):
         value = getattr(row, key)
         if value is not None and not 0.0 <= value <= 1.0:
             raise ManifestError(f"{where}, row {line}: {key} {text[key]} is not a fraction in [0, 1].")
@@ -198,7 +199,8 @@ def read_manifest(path: Path) -> list[ManifestRow]:
     try:
         reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
         header = reader.fieldnames or []
-        missing = [k for k in MANIFEST_FIELDS if k not in header and k not in ("part_source", "presence")]
+        optional = ("part_source", "presence", "part_quality")  # columns older manifests lack
+        missing = [k for k in MANIFEST_FIELDS if k not in header and k not in optional]
         if missing:
             raise ManifestError(f"{path} lacks the column(s) {', '.join(missing)}: it is not an occreid manifest.")
         rows = []

@@ -19,12 +19,15 @@ class ParseResult:
     the runner writes "saved" for maps taken from --parts-from, keeps the recorded source of a run's
     own saved maps, and writes "schp" for SCHP), "" when unknown or
     when there is no map. ``score`` is the pose presence score in [0, 1] where the parser has one.
+    ``quality`` is the map's part-quality score in [0, 1] (``quality.part_quality``: how far the map
+    can be trusted), None when the parser gives none (the runner then scores the map alone).
     """
 
     parts: np.ndarray | None
     reason: str = ""
     source: str = ""
     score: float | None = None
+    quality: float | None = None
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:

@@ -5,10 +5,12 @@ the padding and mirrored retries that coaxed it) is skipped: the crop itself is 
 interest. Per image:
 
 1. uniform or edge-replicated bars are trimmed (``framing.content_box``);
-2. the crop is letterboxed into the model's 256 x 256 input as a square ``scale`` x its longer side
-   (edge pixels replicated; a tiny crop is upscaled and a big one shrunk by the same warp); a frame
-   much wider than a standing person is covered by overlapping squares and the most confident kept
-   (``framing.crop_regions``);
+2. the crop is letterboxed into the model's 256 x 256 input as a square ``tight_scale`` (1.25) x its
+   longer side (edge pixels replicated; a tiny crop is upscaled and a big one shrunk by the same
+   warp); a frame much wider than a standing person is covered by overlapping squares and the most
+   confident kept (``framing.crop_regions``). Framed this tight, the landmarks are located best
+   (docs/part-quality.md); the map is taken at person score ``tight_min_score``, else the passes
+   run again at ``scale`` (1.5), whose margin shows a tight box's person whole;
 3. one inference (``pose.PoseLandmarkModel``) gives 33 landmarks, the presence score and the
    person segmentation; ``pose_geometry.sanity_check`` judges the skeleton and
    ``pose_geometry.part_map`` turns landmarks + segmentation into the six parts (source ``pose``);
@@ -30,18 +32,13 @@ landmarks' heatmap peaks (a skeleton the model hallucinates on a van or a signpo
 located while it calls the limbs visible); the operating point was calibrated on real people
 against real non-person crops (``benchmarks/bench_parts.py``, docs/part-quality.md).
 
-Measured (``benchmarks/bench_parser.py``, 300 crops per set of prcc / ltcc / mars / market1501-mini):
-the first pass alone finds 89-96 %; with the later passes and the fallback 100 / 99.3 / 100 / 99.0 %
-(99.2 % of 1,000 mars-mini crops), and 97-99 % of generated non-person images (noise, empty scenes,
-walls, textures, vehicles) are still rejected. Two image cues keep hallucinated people out: the
-mask's outline must lie on image edges and its colours must differ from its surroundings.
+Two image cues keep hallucinated people out: the mask's outline must lie on image edges and its
+colours must differ from its surroundings. Figures: docs/part-quality.md and the README.
 
-Limits: crops are assumed upright, as re-ID crops are (EXIF-rotated files are turned upright by
-the caller, see ``occreid.orientation``); a person lying down or upside down is often parsed with
-the parts in the wrong place, where ``mediapipe-graph`` rejects them.
+Limits: crops are assumed upright (EXIF-rotated files are turned upright by the caller); a person
+lying down or upside down is often parsed wrong, where ``mediapipe-graph`` rejects them.
 
-One interpreter per parser, ``threads`` threads (default 1: one parser per worker process). The
-model keeps no state between images, so a map depends only on the image.
+One interpreter per parser, ``threads`` threads (default 1); no state is kept between images.
 """
 
 from __future__ import annotations
@@ -53,6 +50,7 @@ import numpy as np
 from . import framing, pose_geometry, silhouette, subject
 from .base import Parser, ParseResult, as_rgb
 from .pose import PoseLandmarkModel, PoseOutput, landmark_roi, mask_roi
+from .quality import part_quality
 
 
 def _logit(p: float) -> float:
@@ -66,6 +64,10 @@ class DirectParser(Parser):
 
     Args:
         scale: the crop's region is a square this many times its longer side.
+        tight_scale, tight_min_score: the first pass frames the crop tighter (a square this many
+            times its longer side) and its map is taken when its person score reaches
+            ``tight_min_score`` and ``subject.spill`` <= ``max_spill`` (1: unchecked, see
+            docs/part-quality.md); else the passes at ``scale`` decide. None: no tight pass.
         min_presence: a pass whose pose presence score is lower has no skeleton (MediaPipe: 0.5;
             here 0.2, as ``min_score`` below tells people from things better than presence alone).
         min_score, min_silhouette_score, peak_weight, overclaim_weight: a pass whose
@@ -118,6 +120,9 @@ class DirectParser(Parser):
         self,
         *,
         scale: float = 1.5,
+        tight_scale: float | None = 1.25,
+        tight_min_score: float = 3.0,
+        max_spill: float = 1.0,
         min_presence: float = 0.2,
         min_score: float = 2.75,
         min_silhouette_score: float = 1.5,
@@ -147,13 +152,16 @@ class DirectParser(Parser):
         geometry: dict[str, Any] | None = None,
         silhouette: dict[str, float] | None = None,
     ) -> None:
-        if scale < 1.0 or refine_scale <= 0:
-            raise ValueError("scale must be >= 1 and refine_scale > 0")
+        if scale < 1.0 or refine_scale <= 0 or (tight_scale is not None and tight_scale < 1.0):
+            raise ValueError("scale and tight_scale must be >= 1 and refine_scale > 0")
         if not 0.0 <= min_presence <= 1.0 or not 0.0 <= min_silhouette_presence <= 1.0:
             raise ValueError("min_presence and min_silhouette_presence must be in [0, 1]")
         if not 0.0 < mask_threshold < 1.0:
             raise ValueError("mask_threshold must be in (0, 1)")
         self.scale = float(scale)
+        self.tight_scale = float(tight_scale) if tight_scale else None
+        self.tight_min_score = float(tight_min_score)
+        self.max_spill = float(max_spill)
         self.min_presence = float(min_presence)
         self.min_score = float(min_score)
         self.min_silhouette_score = float(min_silhouette_score)
@@ -183,15 +191,14 @@ class DirectParser(Parser):
         self._cut = _logit(self.mask_threshold)  # the threshold on the segmentation's logits
         self._limb_cut = _logit(limb_threshold)
         self.stats = {"images": 0, "pose": 0, "silhouette": 0, "second_pass": 0, "third_pass": 0, "subject_pass": 0,
-                      "trimmed": 0}
+                      "trimmed": 0, "wide_pass": 0}
         self._magnitude: tuple[np.ndarray, np.ndarray] | None = None
         self._model: PoseLandmarkModel | None = PoseLandmarkModel(threads=threads)
 
     # -- one pass --------------------------------------------------------------------------------
 
     def _contrast(self, picture: np.ndarray, person: np.ndarray) -> float:
-        """``silhouette.boundary_contrast`` of the person mask in the picture (grey, mask's size);
-        the gradient is computed once per picture."""
+        """``silhouette.boundary_contrast`` of the person mask (the gradient once per picture)."""
         cached = self._magnitude
         if cached is None or cached[0] is not picture or cached[1].shape != person.shape:
             import cv2
@@ -214,9 +221,8 @@ class DirectParser(Parser):
     def person_score(self, out: PoseOutput) -> float:
         """How sure a pass is that it saw a person: the presence score's logit, plus
         ``peak_weight`` x the landmarks' mean heatmap peak, plus ``overclaim_weight`` x the body
-        landmarks' mean (peak - visibility). A skeleton hallucinated on a van or a signpost has
-        weak heatmap peaks while the model still calls its limbs visible; a real person's limbs
-        are either seen and sharply located or called hidden."""
+        landmarks' mean (peak - visibility). A skeleton hallucinated on a van has weak peaks while
+        the model calls its limbs visible; a real person's limbs are sharply located or hidden."""
         score = _logit(out.presence)
         if out.peaks is not None:
             peaks, visible = out.peaks[:33], out.landmarks[:33, 2]
@@ -224,26 +230,25 @@ class DirectParser(Parser):
             score += self.overclaim_weight * float(np.mean(peaks[11:] - visible[11:]))
         return score
 
-    def _unsure(self, out: PoseOutput) -> str | None:
+    def _unsure(self, out: PoseOutput, min_score: float | None = None) -> str | None:
         """Why a pass's person is not believed (presence or person score too low), or None."""
         if out.presence < self.min_presence:
             return f"no person: presence {out.presence:.2f} < {self.min_presence:.2f}"
         score = self.person_score(out)
-        if score < self.min_score:
-            return f"no person: person score {score:.2f} < {self.min_score:.2f} (presence {out.presence:.2f})"
+        least = self.min_score if min_score is None else min_score
+        if score < least:
+            return f"no person: person score {score:.2f} < {least:.2f} (presence {out.presence:.2f})"
         return None
 
-    def _judge(self, out: PoseOutput, picture: np.ndarray) -> tuple[np.ndarray | None, str]:
+    def _judge(self, out: PoseOutput, picture: np.ndarray,
+               min_score: float | None = None) -> tuple[np.ndarray | None, str]:
         """The part map of one pass (at the mask's size), or None and why not."""
         image_size = picture.shape[:2]
-        unsure = self._unsure(out)
+        unsure = self._unsure(out, min_score)
         if unsure is not None:
             return None, unsure
         mh, mw = out.mask_logits.shape
-        h, w = image_size
-        lm = out.landmarks[:33].copy()
-        lm[:, 0] *= mw / w
-        lm[:, 1] *= mh / h
+        lm = self._in_mask(out, image_size[1], image_size[0])
         gate = {"mask_threshold": self._cut, "min_torso": 0.05, "min_mask_fraction": 0.02, **self.gate}
         reason = pose_geometry.sanity_check(lm, out.mask_logits, mh, mw, **gate)
         if reason is not None:
@@ -291,8 +296,8 @@ class DirectParser(Parser):
             return None
         return cx, cy, side
 
-    def _parse_picture(self, im: np.ndarray) -> tuple[np.ndarray | None, str, str, float]:
-        """(parts at the mask's size or None, reason, source, presence) for a trimmed picture,
+    def _parse_picture(self, im: np.ndarray) -> tuple[np.ndarray | None, str, str, PoseOutput | None]:
+        """(parts at the mask's size or None, reason, source, the pass used) for a trimmed picture,
         of the crop's subject (``subject.py``): when the skeleton found sits off the centre line
         of a person-shaped crop, that person is hidden and the crop parsed again; the more
         centred skeleton of the two, when about as tall, is kept."""
@@ -313,24 +318,28 @@ class DirectParser(Parser):
             parts2, _ = self._judge(other, hidden)
             self._magnitude = None
             if parts2 is not None and subject.is_subject(out.landmarks, other.landmarks, w):
-                return parts2, "", "pose", other.presence
-        return parts, reason, source, (out.presence if out is not None else 0.0)
+                return parts2, "", "pose", other
+        return parts, reason, source, out
 
-    def _core(self, out: PoseOutput, w: int, h: int) -> np.ndarray:
-        """The body of a pass's skeleton alone: its part map within ``core_distance`` radii of the
-        bones (the map's ``max_distance`` reaches onto a neighbour)."""
+    @staticmethod
+    def _in_mask(out: PoseOutput, w: int, h: int) -> np.ndarray:
+        """A pass's landmarks in the pixels of its mask."""
         mh, mw = out.mask_logits.shape
         lm = out.landmarks[:33].copy()
         lm[:, 0] *= mw / w
         lm[:, 1] *= mh / h
+        return lm
+
+    def _core(self, out: PoseOutput, w: int, h: int) -> np.ndarray:
+        """A pass's body alone: its part map within ``core_distance`` radii of the bones."""
+        lm = self._in_mask(out, w, h)
         geometry = {"mask_threshold": self._cut, "limb_threshold": self._limb_cut,
                     "min_visibility": self.min_visibility, "arm_visibility": self.arm_visibility,
                     **self.geometry, "max_distance": self.core_distance}
         return pose_geometry.part_map(lm, out.mask_logits, **geometry)
 
     def _find(self, im: np.ndarray) -> tuple[np.ndarray | None, str, str, PoseOutput | None]:
-        """(parts at the mask's size or None, reason, source, the pass used) for a trimmed
-        picture: the passes described in the module docstring."""
+        """(parts at the mask's size or None, reason, source, the pass used): the passes above."""
         model = self._model
         self._magnitude = None
         h, w = im.shape[:2]
@@ -338,6 +347,15 @@ class DirectParser(Parser):
         if self.max_height > 0 and h > self.max_height:
             k = self.max_height / h
             mask_size = (self.max_height, max(1, int(round(w * k))))
+        if self.tight_scale:
+            # The person framed tight first: the landmarks (wrists, elbows) are located better on
+            # a bigger person; believed only when sure, else the usual passes below decide.
+            runs = [model.run(im, roi, mask_size) for roi in framing.crop_regions(h, w, self.tight_scale)]
+            tight = max(runs, key=lambda o: o.presence)
+            parts, _ = self._judge(tight, im, self.tight_min_score)
+            if parts is not None and subject.spill(parts, self._in_mask(tight, w, h)) <= self.max_spill:
+                return parts, "", "pose", tight
+            self.stats["wide_pass"] += 1
         runs = [model.run(im, roi, mask_size) for roi in framing.crop_regions(h, w, self.scale)]
         first = max(runs, key=lambda o: o.presence)
         parts, reason = self._judge(first, im)
@@ -377,8 +395,9 @@ class DirectParser(Parser):
     def parse(self, rgb: np.ndarray) -> ParseResult:
         """Parse one H x W x 3 uint8 RGB image (grey and RGBA are accepted and converted).
 
-        Returns ``ParseResult(parts, "", source, score)`` with an H x W uint8 map (0 background ..
-        6 lower legs), ``source`` "pose" or "silhouette" and ``score`` the pose presence score; or
+        Returns ``ParseResult(parts, "", source, score, quality)`` with an H x W uint8 map (0
+        background .. 6 lower legs), ``source`` "pose" or "silhouette", ``score`` the pose presence
+        score and ``quality`` the map's part-quality score (``quality.part_quality``); or
         ``ParseResult(None, reason, "", score)`` when no plausible person is found.
         """
         if self._model is None:
@@ -397,10 +416,12 @@ class DirectParser(Parser):
             ph, pw = picture.shape[:2]
             return ParseResult(None, f"no person: picture {pw} x {ph} px, a person needs {self.min_height} px "
                                      f"of height and {self.min_size} of width")
-        parts, reason, source, score = self._parse_picture(np.ascontiguousarray(picture))
+        parts, reason, source, out = self._parse_picture(np.ascontiguousarray(picture))
         self._magnitude = None
+        score = out.presence if out is not None else 0.0
         if parts is None:
             return ParseResult(None, reason, "", score)
+        quality = self.quality(parts, out)
         ph, pw = picture.shape[:2]
         if parts.shape != (ph, pw):
             import cv2
@@ -411,7 +432,11 @@ class DirectParser(Parser):
             full[top:bottom, left:right] = parts
             parts = full
         self.stats[source] += 1
-        return ParseResult(parts, "", source, score)
+        return ParseResult(parts, "", source, score, quality)
+
+    def quality(self, parts: np.ndarray, out: PoseOutput) -> float | None:
+        """``quality.part_quality`` of a pass's map, its person mask and its person score."""
+        return part_quality(parts, self.person_score(out), out.mask_logits > self._cut)
 
     def close(self) -> None:
         """Release the interpreter (the parser cannot parse afterwards)."""

@@ -39,6 +39,18 @@ def is_subject(first: np.ndarray, second: np.ndarray, width: int, min_apart: flo
     )
 
 
+def spill(parts: np.ndarray, landmarks: np.ndarray, reach: float = 1.5) -> float:
+    """The share of a map's pixels farther from the skeleton's centre line than ``reach`` x its
+    shoulder width (at least a sixth of the map's width): arms held out reach there, a neighbour
+    the map spilled onto lies there."""
+    lm = np.asarray(landmarks, dtype=np.float64)
+    xs = np.nonzero(np.asarray(parts) > 0)[1]
+    if len(xs) == 0:
+        return 0.0
+    width = max(abs(lm[11, 0] - lm[12, 0]), parts.shape[1] / 6.0)
+    return float(np.mean(np.abs(xs + 0.5 - centre_line(lm)) > reach * width))
+
+
 def body_height(landmarks: np.ndarray) -> float:
     """The skeleton's height in pixels: highest face landmark to lowest ankle or heel."""
     lm = np.asarray(landmarks, dtype=np.float64)

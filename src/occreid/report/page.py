@@ -4,6 +4,7 @@ atomically beside its assets folder."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from collections import Counter
@@ -159,7 +160,7 @@ def _overlay_notes(grids: list[dict]) -> str:
 def _skipped(run: Run, images: Images, status: Status, max_listed: int, seed: int) -> dict:
     """The images of one skipped status: counts per reason and a reproducible sample of them."""
     rows = [r for r in run.rows if r.status == status]
-    reasons = Counter(r.reason or "(no reason given)" for r in rows).most_common()
+    reasons = Counter(reason_kind(r.reason) for r in rows).most_common()
     listed = sorted(sample_rows(rows, max_listed, seed), key=lambda r: r.relpath)
     items = []
     for r in listed:
@@ -174,6 +175,32 @@ def _skipped(run: Run, images: Images, status: Status, max_listed: int, seed: in
                                          "cannot be decoded" if status == Status.ERROR else "no image")})
     return {"status": status.value, "title": status.words, "total": len(rows), "reasons": reasons[:20],
             "more_reasons": max(0, len(reasons) - 20), "items": items}
+
+
+def reason_kind(reason: str) -> str:
+    """What a reason says failed, without its numbers, so that reasons count together: the text
+    before " (", its numbers as "…" ("no person: presence 0.15 < 0.20" -> "no person: presence … < …")."""
+    if not reason:
+        return "(no reason given)"
+    return _NUMBER.sub("…", reason.split(" (", 1)[0])
+
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _least_trusted(run: Run, images: Images, max_listed: int) -> dict:
+    """The run's part maps by their quality score, the least trustworthy first (ties by relpath),
+    with the map drawn on the image: where a user should look first."""
+    scored = sorted((r for r in run.rows if r.part_quality is not None), key=lambda r: (r.part_quality, r.relpath))
+    items = []
+    for r in scored[:max_listed]:
+        folder, _, name = r.relpath.rpartition("/")
+        items.append({"relpath": r.relpath, "folder": folder, "name": name, "quality": r.part_quality,
+                      "status": r.status.words, "part": pretty(r.part) if r.part else "",
+                      "img": images.overlay([run], r.relpath)})
+    values = [q for r in scored if (q := r.part_quality) is not None]
+    return {"total": len(scored), "items": items,
+            "below_half": sum(v < 0.5 for v in values)}
 
 
 def _compare_params(runs: list[Run]) -> list[dict]:
@@ -285,7 +312,8 @@ def _write_page(runs: list[Run], assets: Assets, samples_per_cell: int, seed: in
     context = {
         "runs": [{"run": r, "stats": _stats_rows(r, columns["statuses"], parts),
                   "part_columns": [{"key": p, "words": pretty(p).split(" ", 1)} for p in parts],
-                  "skipped": [_skipped(r, images, s, max_listed, seed) for s in LISTED]}
+                  "skipped": [_skipped(r, images, s, max_listed, seed) for s in LISTED],
+                  "trust": _least_trusted(r, images, max_listed)}
                  for r, parts in zip(runs, own_parts, strict=True)],
         "params": _compare_params(runs),
         "paired": paired,

@@ -1,0 +1,148 @@
+"""How far a part map can be trusted: label-free consistency checks and the part-quality score.
+
+No ground truth exists at run time, so the score combines what a map can be checked against
+without labels (docs/part-quality.md gives the definition and its measured correlation with the
+share of annotated keypoints that land on the right part):
+
+- ``order``: head above torso above upper legs above lower legs (part centroids);
+- ``attached``: each piece of an arm or leg touches its parent part (upper arm the torso or head,
+  lower arm the upper arm or torso, thigh the torso, shin the thigh);
+- ``balance``: left and right of the torso's centre line, arms and legs of similar size;
+- ``centred``: the torso on the crop's centre line, where a re-ID crop's subject stands;
+- ``agreement``: the map against the parser's person segmentation (when the parser has one);
+- ``confidence``: the parser's person score over its operating point (when it has one).
+
+Everything here is a pure NumPy (and OpenCV connected components) function of the map and the
+numbers a parser returns, so SCHP's maps and maps read back from ``--parts-from`` are scored the
+same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: The centroid chain that must run downwards: head, torso, upper legs, lower legs.
+CHAIN = (1, 2, 5, 6)
+#: Limb part -> the parts it hangs from.
+PARENTS = ((3, (1, 2)), (4, (2, 3)), (5, (2,)), (6, (5,)))
+
+
+def consistency(parts: np.ndarray) -> dict[str, bool | None]:
+    """The three pass/fail checks of a plausible standing person's map (None: not applicable):
+    ``order`` (every link of the centroid chain downwards), ``attached`` (every limb piece of 4 px
+    or more touches its parent, within 2 px) and ``symmetric`` (left and right arm and leg pixels
+    within a factor 3 when both sides have 10 or more)."""
+    graded = consistency_scores(parts)
+    return {k: None if (g := graded[k]) is None else g >= 1.0 for k in ("order", "attached", "symmetric")}
+
+
+def consistency_scores(parts: np.ndarray) -> dict[str, float | None]:
+    """The checks of ``consistency`` graded in [0, 1] (None: not applicable): ``order`` the share
+    of chain links pointing down, ``attached`` the share of limb pixels in pieces that touch their
+    parent, ``symmetric`` 1 when the smaller side holds at least a third of the larger, else 3 x
+    their ratio (the worse of arms and legs), ``centred`` 1 minus twice the torso's centre line's
+    offset from the crop's as a fraction of the width."""
+    import cv2
+
+    parts = np.asarray(parts)
+    h, w = parts.shape
+    cy: list[float | None] = [None] * 7
+    for k in CHAIN:
+        ys = np.nonzero(parts == k)[0]
+        cy[k] = float(ys.mean()) if len(ys) else None
+    chain = [c for k in CHAIN if (c := cy[k]) is not None]
+    order = float(np.mean([a < b for a, b in zip(chain, chain[1:])])) if len(chain) >= 2 else None
+    kernel = np.ones((5, 5), np.uint8)
+    on = total = 0
+    for limb, parents in PARENTS:
+        m = (parts == limb).astype(np.uint8)
+        if not m.any():
+            continue
+        n, comp, st, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+        near = cv2.dilate(np.isin(parts, parents).astype(np.uint8), kernel).astype(bool)
+        touching = np.zeros(n, bool)
+        touching[np.unique(comp[near & (comp > 0)])] = True
+        sizes = st[:, cv2.CC_STAT_AREA]
+        big = sizes >= 4
+        big[0] = False
+        total += int(sizes[big].sum())
+        on += int(sizes[big & touching].sum())
+    attached = on / total if total else None
+    symmetric: float | None = None
+    centred: float | None = None
+    tx = np.nonzero(parts == 2)[1]
+    if len(tx):
+        centre = float(np.median(tx))
+        centred = max(0.0, 1.0 - 2.0 * abs(centre + 0.5 - w / 2.0) / max(1.0, w))
+        for pair in ((3, 4), (5, 6)):
+            xs = np.nonzero(np.isin(parts, pair))[1]
+            left, right = int((xs < centre).sum()), int((xs >= centre).sum())
+            if min(left, right) >= 10:
+                s = min(1.0, 3.0 * min(left, right) / max(left, right))
+                symmetric = s if symmetric is None else min(symmetric, s)
+    return {"order": order, "attached": attached, "symmetric": symmetric, "centred": centred}
+
+
+def agreement(parts: np.ndarray, person: np.ndarray) -> float:
+    """IoU of the map's person (labels 1..6) with the segmentation's person mask (resized to the
+    map's size when it differs); 1 when both are empty."""
+    person = np.asarray(person, dtype=bool)
+    if person.shape != parts.shape:
+        import cv2
+
+        person = cv2.resize(person.astype(np.uint8), (parts.shape[1], parts.shape[0]),
+                            interpolation=cv2.INTER_NEAREST).astype(bool)
+    mapped = parts > 0
+    union = int(np.logical_or(mapped, person).sum())
+    return float(np.logical_and(mapped, person).sum() / union) if union else 1.0
+
+
+def confidence(person_score: float, low: float = 1.5, high: float = 12.0) -> float:
+    """The person score as a share in [0, 1]: 0 at ``low`` (the silhouette fallback's operating
+    point, the least a map is ever made from), 1 at ``high`` and above (the shared sets' people
+    score 8-20, the non-person crops the parser accepts mostly 1.8-3)."""
+    return float(min(1.0, max(0.0, (float(person_score) - low) / (high - low))))
+
+
+#: The components multiplied into the score. ``symmetric`` and ``centred`` are computed and
+#: reported but left out: on the annotated crops they did not rank the maps (side views are
+#: lopsided, and a person may stand off the crop's centre and still be parsed right).
+FACTORS = ("order", "attached", "agreement", "confidence")
+
+
+def quality_components(parts: np.ndarray, person_score: float | None = None,
+                       person: np.ndarray | None = None) -> dict[str, float | None]:
+    """Every component in [0, 1] (None: not applicable to this map): ``consistency_scores``,
+    ``agreement`` with the person mask and the person score's ``confidence``."""
+    out = consistency_scores(parts)
+    out["agreement"] = None if person is None else agreement(parts, person)
+    out["confidence"] = None if person_score is None else confidence(person_score)
+    return out
+
+
+def part_quality(parts: np.ndarray | None, person_score: float | None = None,
+                 person: np.ndarray | None = None) -> float | None:
+    """The part-quality score of a map in [0, 1], higher for a more trustworthy map; None for no
+    map, 0 for an empty one.
+
+    The product of the ``FACTORS`` that apply to the map (each a share in [0, 1]: every one must
+    hold for the map to be right): the order of head, torso and legs, the share of limb pixels
+    attached to their parents, the map's IoU with the person mask, and the person score's
+    confidence. A parser without a person score or mask (SCHP, a plugin) is scored on the map's
+    consistency alone. Rounded to 4 decimals, so that the manifest, the part map's PNG text and
+    a reused map carry the same number."""
+    if parts is None:
+        return None
+    parts = np.asarray(parts)
+    if not (parts > 0).any():
+        return 0.0
+    comps = quality_components(parts, person_score, person)
+    score = 1.0
+    for k in FACTORS:
+        if (factor := comps[k]) is not None:
+            score *= factor
+    return round(float(score), 4)
+
+
+__all__ = ["FACTORS", "agreement", "confidence", "consistency", "consistency_scores", "part_quality",
+           "quality_components"]
