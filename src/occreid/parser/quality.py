@@ -42,32 +42,9 @@ def consistency_scores(parts: np.ndarray) -> dict[str, float | None]:
     parent, ``symmetric`` 1 when the smaller side holds at least a third of the larger, else 3 x
     their ratio (the worse of arms and legs), ``centred`` 1 minus twice the torso's centre line's
     offset from the crop's as a fraction of the width."""
-    import cv2
-
     parts = np.asarray(parts)
+    order, attached = _order_attached(parts)
     h, w = parts.shape
-    cy: list[float | None] = [None] * 7
-    for k in CHAIN:
-        ys = np.nonzero(parts == k)[0]
-        cy[k] = float(ys.mean()) if len(ys) else None
-    chain = [c for k in CHAIN if (c := cy[k]) is not None]
-    order = float(np.mean([a < b for a, b in zip(chain, chain[1:])])) if len(chain) >= 2 else None
-    kernel = np.ones((5, 5), np.uint8)
-    on = total = 0
-    for limb, parents in PARENTS:
-        m = (parts == limb).astype(np.uint8)
-        if not m.any():
-            continue
-        n, comp, st, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
-        near = cv2.dilate(np.isin(parts, parents).astype(np.uint8), kernel).astype(bool)
-        touching = np.zeros(n, bool)
-        touching[np.unique(comp[near & (comp > 0)])] = True
-        sizes = st[:, cv2.CC_STAT_AREA]
-        big = sizes >= 4
-        big[0] = False
-        total += int(sizes[big].sum())
-        on += int(sizes[big & touching].sum())
-    attached = on / total if total else None
     symmetric: float | None = None
     centred: float | None = None
     tx = np.nonzero(parts == 2)[1]
@@ -75,12 +52,44 @@ def consistency_scores(parts: np.ndarray) -> dict[str, float | None]:
         centre = float(np.median(tx))
         centred = max(0.0, 1.0 - 2.0 * abs(centre + 0.5 - w / 2.0) / max(1.0, w))
         for pair in ((3, 4), (5, 6)):
-            xs = np.nonzero(np.isin(parts, pair))[1]
+            xs = np.nonzero((parts == pair[0]) | (parts == pair[1]))[1]
             left, right = int((xs < centre).sum()), int((xs >= centre).sum())
             if min(left, right) >= 10:
                 s = min(1.0, 3.0 * min(left, right) / max(left, right))
                 symmetric = s if symmetric is None else min(symmetric, s)
     return {"order": order, "attached": attached, "symmetric": symmetric, "centred": centred}
+
+
+_KERNEL = np.ones((5, 5), np.uint8)
+
+
+def _order_attached(parts: np.ndarray) -> tuple[float | None, float | None]:
+    """``order`` and ``attached`` of ``consistency_scores``, the two checks the score multiplies in
+    (kept apart so that scoring every parsed map costs little: one pass over the labels for the
+    centroids, one connected-components pass and one dilation per limb present)."""
+    import cv2
+
+    h, w = parts.shape
+    flat = parts.ravel()
+    counts = np.bincount(flat, minlength=7)
+    rows = np.bincount(flat, weights=np.repeat(np.arange(h, dtype=np.float64), w), minlength=7)
+    chain = [rows[k] / counts[k] for k in CHAIN if counts[k]]
+    order = float(np.mean([a < b for a, b in zip(chain, chain[1:])])) if len(chain) >= 2 else None
+    on = total = 0
+    for limb, parents in PARENTS:
+        if not counts[limb]:
+            continue
+        n, comp, st, _ = cv2.connectedComponentsWithStats((parts == limb).view(np.uint8), connectivity=8)
+        lut = np.zeros(max(7, int(counts.size)), np.uint8)  # labels -> 1 for the parents
+        lut[list(parents)] = 1
+        near = cv2.dilate(lut[parts], _KERNEL).view(bool)
+        touching = np.bincount(comp[near], minlength=n) > 0
+        sizes = st[:, cv2.CC_STAT_AREA]
+        big = sizes >= 4
+        big[0] = False
+        total += int(sizes[big].sum())
+        on += int(sizes[big & touching].sum())
+    return order, (on / total if total else None)
 
 
 def agreement(parts: np.ndarray, person: np.ndarray) -> float:
@@ -136,7 +145,10 @@ def part_quality(parts: np.ndarray | None, person_score: float | None = None,
     parts = np.asarray(parts)
     if not (parts > 0).any():
         return 0.0
-    comps = quality_components(parts, person_score, person)
+    order, attached = _order_attached(parts)
+    comps = {"order": order, "attached": attached,
+             "agreement": None if person is None else agreement(parts, person),
+             "confidence": None if person_score is None else confidence(person_score)}
     score = 1.0
     for k in FACTORS:
         if (factor := comps[k]) is not None:
