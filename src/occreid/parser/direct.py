@@ -195,8 +195,6 @@ class DirectParser(Parser):
         self._magnitude: tuple[np.ndarray, np.ndarray] | None = None
         self._model: PoseLandmarkModel | None = PoseLandmarkModel(threads=threads)
 
-    # -- one pass --------------------------------------------------------------------------------
-
     def _contrast(self, picture: np.ndarray, person: np.ndarray) -> float:
         """``silhouette.boundary_contrast`` of the person mask (the gradient once per picture)."""
         cached = self._magnitude
@@ -389,8 +387,6 @@ class DirectParser(Parser):
         # The reason of the most confident pass: the one that came nearest to a person.
         out, reason = max(tried, key=lambda t: t[0].presence)
         return None, reason, "", out
-
-    # -- Parser API ------------------------------------------------------------------------------
 
     def parse(self, rgb: np.ndarray) -> ParseResult:
         """Parse one H x W x 3 uint8 RGB image (grey and RGBA are accepted and converted).
