@@ -6,11 +6,11 @@ whole training stack), so only the modules that read labels are loaded, from a c
 ``OCCREID_BPBREID_SRC`` / ``OCCREID_KPR_SRC`` or from a fetched mirror (``/work/.mirror/VlSomers+
 bpbreid/repo``, ``.../VlSomers+keypoint_promptable_reidentification/repo``, bare git directories):
 ``torchreid/utils/tools.py`` (``read_masks``, ``read_keypoints``), ``torchreid/data/datasets/dataset.py``
-and the dataset classes (``infer_masks_path``, ``infer_kp_path``, ``process_dir``), the masks
-transforms and KPR's ``keypoints_to_masks``. The parent packages are empty stand-ins, and when
-albumentations is not installed its ``DualTransform`` base class is a stand-in too (the mask
-transforms' own ``apply_to_mask`` is what runs). ``load`` returns None with the reason when the
-source is not there (CI), and the tests skip with it.
+and the dataset classes (Market-1501, Occluded-Duke, Occluded-REID: ``infer_masks_path``,
+``infer_kp_path``, ``process_dir``), the masks transforms and KPR's ``keypoints_to_masks``. The parent
+packages are empty stand-ins, and when albumentations is not installed its ``DualTransform`` base class
+is a stand-in too (the mask transforms' own ``apply_to_mask`` is what runs). ``load`` returns None with
+the reason when the source is not there (CI), and the tests skip with it.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ FILES = {
     "bpbreid": [
         "torchreid/utils/constants.py", "torchreid/utils/tools.py", "torchreid/data/datasets/dataset.py",
         "torchreid/data/datasets/image/market1501.py", "torchreid/data/datasets/image/occluded_dukemtmc.py",
-        "torchreid/data/masks_transforms/mask_transform.py",
+        "torchreid/data/datasets/image/occluded_reid.py", "torchreid/data/masks_transforms/mask_transform.py",
         "torchreid/data/masks_transforms/pifpaf_mask_transform.py",
     ],
     "kpr": [
@@ -40,7 +40,8 @@ FILES = {
         "torchreid/data/datasets/keypoints_to_masks.py", "torchreid/data/datasets/dataset.py",
         "torchreid/data/data_augmentation/__init__.py",
         "torchreid/data/data_augmentation/batch_wise_inter_person_occlusion.py",
-        "torchreid/data/datasets/image/market1501.py", "torchreid/data/masks_transforms/mask_transform.py",
+        "torchreid/data/datasets/image/market1501.py", "torchreid/data/datasets/image/occluded_reid.py",
+        "torchreid/data/masks_transforms/mask_transform.py",
     ],
 }
 _LOADED: dict[str, types.SimpleNamespace | str] = {}
@@ -132,6 +133,8 @@ def load(name: str) -> types.SimpleNamespace | str:
             _module("torchreid.data.data_augmentation", t / "data/data_augmentation/__init__.py")
         ns.dataset = _module("torchreid.data.datasets.dataset", t / "data/datasets/dataset.py")
         ns.market1501 = _module("torchreid.data.datasets.image.market1501", t / "data/datasets/image/market1501.py")
+        ns.occluded_reid = _module("torchreid.data.datasets.image.occluded_reid",
+                                   t / "data/datasets/image/occluded_reid.py")
         if name == "bpbreid":
             ns.occluded_duke = _module("torchreid.data.datasets.image.occluded_dukemtmc",
                                        t / "data/datasets/image/occluded_dukemtmc.py")

@@ -19,6 +19,7 @@ import math
 import os
 import posixpath
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -258,19 +259,45 @@ def _rounded(keypoints: np.ndarray) -> list[list[float]]:
 
 
 # -- where the files go ------------------------------------------------------------------------------
-#: ``bpbreid``: BPBReID's and KPR's rule (``infer_masks_path``, ``infer_kp_path``): the image's
-#: parent folder's name, then its stem; ``mirror``: the image's whole relative folder, for a dataset
-#: class of one's own whose images share parent folder names (PRCC's ``A/001``, ``B/001``).
+#: ``bpbreid``: BPBReID's and KPR's rule (``infer_masks_path``, ``infer_kp_path``): the name of one
+#: folder above the image (its parent, for most of their dataset classes), then its stem; ``mirror``:
+#: the image's whole relative folder, for a dataset class of one's own whose images share parent
+#: folder names (PRCC's ``A/001``, ``B/001``).
 PATH_RULES = ("bpbreid", "mirror")
 
 
-def label_relpath(relpath: str, suffix: str, rule: str = "bpbreid") -> str:
+@dataclass(frozen=True)
+class LoaderPaths:
+    """How their dataset class for one layout names an image's label files: the folder ``up`` levels
+    above the image gives the folder name kept (1: the parent), and ``keypoints_suffix`` is appended
+    to the image's stem for KPR's keypoint file."""
+
+    up: int = 1
+    keypoints_suffix: str = KEYPOINTS_SUFFIX
+
+
+#: The layouts whose classes depart from the parent-folder rule of their base ``Dataset``. Occluded-REID
+#: (``OccludedReID`` in both BPBReID and KPR) keeps the split folder, two above the image, as its images
+#: sit in person folders whose names repeat across splits (``occluded_body_images/001/001_01.tif``:
+#: ``masks/<dir>/occluded_body_images/001_01<suffix>``), and KPR's reads ``<stem>.tif_keypoints.json``.
+LOADER_PATHS: dict[str, LoaderPaths] = {"occluded-reid": LoaderPaths(up=2, keypoints_suffix=".tif_keypoints.json")}
+
+
+def loader_paths(layout: str | None) -> LoaderPaths:
+    """The label-file naming of their dataset class for ``layout`` (the parent-folder rule by default)."""
+    return LOADER_PATHS.get(layout or "", LoaderPaths())
+
+
+def label_relpath(relpath: str, suffix: str, rule: str = "bpbreid", up: int = 1) -> str:
     """The relative path of an image's label file under ``masks/<dir>`` or ``external_annotation/<dir>``:
-    ``<parent folder>/<stem><suffix>`` (rule ``bpbreid``, as their loaders compute it from the image
-    path) or ``<relative folder>/<stem><suffix>`` (rule ``mirror``)."""
+    ``<folder up levels above>/<stem><suffix>`` (rule ``bpbreid``, as their loaders compute it from the
+    image path: ``up`` is 1, the parent, but for ``LOADER_PATHS``) or ``<relative folder>/<stem><suffix>``
+    (rule ``mirror``)."""
     folder, name = posixpath.split(relpath)
     stem = os.path.splitext(name)[0]
     if rule == "bpbreid":
+        for _ in range(up - 1):
+            folder = posixpath.dirname(folder)
         folder = posixpath.basename(folder)
     elif rule != "mirror":
         raise ValueError(f"unknown path rule {rule!r}; expected one of {', '.join(PATH_RULES)}")
@@ -278,8 +305,8 @@ def label_relpath(relpath: str, suffix: str, rule: str = "bpbreid") -> str:
 
 
 __all__ = [
-    "COCO17", "ISP6_CHANNELS", "ISP6_PARTS_NUM", "KEYPOINTS_SUFFIX", "KPR_VIS_THRESH", "MASKS_SUFFIX",
-    "MEDIAPIPE_FOR_COCO17", "PATH_RULES", "block_average", "coco17", "kpr_skeletons", "label_relpath", "moved",
-    "on_mask",
+    "COCO17", "ISP6_CHANNELS", "ISP6_PARTS_NUM", "KEYPOINTS_SUFFIX", "KPR_VIS_THRESH", "LOADER_PATHS", "LoaderPaths",
+    "MASKS_SUFFIX", "MEDIAPIPE_FOR_COCO17", "PATH_RULES", "block_average", "coco17", "kpr_skeletons", "label_relpath",
+    "loader_paths", "moved", "on_mask",
     "npy_bytes", "part_fields", "paste_transform",
 ]

@@ -16,6 +16,10 @@ Files (``formats`` says what is in them), every one written through ``OutputTree
     OUT/masks/<masks_dir>/<folder>/<stem><suffix>                          BPBReID (float32 C x H x W)
     OUT/external_annotation/<kp_dir>/<folder>/<stem>.jpg_keypoints.json    KPR (skeleton list)
     OUT/_occreid/labels.json                                               how they were made, counts
+
+``<folder>`` is the image's parent folder's name, as their base ``Dataset`` names it, or the folder
+their own class for the layout keeps (``formats.LOADER_PATHS``: Occluded-REID's split folder, with
+KPR's ``.tif_keypoints.json``).
 """
 
 from __future__ import annotations
@@ -100,12 +104,14 @@ class _Sources:
         self.twin = run_file(root).is_file()
         self.root = root
         self.part_roots = [r for r in ((root if self.twin else None), cfg.parts_from) if r is not None]
+        self.layout: str | None = None  # the layout whose loaders name the label files (formats.loader_paths)
         if self.twin:
             try:
                 info = read_run_file(root)
             except RunFileError as exc:
                 raise LabelsError(str(exc)) from None
             found = Path(info["input"]) if info.get("input") else None
+            self.layout = info["fingerprint"].get("layout") or None
             if found is None or not found.is_dir():
                 raise LabelsError(f"the twin's input folder {found} (from {run_file(root)}) is not "
                                   "there: labels are made from the original images, so it must be readable.")
@@ -121,7 +127,9 @@ class _Sources:
             except LayoutError as exc:
                 raise LabelsError(str(exc)) from None
             self.input = root
+            self.layout = ds.layout
             self.items = [_Item(r.relpath) for r in ds.records]
+        self.paths = F.loader_paths(self.layout)
 
     def pixels(self, relpath: str) -> np.ndarray:
         data, _ = read_input(self.input / relpath, MAX_FILE_BYTES)
@@ -177,16 +185,16 @@ def _check(cfg: LabelsConfig, src: _Sources) -> None:
             raise LabelsError(f"{cfg.dataset} lacks the occluder masks of {len(missing)} occluded images (e.g. "
                               f"{missing[0]}): rerun its generate command with --save-masks.")
     out = Path(cfg.output).absolute()
-    for rule_dir, suffix, on in (("masks", cfg.masks_suffix, cfg.masks), ("keypoints", F.KEYPOINTS_SUFFIX,
+    for rule_dir, suffix, on in (("masks", cfg.masks_suffix, cfg.masks), ("keypoints", src.paths.keypoints_suffix,
                                                                           cfg.keypoints)):
         if not on:
             continue
         seen: dict[str, str] = {}
         for item in src.items:
-            rel = F.label_relpath(item.relpath, suffix, cfg.paths)
+            rel = F.label_relpath(item.relpath, suffix, cfg.paths, src.paths.up)
             if rel in seen:
                 raise LabelsError(f"{item.relpath} and {seen[rel]} would share the {rule_dir} file {rel} (BPBReID's "
-                                  "rule keeps only the parent folder's name): use --paths mirror.")
+                                  "rule keeps only one folder's name): use --paths mirror.")
             seen[rel] = item.relpath
     if out.exists() and not out.is_dir():
         raise LabelsError(f"--out {cfg.output} is a file, not a folder.")
@@ -249,7 +257,7 @@ def _label_one(cfg, src: _Sources, tree: OutputTree, item: _Item, parser, finder
             fields = F.block_average(fields, cfg.stride) if cfg.stride > 1 else fields
         else:
             fields = F.part_fields(parts, shape, covered, cfg.stride)
-        rel = F.label_relpath(item.relpath, cfg.masks_suffix, cfg.paths)
+        rel = F.label_relpath(item.relpath, cfg.masks_suffix, cfg.paths, src.paths.up)
         tree.write_bytes(tree.root / "masks" / _masks_dir(cfg) / rel, F.npy_bytes(fields))
         result.masks += 1
     if cfg.keypoints:
@@ -265,7 +273,7 @@ def _label_one(cfg, src: _Sources, tree: OutputTree, item: _Item, parser, finder
                 negatives.append(F.on_mask(F.moved(donor[0], move, shape), covered))
                 result.negatives += 1
         result.with_skeleton += target is not None
-        rel = F.label_relpath(item.relpath, F.KEYPOINTS_SUFFIX, cfg.paths)
+        rel = F.label_relpath(item.relpath, src.paths.keypoints_suffix, cfg.paths, src.paths.up)
         body = json.dumps(F.kpr_skeletons(target, negatives)).encode("utf-8")
         tree.write_bytes(tree.root / "external_annotation" / cfg.kp_dir / rel, body)
         result.keypoint_files += 1
@@ -314,8 +322,10 @@ def _record(cfg: LabelsConfig, src: _Sources, result: LabelsResult) -> dict:
     return {
         "options": options,
         "twin": src.twin,
+        "layout": src.layout,
+        "paths": {"rule": cfg.paths, "folder_up": src.paths.up},
         "bpbreid": _bpbreid_facts(cfg),
-        "kpr": {"kp_dir": cfg.kp_dir, "keypoints": list(F.COCO17),
+        "kpr": {"kp_dir": cfg.kp_dir, "suffix": src.paths.keypoints_suffix, "keypoints": list(F.COCO17),
                 "mediapipe_landmarks": list(F.MEDIAPIPE_FOR_COCO17)},
         "counts": counts,
         "failed": [{"relpath": r, "reason": why} for r, why in result.failed],
