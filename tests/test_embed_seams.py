@@ -84,6 +84,18 @@ def _onnx(module, path: Path) -> Path:
     return path
 
 
+def _onnx_dynamo(module, path: Path) -> Path:
+    """The export line of docs/datasets.md as written: torch.onnx.export's default (dynamo) exporter, a dynamic
+    batch, the weights kept inside the file."""
+    pytest.importorskip("onnxscript", reason="torch.onnx.export's default exporter needs onnxscript (occreid[onnx])")
+    x = torch.zeros(2, 3, 16, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (x,), str(path), input_names=["images"],
+                          dynamic_shapes={"x": {0: torch.export.Dim("n")}}, external_data=False, verbose=False)
+    return path
+
+
 def _cli(*args) -> tuple[int, str]:
     res = CliRunner().invoke(main, [str(a) for a in args])
     text = " ".join(res.output.split())
@@ -95,9 +107,10 @@ def _embed(data, model, out, *extra):
     return _cli("embed", data, "--model", model, "--out", out, "--no-progress", *extra)
 
 
-@pytest.mark.parametrize("kind", ["pt2", "onnx"])
+@pytest.mark.parametrize("kind", ["pt2", "onnx", "onnx-dynamo"])
 def test_a_model_exported_for_another_size_names_the_size_it_expects(data, tmp_path, kind):
-    model = _export(Mean(), tmp_path / "m.pt2", None) if kind == "pt2" else _onnx(Mean(), tmp_path / "m.onnx")
+    export = {"pt2": lambda m, p: _export(m, p.with_suffix(".pt2"), None), "onnx": _onnx, "onnx-dynamo": _onnx_dynamo}
+    model = export[kind](Mean(), tmp_path / "m.onnx")
     code, text = _embed(data, model, tmp_path / "f.npz", "--height", "32", "--width", "16")
     assert code == 2 and "exported for 16x8 inputs, not 32x16: pass --height 16 --width 8" in text
     assert not (tmp_path / "f.npz").exists()
@@ -120,6 +133,21 @@ def test_a_static_batch_export_is_fed_batches_of_its_size(data, tmp_path):
         assert code == 0, text
     a, b = np.load(tmp_path / "s.npz"), np.load(tmp_path / "d.npz")
     assert list(a["paths"]) == list(b["paths"]) and np.allclose(a["features"], b["features"], atol=1e-6)
+
+
+def test_the_documented_dynamo_onnx_export_embeds_as_the_torchscript_model(data, tmp_path):
+    pytest.importorskip("onnxruntime", reason="ONNX models run in ONNX Runtime (occreid[onnx])")
+    torch.manual_seed(0)
+    sized = Sized().eval()  # weights: kept inside model.onnx, no model.onnx.data beside it
+    onnx_model = _onnx_dynamo(sized, tmp_path / "model.onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
+    script = _script(sized, tmp_path / "model.pt")
+    for model, out in ((onnx_model, "o.npz"), (script, "t.npz")):  # batches of 7, 7 and 2: a dynamic batch
+        code, text = _embed(data, model, tmp_path / out, "--height", "16", "--width", "8", "--batch-size", "7")
+        assert code == 0, text
+    a, b = np.load(tmp_path / "o.npz"), np.load(tmp_path / "t.npz")
+    assert a["features"].shape == (16, 12) and list(a["paths"]) == list(b["paths"])
+    np.testing.assert_allclose(a["features"], b["features"], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("module, words", [(FeatureMap(), "feature map"), (Raises(), "never initialised")])
