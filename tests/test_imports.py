@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("occlusion", {"occlusion"}),
     ("output formats", {"output", "state", "writer", "saved", "stats", "augment"}),
     ("the run", {"shards", "config", "worker", "engines", "preflight", "runner"}),
-    ("readers of a run", {"evaluation", "report", "labels", "video"}),
+    ("readers of a run", {"evaluation", "report", "labels", "video", "imagefolder"}),
     ("commands", {"bench", "cli_generate", "cli"}),
 ]
 
