@@ -41,7 +41,8 @@ def _fail(message: str, code: int) -> None:
 @click.option("--kp-dir", default=KP_DIR, show_default=True,
               help="Folder under external_annotation/ (KPR's model.kpr.keypoints.kp_dir).")
 @click.option("--paths", type=click.Choice(F.PATH_RULES), default="bpbreid", show_default=True,
-              help="bpbreid: <parent folder>/<stem> as their loaders compute it; mirror: the whole relative folder.")
+              help="bpbreid: <parent folder>/<stem> as their loaders compute it (Occluded-REID: <split folder>/<stem>, "
+                   "as their OccludedReID does); mirror: the whole relative folder.")
 @click.option("--stride", type=int, default=4, show_default=True,
               help="Part fields at 1/stride of the image's size (area average); 1 keeps every pixel.")
 @click.option("--negatives/--no-negatives", default=True, show_default=True,
