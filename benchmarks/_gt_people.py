@@ -66,6 +66,8 @@ def _norm(name: str) -> str:
 def joint_of(name: str) -> str | None:
     """The scored joint a keypoint name means ('left_shoulder', 'Right-ankle', 'Left Wrist' ...)."""
     n = _norm(name)
+    if n == "hip":  # Halpe's point between the hips: the pelvis
+        return None
     for j in JOINTS:
         if n.endswith(j) and (n == j or n.split("_")[0] in ("left", "right")):
             return j

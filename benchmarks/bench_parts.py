@@ -169,7 +169,7 @@ def annotated_figures(parser, people: list[dict], show: bool) -> None:
         misses, on = [], 0
         for j, x, y in p["keypoints"]:
             ok = on_part(r.parts, x, y, ALLOWED[j])
-            core.append((p["source"], orig, j, ok))
+            core.append((orig, p["vis_known"], r.parts is not None, j, ok))
             on += ok
             if not ok:
                 got = None if r.parts is None else int(r.parts[min(int(y), CROP_H - 1), min(int(x), CROP_W - 1)])
@@ -201,12 +201,13 @@ def annotated_figures(parser, people: list[dict], show: bool) -> None:
     print(f"\nkeypoints on the right part (within 3 px): first measurement's people ({len(orig_people)} crops of "
           f"{', '.join(ORIGINAL)} with visibility flags) and all {sum(bool(p['keypoints']) for p in people)} "
           "crops with keypoints")
-    print(f"{'joint':<10} {'first measurement':>20} {'all':>20}")
+    print(f"{'joint':<10} {'first measurement':>20} {'visibility flagged':>20} {'all':>20}")
     for j in (*JOINTS, None):
-        o = [ok for _, orig, jj, ok in core if orig and (j is None or jj == j)]
-        a = [ok for _, _, jj, ok in core if j is None or jj == j]
-        if a:
-            print(f"{j or 'all':<10} {_share(sum(o), len(o)):>20} {_share(sum(a), len(a)):>20}")
+        cols = [[ok for *flags, jj, ok in core if (k == 2 or flags[k]) and (j is None or jj == j)] for k in range(3)]
+        if cols[2]:
+            print(f"{j or 'all':<10} " + " ".join(f"{_share(sum(c), len(c)):>20}" for c in cols))
+    on_found = [ok for _, _, found, _, ok in core if found]
+    print(f"all keypoints of the crops where a person was found: {_share(sum(on_found), len(on_found))}")
     if extra:
         print("extra points on the right part (within 3 px; head top -> head, neck -> head/torso, spine -> torso, "
               "pelvis -> torso/upper leg, foot -> lower leg, hand -> lower arm)")
