@@ -133,3 +133,48 @@ def densepose_people(folders: list[Path]) -> list[dict]:
                            "extra": [], "mask": None, "mask_kind": None, "regions": None, "points": points,
                            "vis_known": True})
     return people
+
+
+#: Pascal-Part's person parts to occreid's labels, as Pascal-Person-Part merges them: the face's
+#: parts and the hair into the head, hands into the lower arms, feet into the lower legs. The neck
+#: (head in some merges, torso in others) is ignored (255).
+PASCAL_PART = {"head": 1, "hair": 1, "leye": 1, "reye": 1, "lear": 1, "rear": 1, "lebrow": 1, "rebrow": 1,
+               "nose": 1, "mouth": 1, "torso": 2, "neck": 255, "luarm": 3, "ruarm": 3, "llarm": 4, "rlarm": 4,
+               "lhand": 4, "rhand": 4, "luleg": 5, "ruleg": 5, "llleg": 6, "rlleg": 6, "lfoot": 6, "rfoot": 6}
+
+
+def pascal_part_people(folders: list[Path], min_height: int = 64) -> list[dict]:
+    """A crop per person of Pascal-Part's annotations (``<image>.mat`` beside ``<image>.jpg``, as in
+    the dataset's ``examples/``), with ``parts`` in occreid's labels (``PASCAL_PART``; pixels of the
+    person in no part, and the neck, are 255: ignored) and ``mask`` the person's instance mask.
+    People without part annotations or lower than ``min_height`` px are skipped."""
+    import cv2
+    from scipy.io import loadmat
+
+    people = []
+    for folder in folders:
+        for f in sorted(folder.rglob("*.mat")):
+            img = f.with_suffix(".jpg")
+            try:
+                anno = loadmat(str(f))["anno"][0, 0] if img.is_file() else None
+            except (OSError, KeyError, IndexError, ValueError, TypeError):
+                continue
+            bgr = cv2.imread(str(img)) if anno is not None else None
+            if bgr is None:
+                continue
+            for i, obj in enumerate(anno["objects"][0]):
+                mask = np.asarray(obj["mask"]) > 0
+                ys, xs = np.nonzero(mask)
+                if str(obj["class"][0]) != "person" or not obj["parts"].size or mask.shape != bgr.shape[:2] or \
+                        ys.max() - ys.min() + 1 < min_height:
+                    continue
+                parts = np.where(mask, 255, 0).astype(np.uint8)
+                for part in obj["parts"][0]:
+                    label = PASCAL_PART.get(str(part["part_name"][0]))
+                    if label is not None:
+                        parts[(np.asarray(part["mask"]) > 0) & mask] = label
+                crop = Crop(bgr, [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1])
+                people.append({"name": f"{img.stem}#{i}", "source": folder.name, "rgb": crop.rgb, "keypoints": [],
+                               "extra": [], "mask": crop.labels(mask).astype(bool), "mask_kind": "annotated",
+                               "regions": None, "parts": crop.labels(parts), "points": [], "vis_known": True})
+    return people

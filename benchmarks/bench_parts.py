@@ -33,7 +33,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from _gt_parts import OCCREID_REGION, REGION, densepose_people, parsed_people
+from _gt_parts import OCCREID_REGION, REGION, densepose_people, parsed_people, pascal_part_people
 from _gt_people import ALLOWED, CROP_H, CROP_W, EXTRA_ALLOWED, JOINTS, annotated_people
 from _shared import DATA
 
@@ -43,6 +43,8 @@ SETS = ("prcc-mini", "ltcc-mini", "mars-mini", "market1501-mini")
 #: The folders of the first measurement (mmpose's samples): their people with visibility flags give
 #: the figures of before (25 crops, 303 keypoints), printed apart to compare with.
 ORIGINAL = ("coco", "ochuman", "crowdpose", "mhp", "posetrack18", "aic")
+#: occreid's six parts, by label.
+PARTS = {"head": 1, "torso": 2, "upper arm": 3, "lower arm": 4, "upper leg": 5, "lower leg": 6}
 
 
 def on_part(parts: np.ndarray | None, x: float, y: float, allowed: tuple[int, ...], radius: int = 3) -> bool:
@@ -161,7 +163,7 @@ def annotated_figures(parser, people: list[dict], show: bool) -> None:
     person masks, parsing regions and DensePose's part-labelled points."""
     core, extra, ranked, rows = [], [], defaultdict(list), []
     masks: dict[str, list[float]] = defaultdict(list)
-    regions: dict[str, list[float]] = defaultdict(list)
+    overlap: dict[tuple[str, str], np.ndarray] = defaultdict(lambda: np.zeros(2))  # (scheme, part): [I, U]
     points: dict[int, list[tuple[bool, bool]]] = defaultdict(list)
     for p in people:
         r = parser.parse(p["rgb"])
@@ -180,13 +182,18 @@ def annotated_figures(parser, people: list[dict], show: bool) -> None:
         if p["mask"] is not None and p["mask"].any():
             iou_p = iou(p["mask"], r.parts > 0) if r.parts is not None else 0.0
             masks[p["mask_kind"]].append(iou_p)
-        if p["regions"] is not None:
-            pred = OCCREID_REGION[r.parts] if r.parts is not None else np.zeros_like(p["regions"])
-            valid = p["regions"] != 255
-            for name, code in REGION.items():
-                a, b = (p["regions"] == code) & valid, (pred == code) & valid
-                if a.any() or b.any():
-                    regions[name].append(iou(a, b))
+        for scheme, truth, names in (("regions", p["regions"], REGION), ("parts", p.get("parts"), PARTS)):
+            if truth is None:
+                continue
+            pred = np.zeros_like(truth) if r.parts is None else OCCREID_REGION[r.parts] if scheme == "regions" \
+                else r.parts
+            valid = truth != 255
+            legs = scheme == "parts" and bool(np.isin(truth, (5, 6)).any())  # a whole person, not a bust
+            for name, code in names.items():
+                a, b = (truth == code) & valid, (pred == code) & valid
+                overlap[scheme, name] += ((a & b).sum(), (a | b).sum())
+                if legs:
+                    overlap["legs", name] += ((a & b).sum(), (a | b).sum())
         for label, x, y in p["points"]:
             exact = r.parts is not None and int(r.parts[min(int(y), CROP_H - 1), min(int(x), CROP_W - 1)]) == label
             points[label].append((exact, on_part(r.parts, x, y, (label,))))
@@ -195,7 +202,7 @@ def annotated_figures(parser, people: list[dict], show: bool) -> None:
             if orig:
                 ranked["original"].append(ranked["all"][-1])
         rows.append((p, r.parts is not None, on, len(p["keypoints"]), iou_p))
-        if show and (misses or p["regions"] is not None):
+        if show and (misses or p["regions"] is not None or p.get("parts") is not None):
             print(f"  {p['name']}: {r.source or r.reason} ({r.score:.2f}, quality {r.quality}): {' '.join(misses)}")
     orig_people = [p for p in people if p["source"] in ORIGINAL and p["vis_known"]]
     print(f"\nkeypoints on the right part (within 3 px): first measurement's people ({len(orig_people)} crops of "
@@ -223,13 +230,22 @@ def annotated_figures(parser, people: list[dict], show: bool) -> None:
     orig_iou = [i for p, _, _, _, i in rows if i is not None and p["source"] in ORIGINAL and p["vis_known"]]
     if orig_iou:
         print(f"  of which the first measurement's {len(orig_iou)}: median {np.median(orig_iou):.3f}")
-    if regions:
-        print("part IoU against human-parsing labels (regions: head; upper body = torso + arms; legs), mean over "
-              "crops: " + ", ".join(f"{k} {np.mean(v):.3f} ({len(v)})" for k, v in regions.items()))
-    else:
-        print("part IoU: no human-parsing labels given (see docs/part-quality.md)")
+    crops = {"parts": [p for p in people if p.get("parts") is not None],
+             "regions": [p for p in people if p["regions"] is not None]}
+    crops["legs"] = [p for p in crops["parts"] if np.isin(p["parts"], (5, 6)).any()]
+    for scheme, title in (("parts", "part IoU against Pascal-Part's person parts (merged as Pascal-Person-Part)"),
+                          ("legs", "  the same, the crops whose legs are labelled"),
+                          ("regions", "region IoU against human-parsing labels (LIP, CIHP: head; upper body = torso "
+                                      "+ arms; legs)")):
+        got = {name: i / u for (s, name), (i, u) in overlap.items() if s == scheme and u}
+        if got:
+            n = len(crops[scheme])
+            print(f"{title}, {n} crops, intersection / union summed over crops: "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in got.items()) + f"; mean {np.mean(list(got.values())):.3f}")
+    if not overlap:
+        print("part IoU: no part labels given (see docs/part-quality.md)")
     if points:
-        names = {1: "head", 2: "torso", 3: "upper arm", 4: "lower arm", 5: "upper leg", 6: "lower leg"}
+        names = {v: k for k, v in PARTS.items()}
         n = sum(len(v) for v in points.values())
         ex, near = (sum(v[i] for vs in points.values() for v in vs) for i in (0, 1))
         print(f"DensePose part-labelled points on their part: {_share(ex, n)} at the pixel, {_share(near, n)} within "
@@ -252,8 +268,8 @@ def _source_table(rows: list, extra: list) -> None:
             notes.append("visibility not given: labelled points counted")
         if any(p["mask_kind"] == "fitted body model" for p, *_ in mine):
             notes.append("masks of a fitted body model")
-        if any(p["regions"] is not None for p, *_ in mine):
-            notes.append("parsing labels")
+        if any(p["regions"] is not None or p.get("parts") is not None for p, *_ in mine):
+            notes.append("part labels")
         if any(p["points"] for p, *_ in mine):
             notes.append("part-labelled points")
         med = f"{np.median(ious):.3f}" if ious else "-"
@@ -354,7 +370,8 @@ def main() -> None:
     start = time.perf_counter()
     parser = DirectParser()
     if args.gt:
-        people = annotated_people(args.gt) + parsed_people(args.gt) + densepose_people(args.gt)
+        people = annotated_people(args.gt) + parsed_people(args.gt) + pascal_part_people(args.gt)
+        people += densepose_people(args.gt)
         if not people:
             print("no annotated people found under " + ", ".join(map(str, args.gt)), file=sys.stderr)
             sys.exit(2)

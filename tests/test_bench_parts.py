@@ -207,3 +207,39 @@ def test_fitted_body_masks_come_from_the_iuv_image(tmp_path):
     (tmp_path / "S1" / "h36m.json").write_text(json.dumps(data))
     (p,) = gt.annotated_people([tmp_path])
     assert p["mask_kind"] == "fitted body model" and p["mask"].any() and not p["mask"].all()
+
+
+def _struct(fields: list[str], rows: list[tuple]) -> np.ndarray:
+    arr = np.empty((1, len(rows)), dtype=[(f, "O") for f in fields])
+    for i, row in enumerate(rows):
+        arr[0, i] = row
+    return arr
+
+
+def test_pascal_part_people_map_to_occreid_labels(tmp_path):
+    from scipy.io import savemat
+
+    h, w = 300, 200
+    _image(tmp_path / "examples" / "im.jpg", h, w)
+    person = np.zeros((h, w), np.uint8)
+    person[20:290, 60:140] = 1
+    bands = {"hair": (20, 40), "head": (40, 70), "neck": (70, 80), "torso": (80, 160), "luleg": (160, 220),
+             "lfoot": (220, 290)}
+    parts = []
+    for name, (y0, y1) in bands.items():
+        m = np.zeros((h, w), np.uint8)
+        m[y0:y1, 60:140] = 1
+        parts.append((name, m))
+    parts[3][1][150:160] = 0  # rows 150-159: the person, in no part
+    small = np.zeros((h, w), np.uint8)
+    small[10:40, 150:170] = 1  # 30 px high: skipped
+    objects = _struct(["class", "class_ind", "mask", "parts"], [
+        ("person", 15, person, _struct(["part_name", "mask"], parts)),
+        ("person", 15, small, _struct(["part_name", "mask"], [("head", small)])),
+        ("dog", 12, person, _struct(["part_name", "mask"], [("head", person)])),
+    ])
+    savemat(str(tmp_path / "examples" / "im.mat"), {"anno": {"imname": "im", "objects": objects}})
+    (p,) = gparts.pascal_part_people([tmp_path])
+    col = p["parts"][:, gt.CROP_W // 2]
+    assert [int(v) for i, v in enumerate(col) if i == 0 or v != col[i - 1]] == [0, 1, 255, 2, 255, 5, 6, 0]
+    assert p["mask"].sum() == (p["parts"] > 0).sum()
