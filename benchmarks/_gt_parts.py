@@ -32,13 +32,16 @@ DENSEPOSE = {1: 2, 2: 2, 3: 4, 4: 4, 5: 6, 6: 6, 7: 5, 8: 5, 9: 5, 10: 5, 11: 6,
 
 def parsing_pairs(folder: Path) -> list[tuple[Path, Path, str]]:
     """(image, label map, flavour) for the parsing samples under ``folder``: mmsegmentation's LIP
-    layout (``*_images/`` beside ``*_segmentations/``: one person per image) and CIHP's
-    (``images/`` beside ``labels/``: several people per image, no instance ids)."""
+    layouts (``*_images/`` beside ``*_segmentations/``, or ``images/`` beside ``annotations/``: one
+    person per image) and CIHP's (``images/`` beside ``labels/``: several people per image, no
+    instance ids)."""
     pairs = []
     for lab in sorted(folder.rglob("*.png")):
         d = lab.parent.name
         if d.endswith("_segmentations"):
             img_dir, flavour = lab.parent.with_name(d.replace("_segmentations", "_images")), "lip"
+        elif d == "annotations":
+            img_dir, flavour = lab.parent.with_name("images"), "lip"
         elif d == "labels":
             img_dir, flavour = lab.parent.with_name("images"), "cihp"
         else:

@@ -144,10 +144,11 @@ def _standing(labels: np.ndarray, x0: int, x1: int) -> None:
     labels[190:300, x0:x1] = 9
 
 
-def test_lip_labels_map_to_regions(tmp_path):
+@pytest.mark.parametrize("dirs", [("val_images", "val_segmentations"), ("images", "annotations")])
+def test_lip_labels_map_to_regions(tmp_path, dirs):
     labels = np.zeros((320, 160), np.uint8)
     _standing(labels, 50, 110)
-    _parsing(tmp_path, "val_images", "val_segmentations", labels)
+    _parsing(tmp_path, *dirs, labels)
     (p,) = gparts.parsed_people([tmp_path])
     r = p["regions"]
     # the label map's rows 20-300 fill the crop's height once grown by 10 % each side
