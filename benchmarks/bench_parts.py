@@ -200,7 +200,7 @@ def annotated_figures(parser, people: list[dict], show: bool) -> None:
         if r.quality is not None and p["keypoints"]:
             ranked["all"].append((r.quality, on / len(p["keypoints"]), p["name"]))
             if orig:
-                ranked["original"].append(ranked["all"][-1])
+                ranked["first measurement"].append(ranked["all"][-1])
         rows.append((p, r.parts is not None, on, len(p["keypoints"]), iou_p))
         if show and (misses or p["regions"] is not None or p.get("parts") is not None):
             print(f"  {p['name']}: {r.source or r.reason} ({r.score:.2f}, quality {r.quality}): {' '.join(misses)}")
