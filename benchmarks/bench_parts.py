@@ -1,22 +1,26 @@
 """Benchmark where the embedded parser puts the parts, against people annotated by third parties.
 
-    .venv/bin/python benchmarks/bench_parts.py --gt /tmp/mmpose-data --video demo/vtest.avi
+    .venv/bin/python benchmarks/bench_parts.py --gt mmpose/tests/data/coco --gt pascal-part-py/examples ...
     .venv/bin/python benchmarks/bench_parts.py --gt DIR --video V --per-set 200 --show-misses
 
-``--gt`` folders hold COCO-style annotation files (``images``, ``annotations`` with ``bbox`` and
-``keypoints``, ``categories`` naming the keypoints; ``segmentation`` polygons or RLE when given)
-next to the images they name: the sample folders of public pose data sets (see
-docs/part-quality.md for which public files, and how to get them). Nothing of them is committed:
-each annotated person becomes a re-ID-like crop at run time (the person's box with a margin, grown
-to 1:2, resized to 128 x 256 as re-ID crops are).
+``--gt`` folders hold public annotation samples next to their images: COCO-style keypoint files
+(COCO, OCHuman, CrowdPose, MPII-TRB, Halpe, COCO-WholeBody ...), MPI-INF-3DHP's ``.npz``,
+human-parsing label maps (LIP, CIHP), Pascal-Part's ``.mat`` files and a DensePose point
+annotation (``_gt_people.py`` and ``_gt_parts.py`` read them; docs/part-quality.md says which
+public files, and how to get them). Nothing of them is committed: each annotated person becomes a
+re-ID-like crop at run time (the person's box with a margin, grown to 1:2, resized to 128 x 256 as
+re-ID crops are).
 
 Prints, for the parser's saved part maps:
 
 - per joint, the share of visible annotated keypoints that land on the right part within 3 px
   (nose/eyes/ears -> head, shoulders -> head/torso/upper arm, elbows -> upper/lower arm, wrists
   -> lower arm, hips -> torso/upper leg, knees -> upper/lower leg, ankles -> lower leg); a crop
-  whose person is not found counts all its keypoints as misses;
+  whose person is not found counts all its keypoints as misses; the first measurement's people
+  (``ORIGINAL``) apart, then per source; extra points (head top, neck, feet, hands ...) apart;
 - the person mask (union of the six parts) against the annotated person mask: median IoU;
+- part IoU against Pascal-Part's person parts, region IoU against LIP / CIHP, DensePose points on
+  their part;
 - with ``--video``: the share of non-person crops occluded, cut from the video's real footage
   (its median background frame: a parked van, signposts, a lamp post, walls, grass, road), and
   the people found among the demo's HOG crops of the same video;
