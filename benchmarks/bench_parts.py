@@ -1,22 +1,26 @@
 """Benchmark where the embedded parser puts the parts, against people annotated by third parties.
 
-    .venv/bin/python benchmarks/bench_parts.py --gt /tmp/mmpose-data --video demo/vtest.avi
+    .venv/bin/python benchmarks/bench_parts.py --gt mmpose/tests/data/coco --gt pascal-part-py/examples ...
     .venv/bin/python benchmarks/bench_parts.py --gt DIR --video V --per-set 200 --show-misses
 
-``--gt`` folders hold COCO-style annotation files (``images``, ``annotations`` with ``bbox`` and
-``keypoints``, ``categories`` naming the keypoints; ``segmentation`` polygons or RLE when given)
-next to the images they name: the sample folders of public pose data sets (see
-docs/part-quality.md for which public files, and how to get them). Nothing of them is committed:
-each annotated person becomes a re-ID-like crop at run time (the person's box with a margin, grown
-to 1:2, resized to 128 x 256 as re-ID crops are).
+``--gt`` folders hold public annotation samples next to their images: COCO-style keypoint files
+(COCO, OCHuman, CrowdPose, MPII-TRB, Halpe, COCO-WholeBody ...), MPI-INF-3DHP's ``.npz``,
+human-parsing label maps (LIP, CIHP), Pascal-Part's ``.mat`` files and a DensePose point
+annotation (``_gt_people.py`` and ``_gt_parts.py`` read them; docs/part-quality.md says which
+public files, and how to get them). Nothing of them is committed: each annotated person becomes a
+re-ID-like crop at run time (the person's box with a margin, grown to 1:2, resized to 128 x 256 as
+re-ID crops are).
 
 Prints, for the parser's saved part maps:
 
 - per joint, the share of visible annotated keypoints that land on the right part within 3 px
   (nose/eyes/ears -> head, shoulders -> head/torso/upper arm, elbows -> upper/lower arm, wrists
   -> lower arm, hips -> torso/upper leg, knees -> upper/lower leg, ankles -> lower leg); a crop
-  whose person is not found counts all its keypoints as misses;
+  whose person is not found counts all its keypoints as misses; the first measurement's people
+  (``ORIGINAL``) apart, then per source; extra points (head top, neck, feet, hands ...) apart;
 - the person mask (union of the six parts) against the annotated person mask: median IoU;
+- part IoU against Pascal-Part's person parts, region IoU against LIP / CIHP, DensePose points on
+  their part;
 - with ``--video``: the share of non-person crops occluded, cut from the video's real footage
   (its median background frame: a parked van, signposts, a lamp post, walls, grass, road), and
   the people found among the demo's HOG crops of the same video;
@@ -27,160 +31,24 @@ Prints, for the parser's saved part maps:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from _gt_parts import OCCREID_REGION, REGION, densepose_people, parsed_people, pascal_part_people
+from _gt_people import ALLOWED, CROP_H, CROP_W, EXTRA_ALLOWED, JOINTS, annotated_people
 from _shared import DATA
 
 from occreid.parser.quality import consistency
 
-#: The joints scored and the labels each may land on (0 bg, 1 head, 2 torso, 3 upper arms,
-#: 4 lower arms, 5 upper legs, 6 lower legs).
-ALLOWED: dict[str, tuple[int, ...]] = {
-    "nose": (1,), "eye": (1,), "ear": (1,),
-    "shoulder": (1, 2, 3), "elbow": (3, 4), "wrist": (4,),
-    "hip": (2, 5), "knee": (5, 6), "ankle": (6,),
-}
-JOINTS = tuple(ALLOWED)
-CROP_W, CROP_H = 128, 256
 SETS = ("prcc-mini", "ltcc-mini", "mars-mini", "market1501-mini")
-
-
-def joint_of(name: str) -> str | None:
-    """The scored joint a keypoint name means ('left_shoulder', 'Right-ankle', 'Left Wrist' ...)."""
-    n = name.lower().replace("-", "_").replace(" ", "_")
-    for j in JOINTS:
-        if n.endswith(j) and (n == j or n.split("_")[0] in ("left", "right")):
-            return j
-    return None
-
-
-# ------------------------------------------------------------------------------------------------
-# Annotated people -> re-ID-like crops
-# ------------------------------------------------------------------------------------------------
-
-
-def rle_decode(counts: str | list, h: int, w: int) -> np.ndarray:
-    """A COCO run-length mask (compressed string or list of counts), column-major, to H x W bool."""
-    if isinstance(counts, str):
-        runs, p = [], 0
-        while p < len(counts):
-            x, k, more = 0, 0, True
-            while more:
-                c = ord(counts[p]) - 48
-                x |= (c & 0x1F) << (5 * k)
-                more = bool(c & 0x20)
-                p += 1
-                k += 1
-                if not more and (c & 0x10):
-                    x |= -1 << (5 * k)
-            if len(runs) > 2:
-                x += runs[-2]
-            runs.append(x)
-    else:
-        runs = list(counts)
-    flat = np.zeros(h * w, dtype=bool)
-    pos, val = 0, False
-    for r in runs:
-        if val:
-            flat[pos : pos + r] = True
-        pos += r
-        val = not val
-    return flat.reshape(w, h).T
-
-
-def person_mask(seg, h: int, w: int) -> np.ndarray | None:
-    """The annotated mask of one person (polygons or RLE), or None when there is none."""
-    import cv2
-
-    if not seg:
-        return None
-    if isinstance(seg, dict):
-        return rle_decode(seg["counts"], *seg.get("size", (h, w)))
-    m = np.zeros((h, w), np.uint8)
-    for poly in seg:
-        pts = np.round(np.asarray(poly, dtype=np.float64).reshape(-1, 2)).astype(np.int32)
-        if len(pts) >= 3:
-            cv2.fillPoly(m, [pts], 1)
-    return m.astype(bool)
-
-
-def reid_box(box, h: int, w: int, margin: float = 0.1) -> tuple[int, int, int, int]:
-    """A detector-like box around ``box`` (x, y, w, h): ``margin`` on each side, grown to a 1:2
-    width:height aspect, clipped to the image. Returns (x0, y0, x1, y1)."""
-    x, y, bw, bh = (float(v) for v in box)
-    cx, cy = x + bw / 2, y + bh / 2
-    bw, bh = bw * (1 + 2 * margin), bh * (1 + 2 * margin)
-    bw, bh = max(bw, bh / 2), max(bh, 2 * bw)
-    x0, y0 = int(max(0, round(cx - bw / 2))), int(max(0, round(cy - bh / 2)))
-    x1, y1 = int(min(w, round(cx + bw / 2))), int(min(h, round(cy + bh / 2)))
-    return x0, y0, x1, y1
-
-
-def annotated_people(folders: list[Path], min_keypoints: int = 6, min_height: int = 64) -> list[dict]:
-    """Every annotated person of the COCO-style files under ``folders`` as a re-ID-like crop:
-    ``{"name", "rgb" (256 x 128 x 3), "keypoints": [(joint, x, y)], "mask": bool or None}``.
-    People with fewer than ``min_keypoints`` visible scored keypoints, a box lower than
-    ``min_height`` px, crowd regions and virtual (drawn) humans are skipped."""
-    import cv2
-
-    people, seen = [], set()
-    for folder in folders:
-        for ann_file in sorted(folder.rglob("*.json")):
-            try:
-                data = json.loads(ann_file.read_text())
-            except (OSError, ValueError):
-                continue
-            if not isinstance(data, dict) or not {"images", "annotations", "categories"} <= set(data):
-                continue
-            cats = {c["id"]: [joint_of(k) for k in c.get("keypoints", [])] for c in data["categories"]}
-            images = {im["id"]: im for im in data["images"]}
-            for ann in data["annotations"]:
-                names = cats.get(ann.get("category_id"))
-                im = images.get(ann.get("image_id"))
-                if not names or im is None or ann.get("iscrowd") or "bbox" not in ann:
-                    continue
-                if "virtual" in im["file_name"]:
-                    continue
-                path = _find_image(ann_file.parent, folder, im["file_name"])
-                if path is None:
-                    continue
-                key = (path.resolve(), tuple(round(float(v)) for v in ann["bbox"]))
-                if key in seen:  # the same person in two annotation files
-                    continue
-                seen.add(key)
-                kp = np.asarray(ann["keypoints"], dtype=np.float64).reshape(-1, 3)
-                vis = [(j, x, y) for j, (x, y, v) in zip(names, kp) if j is not None and v == 2]
-                if len(vis) < min_keypoints or ann["bbox"][3] < min_height:
-                    continue
-                bgr = cv2.imread(str(path))
-                if bgr is None:
-                    continue
-                h, w = bgr.shape[:2]
-                x0, y0, x1, y1 = reid_box(ann["bbox"], h, w)
-                sx, sy = CROP_W / (x1 - x0), CROP_H / (y1 - y0)
-                rgb = cv2.resize(bgr[y0:y1, x0:x1, ::-1], (CROP_W, CROP_H), interpolation=cv2.INTER_AREA)
-                mask = person_mask(ann.get("segmentation"), h, w)
-                if mask is not None:
-                    mask = cv2.resize(mask[y0:y1, x0:x1].astype(np.uint8), (CROP_W, CROP_H),
-                                      interpolation=cv2.INTER_NEAREST).astype(bool)
-                kps = [(j, (x - x0) * sx, (y - y0) * sy) for j, x, y in vis]
-                kps = [(j, x, y) for j, x, y in kps if 0 <= x < CROP_W and 0 <= y < CROP_H]
-                people.append({"name": f"{path.parent.name}/{path.stem}#{ann['id']}", "rgb": np.ascontiguousarray(rgb),
-                               "keypoints": kps, "mask": mask})
-    return people
-
-
-def _find_image(here: Path, root: Path, file_name: str) -> Path | None:
-    for base in (here, root, here.parent):
-        p = base / file_name
-        if p.is_file():
-            return p
-    hits = sorted(root.rglob(Path(file_name).name))
-    return hits[0] if hits else None
+#: The folders of the first measurement (mmpose's samples): their people with visibility flags give
+#: the figures of before (25 crops, 303 keypoints), printed apart to compare with.
+ORIGINAL = ("coco", "ochuman", "crowdpose", "mhp", "posetrack18", "aic")
+#: occreid's six parts, by label.
+PARTS = {"head": 1, "torso": 2, "upper arm": 3, "lower arm": 4, "upper leg": 5, "lower leg": 6}
 
 
 def on_part(parts: np.ndarray | None, x: float, y: float, allowed: tuple[int, ...], radius: int = 3) -> bool:
@@ -289,43 +157,136 @@ def read_rgb(path: Path) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------
 
 
-def keypoint_figures(parser, people: list[dict], show: bool) -> None:
-    hit, total = defaultdict(int), defaultdict(int)
-    ious, found, ranked = [], 0, []
+def _share(hit: int, n: int) -> str:
+    return f"{hit}/{n} ({100 * hit / n:.1f}%)" if n else "-"
+
+
+def annotated_figures(parser, people: list[dict], show: bool) -> None:
+    """Parse each annotated crop once and print what its annotations say of the map: keypoints and
+    extra points on the right part (per joint, per source, the first measurement's people apart),
+    person masks, parsing regions and DensePose's part-labelled points."""
+    core, extra, ranked, rows = [], [], defaultdict(list), []
+    masks: dict[str, list[float]] = defaultdict(list)
+    overlap: dict[tuple[str, str], np.ndarray] = defaultdict(lambda: np.zeros(2))  # (scheme, part): [I, U]
+    points: dict[int, list[tuple[bool, bool]]] = defaultdict(list)
     for p in people:
         r = parser.parse(p["rgb"])
-        found += r.parts is not None
+        orig = p["source"] in ORIGINAL and p["vis_known"]
         misses, on = [], 0
         for j, x, y in p["keypoints"]:
             ok = on_part(r.parts, x, y, ALLOWED[j])
-            hit[j] += ok
-            total[j] += 1
+            core.append((orig, p["vis_known"], r.parts is not None, j, ok))
             on += ok
             if not ok:
                 got = None if r.parts is None else int(r.parts[min(int(y), CROP_H - 1), min(int(x), CROP_W - 1)])
                 misses.append(f"{j}@{x:.0f},{y:.0f}->{got}")
+        for k, x, y, src in p["extra"]:
+            extra.append((src, k, on_part(r.parts, x, y, EXTRA_ALLOWED[k])))
+        iou_p = None
         if p["mask"] is not None and p["mask"].any():
-            ious.append(iou(p["mask"], r.parts > 0) if r.parts is not None else 0.0)
-        if r.quality is not None:
-            ranked.append((r.quality, on / len(p["keypoints"]), p["name"]))
-        if show and misses:
+            iou_p = iou(p["mask"], r.parts > 0) if r.parts is not None else 0.0
+            masks[p["mask_kind"]].append(iou_p)
+        for scheme, truth, names in (("regions", p["regions"], REGION), ("parts", p.get("parts"), PARTS)):
+            if truth is None:
+                continue
+            pred = np.zeros_like(truth) if r.parts is None else OCCREID_REGION[r.parts] if scheme == "regions" \
+                else r.parts
+            valid = truth != 255
+            legs = scheme == "parts" and bool(np.isin(truth, (5, 6)).any())  # a whole person, not a bust
+            for name, code in names.items():
+                a, b = (truth == code) & valid, (pred == code) & valid
+                overlap[scheme, name] += ((a & b).sum(), (a | b).sum())
+                if legs:
+                    overlap["legs", name] += ((a & b).sum(), (a | b).sum())
+        for label, x, y in p["points"]:
+            exact = r.parts is not None and int(r.parts[min(int(y), CROP_H - 1), min(int(x), CROP_W - 1)]) == label
+            points[label].append((exact, on_part(r.parts, x, y, (label,))))
+        if r.quality is not None and p["keypoints"]:
+            ranked["all"].append((r.quality, on / len(p["keypoints"]), p["name"]))
+            if orig:
+                ranked["first measurement"].append(ranked["all"][-1])
+        rows.append((p, r.parts is not None, on, len(p["keypoints"]), iou_p))
+        if show and (misses or p["regions"] is not None or p.get("parts") is not None):
             print(f"  {p['name']}: {r.source or r.reason} ({r.score:.2f}, quality {r.quality}): {' '.join(misses)}")
-    n_hit, n_all = sum(hit.values()), sum(total.values())
-    print(f"\nkeypoints on the right part (within 3 px), {len(people)} annotated crops, person found in {found}")
-    print(f"{'joint':<10} {'on part':>8} {'of':>5} {'share':>7}")
-    for j in JOINTS:
-        if total[j]:
-            print(f"{j:<10} {hit[j]:>8} {total[j]:>5} {100 * hit[j] / total[j]:>6.1f}%")
-    print(f"{'all':<10} {n_hit:>8} {n_all:>5} {100 * n_hit / max(1, n_all):>6.1f}%")
-    if ious:
-        q = np.percentile(ious, [25, 50, 75])
-        print(f"person mask IoU ({len(ious)} annotated masks): median {q[1]:.3f} (quartiles {q[0]:.3f}-{q[2]:.3f}), "
-              f"mean {np.mean(ious):.3f}")
-    print("part IoU: no human-parsing labels given (see docs/part-quality.md)")
-    quality_figures(ranked)
+    orig_people = [p for p in people if p["source"] in ORIGINAL and p["vis_known"]]
+    print(f"\nkeypoints on the right part (within 3 px): first measurement's people ({len(orig_people)} crops of "
+          f"{', '.join(ORIGINAL)} with visibility flags) and all {sum(bool(p['keypoints']) for p in people)} "
+          "crops with keypoints")
+    print(f"{'joint':<10} {'first measurement':>20} {'visibility flagged':>20} {'all':>20}")
+    for j in (*JOINTS, None):
+        cols = [[ok for *flags, jj, ok in core if (k == 2 or flags[k]) and (j is None or jj == j)] for k in range(3)]
+        if cols[2]:
+            print(f"{j or 'all':<10} " + " ".join(f"{_share(sum(c), len(c)):>20}" for c in cols))
+    on_found = [ok for _, _, found, _, ok in core if found]
+    print(f"all keypoints of the crops where a person was found: {_share(sum(on_found), len(on_found))}")
+    if extra:
+        print("extra points on the right part (within 3 px; head top -> head, neck -> head/torso, spine -> torso, "
+              "pelvis -> torso/upper leg, foot -> lower leg, hand -> lower arm)")
+        for k in EXTRA_ALLOWED:
+            e = [ok for _, kk, ok in extra if kk == k]
+            if e:
+                print(f"  {k:<9} {_share(sum(e), len(e)):>20}")
+    _source_table(rows, extra)
+    for kind, v in masks.items():
+        q = np.percentile(v, [25, 50, 75])
+        print(f"person mask IoU, {len(v)} {kind} masks: median {q[1]:.3f} (quartiles {q[0]:.3f}-{q[2]:.3f}), "
+              f"mean {np.mean(v):.3f}")
+    orig_iou = [i for p, _, _, _, i in rows if i is not None and p["source"] in ORIGINAL and p["vis_known"]]
+    if orig_iou:
+        print(f"  of which the first measurement's {len(orig_iou)}: median {np.median(orig_iou):.3f}")
+    crops = {"parts": [p for p in people if p.get("parts") is not None],
+             "regions": [p for p in people if p["regions"] is not None]}
+    crops["legs"] = [p for p in crops["parts"] if np.isin(p["parts"], (5, 6)).any()]
+    for scheme, title in (("parts", "part IoU against Pascal-Part's person parts (merged as Pascal-Person-Part)"),
+                          ("legs", "  the same, the crops whose legs are labelled"),
+                          ("regions", "region IoU against human-parsing labels (LIP, CIHP: head; upper body = torso "
+                                      "+ arms; legs)")):
+        got = {name: i / u for (s, name), (i, u) in overlap.items() if s == scheme and u}
+        if got:
+            n = len(crops[scheme])
+            print(f"{title}, {n} crops, intersection / union summed over crops: "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in got.items()) + f"; mean {np.mean(list(got.values())):.3f}")
+    if not overlap:
+        print("part IoU: no part labels given (see docs/part-quality.md)")
+    if points:
+        names = {v: k for k, v in PARTS.items()}
+        n = sum(len(v) for v in points.values())
+        ex, near = (sum(v[i] for vs in points.values() for v in vs) for i in (0, 1))
+        print(f"DensePose part-labelled points on their part: {_share(ex, n)} at the pixel, {_share(near, n)} within "
+              "3 px; " + ", ".join(f"{names[k]} {sum(e for e, _ in v)}/{len(v)}" for k, v in sorted(points.items())))
+    for name, rk in ranked.items():
+        quality_figures(rk, name)
 
 
-def quality_figures(ranked: list[tuple[float, float, str]]) -> None:
+def _source_table(rows: list, extra: list) -> None:
+    print(f"\nper source {'crops':>6} {'found':>6} {'keypoints on part':>19} {'extra on part':>17} {'masks':>6} "
+          f"{'IoU med':>8}  note")
+    for src in dict.fromkeys(p["source"] for p, *_ in rows):
+        mine = [row for row in rows if row[0]["source"] == src]
+        found = sum(f for _, f, _, _, _ in mine)
+        on, n = sum(row[2] for row in mine), sum(row[3] for row in mine)
+        e = [ok for s, _, ok in extra if s == src]
+        ious = [i for *_, i in mine if i is not None]
+        notes = []
+        if not all(p["vis_known"] for p, *_ in mine):
+            notes.append("visibility not given: labelled points counted")
+        if any(p["mask_kind"] == "fitted body model" for p, *_ in mine):
+            notes.append("masks of a fitted body model")
+        if any(p["regions"] is not None or p.get("parts") is not None for p, *_ in mine):
+            notes.append("part labels")
+        if any(p["points"] for p, *_ in mine):
+            notes.append("part-labelled points")
+        med = f"{np.median(ious):.3f}" if ious else "-"
+        print(f"{src:<14} {len(mine):>3} {found:>6} {_share(on, n):>19} {_share(sum(e), len(e)):>17} "
+              f"{len(ious):>6} {med:>8}  {'; '.join(notes)}")
+    for src in dict.fromkeys(s for s, _, _ in extra):
+        if src not in {p["source"] for p, *_ in rows}:
+            e = [ok for s, _, ok in extra if s == src]
+            print(f"{src:<14} {0:>3} {'-':>6} {'-':>19} {_share(sum(e), len(e)):>17} {0:>6} {'-':>8}  "
+                  "extra points on people listed by another source")
+
+
+def quality_figures(ranked: list[tuple[float, float, str]], name: str = "all") -> None:
     """Does the part-quality score rank the maps as the annotations do? Spearman's rank
     correlation between each parsed crop's score and its share of keypoints on the right part."""
     from scipy.stats import spearmanr
@@ -337,7 +298,7 @@ def quality_figures(ranked: list[tuple[float, float, str]]) -> None:
     ordered = sorted(ranked)
     k = max(1, len(ranked) // 4)
     low, rest = np.mean([s for _, s, _ in ordered[:k]]), np.mean([s for _, s, _ in ordered[k:]])
-    print(f"part-quality score vs share of keypoints on the right part, {len(ranked)} parsed crops: Spearman "
+    print(f"part-quality score vs share of keypoints on the right part, {name}, {len(ranked)} parsed crops: Spearman "
           f"{rho.statistic:+.3f} (p {rho.pvalue:.3f}); the lowest-scored quarter has {100 * low:.1f}% of its "
           f"keypoints on the right part, the rest {100 * rest:.1f}%")
 
@@ -397,25 +358,35 @@ def consistency_figures(parser, per_set: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--gt", type=Path, action="append", default=[], help="folder of COCO-style annotations + images")
+    ap.add_argument("--gt", type=Path, action="append", default=[],
+                    help="folder of annotated people: keypoint files, parsing label maps, DensePose points + images")
     ap.add_argument("--video", type=Path, help="vtest.avi (scripts/demo.sh fetches it to demo/vtest.avi)")
     ap.add_argument("--demo-crops", type=Path, help="the demo's HOG crops of the video (occreid crops VIDEO --out DIR)")
     ap.add_argument("--per-set", type=int, default=200, help="shared-set crops per set for the consistency checks")
     ap.add_argument("--show-misses", action="store_true", help="print each miss and each occluded non-person crop")
     args = ap.parse_args()
+    missing = [str(f) for f in args.gt if not f.is_dir()]
+    if missing:
+        print(f"no such folder: {', '.join(missing)}", file=sys.stderr)
+        sys.exit(2)
     from occreid.parser.direct import DirectParser
 
+    start = time.perf_counter()
     parser = DirectParser()
     if args.gt:
-        people = annotated_people(args.gt)
+        people = annotated_people(args.gt) + parsed_people(args.gt) + pascal_part_people(args.gt)
+        people += densepose_people(args.gt)
         if not people:
-            sys.exit("no annotated people found under " + ", ".join(map(str, args.gt)))
-        keypoint_figures(parser, people, args.show_misses)
+            print("no annotated people found under " + ", ".join(map(str, args.gt)), file=sys.stderr)
+            sys.exit(2)
+        annotated_figures(parser, people, args.show_misses)
+        print(f"annotated crops: {len(people)} parsed in {time.perf_counter() - start:.1f} s")
     if args.video:
         video_figures(parser, args.video, args.demo_crops, args.show_misses)
     if args.per_set > 0:
         consistency_figures(parser, args.per_set)
     parser.close()
+    print(f"\ntotal {time.perf_counter() - start:.1f} s")
 
 
 if __name__ == "__main__":
