@@ -44,7 +44,7 @@ else
       say "pip: torch 2.13.0 (CPU), for the SCHP parser's tests and the embed tests' TorchScript models"
       pip_install torch==2.13.0
     fi
-    say "pip: occreid with its [schp,test] extras (pytest, hypothesis, onnxruntime, onnx, Ray, ruff)"
+    say "pip: occreid with its [schp,test] extras (pytest, hypothesis, onnxruntime, onnx, onnxscript, Ray, ruff, mypy)"
     pip_install -e '.[schp,test]'
   else
     say "installing occreid's core package into .venv (the embedded parser: mediapipe, LiteRT; no torch, no Ray)"
@@ -82,5 +82,12 @@ if [ "$extras" = test ]; then
     rm -f "$log"
   else
     say "no chromium, and installing it needs root and apt-get: the report's browser test will be skipped"
+  fi
+  # torchvision does not install beside the CPU torch; its ImageFolder code is read from its wheel by
+  # tests/public_torchvision.py (downloaded without dependencies, never installed; about 7 MB)
+  if ! ls .venv/wheels/torchvision-*.whl >/dev/null 2>&1; then
+    say "pip download: torchvision 0.29.1's wheel into .venv/wheels (not installed): the ImageFolder tests read its code"
+    .venv/bin/pip download -q --no-deps -d .venv/wheels torchvision==0.29.1 \
+      || say "could not download torchvision's wheel: the tests against torchvision's ImageFolder will be skipped"
   fi
 fi

@@ -3,7 +3,8 @@ from its public source, without installing torchvision. Test helper, not part of
 
 torchvision does not install beside the CPU torch of the test set-up, and only its folder datasets are
 needed: the two files are read from a torchvision wheel (``OCCREID_TORCHVISION_WHEEL``: the ``.whl``, or
-a folder holding one, as ``pip download torchvision --no-deps`` leaves it), or from a git mirror of
+a folder holding one, as ``pip download torchvision --no-deps`` leaves it; by default ``.venv/wheels``, where
+``scripts/setup.sh --test`` puts it), or from a git mirror of
 pytorch/vision (``$OCCREID_MIRRORS/pytorch+vision/repo``, a bare git directory, default ``/work/.mirror``).
 The ``torchvision`` package and its ``utils`` are stand-ins holding the two names the files use
 (``_log_api_usage_once``, and ``get_image_backend`` for the default image loader); ``torch`` is the real
@@ -22,6 +23,8 @@ import zipfile
 from pathlib import Path
 
 MIRRORS = Path(os.environ.get("OCCREID_MIRRORS", "/work/.mirror"))
+# where ``scripts/setup.sh --test`` leaves the wheel (downloaded, never installed)
+WHEELS = Path(__file__).resolve().parents[1] / ".venv" / "wheels"
 FILES = ("torchvision/datasets/folder.py", "torchvision/datasets/vision.py")
 
 
@@ -70,8 +73,9 @@ def load() -> types.ModuleType | str:
     except ImportError:
         return "torchvision's datasets need torch"
     dst = Path(tempfile.mkdtemp(prefix="occreid-torchvision-"))
-    why = (_from_wheel(os.environ["OCCREID_TORCHVISION_WHEEL"], dst) if os.environ.get("OCCREID_TORCHVISION_WHEEL")
-           else _from_mirror(dst))
+    spec = os.environ.get("OCCREID_TORCHVISION_WHEEL") or (str(WHEELS) if any(WHEELS.glob("torchvision-*.whl"))
+                                                           else None)
+    why = _from_wheel(spec, dst) if spec else _from_mirror(dst)
     if why:
         return why
     forget()
