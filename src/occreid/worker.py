@@ -11,20 +11,20 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .config import GenerateConfig, output_tree, params_hash
+from .config import GenerateConfig
 from .cores import usable_cores
-from .datasets import Dataset, Layout, Record
+from .datasets import Layout, Record
 from .images import Decoded, ImageError, decode, encode
-from .inputs import bound_layout, read_input, sha1_file
+from .inputs import read_input, sha1_file
 from .occlusion import OCCLUDED, Candidate, DonorBank, Occluder, image_rng, relpath_rng, rng_key, tracklet_order
 from .orientation import exif_orientation, to_stored, to_upright
 from .output import OutputError, OutputTree, parts_dir
 from .parser import ParseResult, build_parser, parser_class
 from .parser.quality import part_quality
 from .partmaps import read_labels, read_part_map
+from .plan import RunPlan
 from .state import IMAGE, Entry
 from .status import Status
-from .writer import ManifestRow
 
 #: What each kind of output is called in an error row's reason.
 _OUTPUT_WORDS = {"image": "the image", "parts": "its part map", "masks": "its mask"}
@@ -58,23 +58,6 @@ def _check_parts(parts, shape: tuple[int, int]) -> str:
     return ""
 
 
-def manifest_row(cfg: GenerateConfig, rec: Record, status: Status, reason: str = "", **extra) -> dict:
-    """The manifest row of one image: its labels, what became of it, and the run's parameters."""
-    o = cfg.occlusion
-    return ManifestRow(
-        relpath=rec.relpath, split=rec.split, pid=rec.pid, camera=rec.camera, clothes=rec.clothes,
-        status=status, reason=reason, preset=cfg.preset, part_choice=o.part_choice, parser=cfg.parser, seed=cfg.seed,
-        pool_levels=o.pool_levels, pool_kernel=o.pool_kernel, threshold=o.threshold, fill=o.fill, shape=o.shape,
-        **extra,
-    ).to_csv()
-
-
-def donor_candidates(cfg: GenerateConfig, ds: Dataset) -> list[tuple]:
-    """Every image of the dataset as plain data a worker's ``DonorBank`` is built from: (relpath,
-    split, pid, image path). Donors are drawn within the target's split folder by default."""
-    return [(r.relpath, r.split, r.pid, str(cfg.input / r.relpath)) for r in ds.records]
-
-
 class _Pending(NamedTuple):
     """An image read and decoded, on its way to the parser (or to its saved part map)."""
 
@@ -86,21 +69,24 @@ class _Pending(NamedTuple):
 
 
 class Worker:
-    """What one process holds: the config, its parser (built on first use) and the occluder (with
-    the donor bank when the shape pastes other images of the dataset)."""
+    """What one process holds: the run's plan, its parser (built on first use) and the occluder
+    (with the donor bank when the shape pastes other images of the dataset). ``threads``: the
+    parser's threads when the engine decides them (a Ray actor has one CPU)."""
 
-    def __init__(self, config: GenerateConfig, layout: str, parser=None, donors: list[tuple] | None = None):
-        self.config = config
-        self.layout = layout
-        self.roles = bound_layout(layout, config.input)
-        self.params = params_hash(config.fingerprint(layout))
-        self.tree = output_tree(config)
-        self.parts_sources = ([OutputTree(config.parts_from)] if config.parts_from else []) + [self.tree]
+    def __init__(self, plan: RunPlan | GenerateConfig, layout: str | None = None, parser=None,
+                 threads: int | None = None):
+        if not isinstance(plan, RunPlan):  # a config alone (bench's cells): planned here, without donors
+            plan = RunPlan.build(plan, layout or "")
+        self.plan = plan
+        self.config = plan.config
+        self.roles, self.params, self.tree = plan.roles, plan.params, plan.tree
+        self.parts_sources = ([OutputTree(self.config.parts_from)] if self.config.parts_from else []) + [self.tree]
         bank = None
-        if donors is not None:
-            bank = DonorBank(donors, part_loader=self._donor_parts)
-        self.occluder = Occluder(config.occlusion, bank)
+        if plan.donors is not None:
+            bank = DonorBank(plan.donors, part_loader=self._donor_parts)
+        self.occluder = Occluder(self.config.occlusion, bank)
         self._parser = parser
+        self._threads = threads
 
     def _donor_parts(self, candidate: Candidate):
         """A donor's saved part map: this output's own first, then --parts-from's."""
@@ -114,13 +100,15 @@ class Worker:
     def parser(self):
         if self._parser is None:
             options = dict(self.config.parser_options)
-            if getattr(parser_class(self.config.parser), "takes_threads", False) and self.config.workers > 1:
+            if self._threads is not None:
+                options["threads"] = self._threads
+            elif getattr(parser_class(self.config.parser), "takes_threads", False) and self.config.workers > 1:
                 options.setdefault("threads", max(1, usable_cores() // self.config.workers))
             self._parser = build_parser(self.config.parser, options)
         return self._parser
 
     def _row(self, rec: Record, status: Status, reason: str = "", **extra) -> dict:
-        return manifest_row(self.config, rec, status, reason, **extra)
+        return self.plan.row(rec, status, reason, **extra)
 
     def _map_sources(self) -> list[OutputTree]:
         """The trees whose saved part maps a chunk looks up: those that hold any. Looked at once per
