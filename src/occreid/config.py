@@ -120,21 +120,27 @@ def check_side_inputs(cfg: GenerateConfig) -> None:
         raise RunError(message) from None
     checkpoint = cfg.parser_options.get("checkpoint")
     if checkpoint:
+        _check_checkpoint(checkpoint)
+
+
+def _check_checkpoint(checkpoint) -> None:
+    """RunError unless the checkpoint is a readable regular file of bounded size (never blocks on a FIFO)."""
+    try:
+        fd = os.open(checkpoint, os.O_RDONLY | os.O_NONBLOCK)  # never blocks on a FIFO
         try:
-            fd = os.open(checkpoint, os.O_RDONLY | os.O_NONBLOCK)  # never blocks on a FIFO
-            try:
-                st = os.fstat(fd)
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            raise RunError(f"--checkpoint {checkpoint} cannot be read ({exc.strerror or exc}).") from None
-        if not stat.S_ISREG(st.st_mode):
-            raise RunError(f"--checkpoint {checkpoint} is not a regular file; give the .pth file itself.")
-        if st.st_size > CHECKPOINT_BYTES:
-            raise RunError(f"--checkpoint {checkpoint} is {st.st_size:,} bytes, over the limit of "
-                           f"{CHECKPOINT_BYTES:,}: not an SCHP checkpoint (267 MB).")
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise RunError(f"--checkpoint {checkpoint} cannot be read ({exc.strerror or exc}).") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise RunError(f"--checkpoint {checkpoint} is not a regular file; give the .pth file itself.")
+    if st.st_size > CHECKPOINT_BYTES:
+        raise RunError(f"--checkpoint {checkpoint} is {st.st_size:,} bytes, over the limit of "
+                       f"{CHECKPOINT_BYTES:,}: not an SCHP checkpoint (267 MB).")
 
 
 def params_hash(fingerprint: dict) -> str:
+    """The fingerprint's SHA-1, recorded in every row of the run state (``RunPlan.params``)."""
     return hashlib.sha1(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
 

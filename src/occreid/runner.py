@@ -309,7 +309,7 @@ def _occlude(plan: RunPlan, ds: Dataset, state: RunState, inv: _Inventory, parse
              session) -> dict[str, dict]:
     """Phase 6: the images to do, chunk by chunk on the engine (pasted shapes: after a parse phase
     over every image), each chunk committed as it comes back; every image's manifest row by relpath."""
-    cfg, tree = plan.config, plan.tree
+    cfg = plan.config
     rows = {rel: _row_of(e) for rel, e in inv.finished.items()}
     chunks = plan_chunks(inv.todo, _chunk_size(cfg, len(inv.todo)))
     if progress:
@@ -321,11 +321,7 @@ def _occlude(plan: RunPlan, ds: Dataset, state: RunState, inv: _Inventory, parse
             # parse phase, finished everywhere before the first draw (shards: --parts-from holds every map)
             engine.save_parts(plan_chunks(list(ds.records), cfg.chunk_size))
         for chunk_entries in engine.process(chunks):
-            for e in chunk_entries:  # outputs an earlier result had and this one has not
-                old = inv.entries.get(e.relpath)
-                for kind in (old.outputs if old else {}):
-                    if kind not in e.outputs:
-                        tree.remove(kind, e.relpath)
+            _drop_stale(plan, inv.entries, chunk_entries)
             state.commit(chunk_entries)
             _phase("after-commit")
             for e in chunk_entries:
@@ -338,6 +334,15 @@ def _occlude(plan: RunPlan, ds: Dataset, state: RunState, inv: _Inventory, parse
             engine.stop()
         raise
     return rows
+
+
+def _drop_stale(plan: RunPlan, earlier: dict[str, Entry], entries: list[Entry]) -> None:
+    """Remove the outputs an earlier result of these images had and the new one has not."""
+    for e in entries:
+        old = earlier.get(e.relpath)
+        for kind in old.outputs if old else {}:
+            if kind not in e.outputs:
+                plan.tree.remove(kind, e.relpath)
 
 
 def _row_of(entry: Entry) -> dict:

@@ -263,37 +263,50 @@ class Worker:
             entries.append(Entry(rec.relpath, IMAGE, size, mtime_ns, sha1, self.params, outputs, row))
         return entries
 
+    def _saved(self, rec: Record, cached: tuple, outputs: dict) -> tuple:
+        """A saved part map reused: (parts, reason, source, presence, quality); --parts-from's map
+        is saved into this output too (--save-parts)."""
+        saved, source, own = cached
+        if isinstance(own, bytes):
+            self._put("parts", outputs, lambda: self.tree.write_bytes(self.tree.part_path(rec.relpath), own))
+        elif own:
+            outputs["parts"] = own
+        return saved.parts, saved.reason, source, saved.presence, saved.quality
+
+    def _parsed(self, p: _Pending, parsed: dict, outputs: dict) -> tuple | str:
+        """The parser's result for one image: (parts, reason, source, presence, quality), saved with
+        --save-parts; or why it cannot be used (the image's error row)."""
+        cfg, rec = self.config, p.record
+        w, h = p.decoded.size
+        res = parsed[rec.relpath]
+        problem = (f"parser failed: {type(res).__name__}: {res}" if isinstance(res, Exception)
+                   else "" if getattr(res, "parts", None) is None else _check_parts(res.parts, (h, w)))
+        if problem:
+            return problem
+        parts, reason = res.parts, res.reason
+        source = getattr(res, "source", "") or (cfg.parser if parts is not None else "")
+        presence = getattr(res, "score", None)
+        if parts is not None:
+            parts = parts.astype(np.uint8, copy=False)
+        quality = getattr(res, "quality", None)
+        if quality is None and parts is not None:  # a parser without its own: the map's consistency alone
+            quality = part_quality(parts)
+        if cfg.save_parts:
+            self._put("parts", outputs, lambda: self.tree.save_part_map(rec.relpath, parts, (h, w), cfg.parser, reason,
+                                                                        p.digest, source, presence, quality))
+        return parts, reason, source, presence, quality
+
     def _occlude(self, p: _Pending, parsed: dict, outputs: dict) -> tuple[dict, dict]:
         """One decoded image: its parts (saved or parsed) -> occlude -> encode -> write; its row
         and outputs. _WriteFailed when an output cannot be written."""
         cfg, tree = self.config, self.tree
-        rec, data, dec, digest, cached = p
+        rec, data, dec, _digest, cached = p
         w, h = dec.size
-        if cached is not None:  # or reuse a saved part map
-            saved, source, own = cached
-            parts, reason, presence, quality = saved.parts, saved.reason, saved.presence, saved.quality
-            if isinstance(own, bytes):  # --parts-from's map, saved into this output too (--save-parts)
-                self._put("parts", outputs, lambda: tree.write_bytes(tree.part_path(rec.relpath), own))
-            elif own:
-                outputs["parts"] = own
-        else:
-            res = parsed[rec.relpath]
-            problem = (f"parser failed: {type(res).__name__}: {res}" if isinstance(res, Exception)
-                       else "" if getattr(res, "parts", None) is None else _check_parts(res.parts, (h, w)))
-            if problem:
-                self._write(rec, "image", data, outputs)
-                return self._row(rec, Status.ERROR, problem, width=w, height=h), outputs
-            parts, reason = res.parts, res.reason
-            source = getattr(res, "source", "") or (cfg.parser if parts is not None else "")
-            presence = getattr(res, "score", None)
-            if parts is not None:
-                parts = parts.astype(np.uint8, copy=False)
-            quality = getattr(res, "quality", None)
-            if quality is None and parts is not None:  # a parser without its own: the map's consistency alone
-                quality = part_quality(parts)
-            if cfg.save_parts:
-                self._put("parts", outputs, lambda: tree.save_part_map(rec.relpath, parts, (h, w), cfg.parser, reason,
-                                                                       digest, source, presence, quality))
+        found = self._saved(rec, cached, outputs) if cached is not None else self._parsed(p, parsed, outputs)
+        if isinstance(found, str):  # the parser failed, or returned a map that cannot be used
+            self._write(rec, "image", data, outputs)
+            return self._row(rec, Status.ERROR, found, width=w, height=h), outputs
+        parts, reason, source, presence, quality = found
         seen = dict(width=w, height=h, part_source=source, presence=None if presence is None else float(presence),
                     part_quality=None if quality is None or parts is None else float(quality))
         if parts is None:
