@@ -16,8 +16,7 @@ from .inputs import CHECKPOINT_BYTES, file_digest
 from .occlusion import OcclusionParams
 from .occlusion.donors import ObjectBank, objects_digest
 from .occlusion.textures import check_textures, textures_digest
-from .shards import Shard, shard_tree
-from .writer import OutputTree
+from .shards import Shard
 
 #: 2: state in SQLite, part_source / presence / shape / donor / part_covered columns, size guards,
 #: EXIF-upright parsing, the direct pose parser. 3: part maps saved as 8-bit palette PNGs with
@@ -71,7 +70,7 @@ class GenerateConfig:
         if self.occlusion.fill == "texture" and self.occlusion.texture_dir is not None:
             extra["textures"] = textures_digest(self.occlusion.texture_dir)  # other textures, other bytes
         if self.parser_options.get("checkpoint"):  # other weights under the same path: other part maps
-            extra["checkpoint_sha256"] = _cached_digest(self.parser_options["checkpoint"], checkpoint_digest)
+            extra["checkpoint_sha256"] = checkpoint_digest(self.parser_options["checkpoint"])
         return extra | {
             "format_version": FORMAT_VERSION,
             "layout": layout,
@@ -88,22 +87,6 @@ class GenerateConfig:
             "max_pixels": self.max_pixels,
             "max_file_bytes": self.max_file_bytes,
         }
-
-
-#: (what, path, device, inode, size, mtime) -> digest: a process hashes a checkpoint
-#: once, and forked workers inherit it (the runner's main process computes the fingerprint first).
-_DIGESTS: dict[tuple, str] = {}
-
-
-def _cached_digest(path, digest) -> str:
-    try:
-        st = os.stat(path)
-        key = (digest.__name__, os.path.abspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-    except OSError:
-        return digest(path)
-    if key not in _DIGESTS:
-        _DIGESTS[key] = digest(path)
-    return _DIGESTS[key]
 
 
 def checkpoint_digest(path) -> str:
@@ -137,27 +120,27 @@ def check_side_inputs(cfg: GenerateConfig) -> None:
         raise RunError(message) from None
     checkpoint = cfg.parser_options.get("checkpoint")
     if checkpoint:
+        _check_checkpoint(checkpoint)
+
+
+def _check_checkpoint(checkpoint) -> None:
+    """RunError unless the checkpoint is a readable regular file of bounded size (never blocks on a FIFO)."""
+    try:
+        fd = os.open(checkpoint, os.O_RDONLY | os.O_NONBLOCK)  # never blocks on a FIFO
         try:
-            fd = os.open(checkpoint, os.O_RDONLY | os.O_NONBLOCK)  # never blocks on a FIFO
-            try:
-                st = os.fstat(fd)
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            raise RunError(f"--checkpoint {checkpoint} cannot be read ({exc.strerror or exc}).") from None
-        if not stat.S_ISREG(st.st_mode):
-            raise RunError(f"--checkpoint {checkpoint} is not a regular file; give the .pth file itself.")
-        if st.st_size > CHECKPOINT_BYTES:
-            raise RunError(f"--checkpoint {checkpoint} is {st.st_size:,} bytes, over the limit of "
-                           f"{CHECKPOINT_BYTES:,}: not an SCHP checkpoint (267 MB).")
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise RunError(f"--checkpoint {checkpoint} cannot be read ({exc.strerror or exc}).") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise RunError(f"--checkpoint {checkpoint} is not a regular file; give the .pth file itself.")
+    if st.st_size > CHECKPOINT_BYTES:
+        raise RunError(f"--checkpoint {checkpoint} is {st.st_size:,} bytes, over the limit of "
+                       f"{CHECKPOINT_BYTES:,}: not an SCHP checkpoint (267 MB).")
 
 
 def params_hash(fingerprint: dict) -> str:
+    """The fingerprint's SHA-1, recorded in every row of the run state (``RunPlan.params``)."""
     return hashlib.sha1(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
 
-
-def output_tree(cfg: GenerateConfig) -> OutputTree:
-    """The output tree a run writes through: a shard's keeps its temporary files in its own folder."""
-    if cfg.shard is not None:
-        return shard_tree(cfg.output, cfg.shard)
-    return OutputTree(cfg.output)

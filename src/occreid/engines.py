@@ -1,4 +1,9 @@
-"""Engines: who runs the per-chunk work (``worker.Worker``) and hands the results back.
+"""Engines: who runs the per-chunk work and hands the results back.
+
+An engine knows nothing of a worker's insides (img2dataset's distributors): it is given ``build``,
+a picklable callable that makes one process's worker (``functools.partial(Worker, plan)``), and
+asks each worker it made for ``process(chunk)`` or ``save_parts(chunk)``. What it decides itself is
+where the workers run: how many, which start method, which Ray resources, the parser's threads.
 
 Every engine runs the same work on the same chunks; the main process commits each finished chunk
 to the run state as it comes back, in whatever order, so the output bytes depend on no engine.
@@ -25,13 +30,14 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from typing import Protocol
 
+from .config import GenerateConfig
 from .errors import EXIT_INTERRUPTED, OccreidError
 from .parser import parser_class
-from .worker import Worker
 
 #: The engines ``--engine`` accepts.
 ENGINES = ("local", "ray")
@@ -49,12 +55,24 @@ class EngineError(OccreidError, RuntimeError):
     """The engine cannot start as asked (Ray missing, cluster unreachable); one sentence (exit 2)."""
 
 
+class Work(Protocol):
+    """What an engine asks of a worker (``worker.Worker``): one chunk's state entries, and the
+    parse phase of pasted shapes."""
+
+    def process(self, records: list) -> list: ...
+
+    def save_parts(self, records: list) -> int: ...
+
+
+#: Makes one process's worker: ``build(parser=None, threads=None)``; picklable (it travels to each process).
+Build = Callable[..., Work]
+
 _LOST = ("a worker process died (killed by the system, out of memory?); what finished is kept: rerun the same "
          "command to resume, with fewer --workers if memory is short.")
 
 
 # -- local -----------------------------------------------------------------------------------
-_WORKER: Worker | None = None
+_WORKER: Work | None = None  # this pool process's worker, made by _init_worker
 #: How often a worker's watchdog looks whether its parent is still there (seconds).
 WATCH_INTERVAL = 0.5
 _PR_SET_PDEATHSIG = 1
@@ -93,13 +111,13 @@ def _watch(parent: int, main_pid: int) -> None:
     os._exit(1)
 
 
-def _init_worker(config, layout: str, donors: list[tuple] | None = None, main_pid: int | None = None) -> None:
+def _init_worker(build: Build, main_pid: int | None = None) -> None:
     global _WORKER
     if main_pid is not None:
         die_with_parent(main_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's: it stops the pool, exit 130
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the main's handler (forked): terminate() ends a worker
-    _WORKER = Worker(config, layout, donors=donors)
+    _WORKER = build()
 
 
 def _work(records):
@@ -124,18 +142,18 @@ def pool_context(parser):
 class LocalEngine:
     """The main process alone (one worker, or a single chunk), or a pool of worker processes."""
 
-    def __init__(self, config, layout: str, parser, donors: list[tuple] | None, n_chunks: int):
+    def __init__(self, config: GenerateConfig, build: Build, parser, n_chunks: int):
         self.pool = None
         self.worker = None
         if config.workers <= 1 or n_chunks <= 1:
-            self.worker = Worker(config, layout, parser, donors)
+            self.worker = build(parser=parser)
             return
         if parser is not None and hasattr(parser, "close"):
             parser.close()
         # an executor, not multiprocessing.Pool: a worker killed by the system (out of memory) breaks
         # the run with an error instead of leaving it waiting forever for the lost chunk
         self.pool = ProcessPoolExecutor(min(config.workers, n_chunks), mp_context=pool_context(parser),
-                                        initializer=_init_worker, initargs=(config, layout, donors, os.getpid()))
+                                        initializer=_init_worker, initargs=(build, os.getpid()))
 
     def _map(self, fn, method: str, chunks: list) -> Iterator:
         if self.pool is None:
@@ -172,10 +190,10 @@ class LocalEngine:
 
 # -- Ray -------------------------------------------------------------------------------------
 class RayWorker:
-    """What one Ray actor holds: one ``Worker`` (so one parser, built on its first chunk)."""
+    """What one Ray actor holds: one worker (so one parser, built on its first chunk)."""
 
-    def __init__(self, config, layout: str, donors: list[tuple] | None):
-        self.worker = Worker(config, layout, donors=donors)
+    def __init__(self, build: Build, threads: int | None):
+        self.worker = build(threads=threads)
 
     def process(self, records):
         return self.worker.process(records)
@@ -258,9 +276,7 @@ class RayEngine:
 
     IN_FLIGHT = 2
 
-    def __init__(self, config, layout: str, donors: list[tuple] | None, n_chunks: int, session: RaySession):
-        from dataclasses import replace
-
+    def __init__(self, config: GenerateConfig, build: Build, n_chunks: int, session: RaySession):
         ray = self.ray = session.ray
         self.actors: list = []
         try:
@@ -269,11 +285,12 @@ class RayEngine:
             per = "GPU" if gpu else "CPU"
             n = config.workers or int(resources.get(per, 1))
             n = max(1, min(n, n_chunks))
+            threads = None
             if getattr(parser_class(config.parser), "takes_threads", False) and not gpu:  # one CPU each: one thread
-                config = replace(config, parser_options={**config.parser_options, "threads": 1})
+                threads = 1
             actor = ray.remote(num_cpus=1, num_gpus=1 if gpu else 0, max_restarts=0)(RayWorker)
-            donors_ref = ray.put(donors) if donors is not None else None
-            self.actors = [actor.remote(config, layout, donors_ref) for _ in range(n)]
+            build_ref = ray.put(build)  # the plan (and its donors) into the object store once, for every actor
+            self.actors = [actor.remote(build_ref, threads) for _ in range(n)]
         except BaseException:
             self._shutdown()
             raise
@@ -330,12 +347,12 @@ class RayEngine:
         self._shutdown()
 
 
-def make_engine(config, layout: str, parser, donors: list[tuple] | None, n_chunks: int,
-                session: RaySession | None = None):
-    """The engine ``config.engine`` names, ready to take chunks (Ray: on the session's cluster)."""
+def make_engine(config: GenerateConfig, build: Build, parser, n_chunks: int, session: RaySession | None = None):
+    """The engine ``config.engine`` names, ready to take chunks (Ray: on the session's cluster);
+    ``build`` makes each worker, ``parser`` the one the main process built (or None)."""
     if config.engine == "ray":
         if parser is not None and hasattr(parser, "close"):
             parser.close()  # built in the main process only to check it; each actor builds its own
-        return RayEngine(config, layout, donors, n_chunks, session or RaySession(config))
-    return LocalEngine(config, layout, parser, donors, n_chunks)
+        return RayEngine(config, build, n_chunks, session or RaySession(config))
+    return LocalEngine(config, build, parser, n_chunks)
 

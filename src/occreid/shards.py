@@ -247,6 +247,26 @@ def merge(root: Path, tmp: Path | None = None) -> MergeResult:
     base = OutputTree(root)
     tree = OutputTree(root, tmp=tmp) if tmp is not None else base
     _refuse_links(base)
+    count, infos = _finished(root, base)
+    rows, other_rows = _shard_rows(base, infos)
+    _check_paths(root, rows, other_rows)
+    first = infos[0]
+    warnings = first.get("warnings") or []
+    if not isinstance(warnings, list):
+        raise ShardError(f"{shard_dir(base, Shard(0, count)) / 'done.json'} is damaged; rerun shard 0/{count}.")
+    try:
+        typed_rows(rows)
+    except (TypeError, ValueError) as exc:  # a manifest edited with its recorded hash to match
+        raise ShardError(f"a shard's manifest of {root} holds a value that is not of its column ({exc}); rerun "
+                         "every shard.") from None
+    summary, typed = export(tree, rows, other_rows, str(first.get("layout")), [str(w) for w in warnings])
+    write_run_file(tree, first.get("fingerprint"), first.get("occreid"), first.get("input"))
+    return MergeResult(rows=typed, other_files=other_rows, summary=summary, warnings=warnings, count=count)
+
+
+def _finished(root: Path, base: OutputTree) -> tuple[int, list[dict]]:
+    """N and the ``done.json`` of each of the N shards, once every one has finished and they agree
+    (same parameters, same input listing)."""
     found = existing_shards(base)
     if not found:
         raise ShardError(f"{root} holds no shards (made with generate --shard I/N); nothing to merge.")
@@ -269,6 +289,13 @@ def merge(root: Path, tmp: Path | None = None) -> MergeResult:
         if info.get("listing") != first.get("listing"):
             raise ShardError(f"shards 0/{count} and {i}/{count} of {root} saw different inputs (files added or "
                              "removed while they ran); rerun every shard (each resumes: only changes are redone).")
+    return count, infos
+
+
+def _shard_rows(base: OutputTree, infos: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Every shard's share of the manifest and of other_files.csv, in shard order, each file checked
+    against the SHA-1 its shard recorded."""
+    count = len(infos)
     rows: list[dict] = []
     other_rows: list[dict] = []
     for i, info in enumerate(infos):
@@ -287,6 +314,11 @@ def merge(root: Path, tmp: Path | None = None) -> MergeResult:
                 into.extend(read_csv_rows(data, fields, path))
             except ManifestError as exc:
                 raise ShardError(str(exc)) from None
+    return rows, other_rows
+
+
+def _check_paths(root: Path, rows: list[dict], other_rows: list[dict]) -> None:
+    """Rows the merge may act on: clean relative paths, each image in one shard."""
     seen: set[str] = set()
     for r in rows + other_rows:
         if not clean_relpath(r["relpath"]):
@@ -296,17 +328,6 @@ def merge(root: Path, tmp: Path | None = None) -> MergeResult:
         if r["relpath"] in seen:
             raise ShardError(f"{r['relpath']!r} has a row in two shards of {root}; rerun every shard.")
         seen.add(r["relpath"])
-    warnings = first.get("warnings") or []
-    if not isinstance(warnings, list):
-        raise ShardError(f"{shard_dir(base, Shard(0, count)) / 'done.json'} is damaged; rerun shard 0/{count}.")
-    try:
-        typed_rows(rows)
-    except (TypeError, ValueError) as exc:  # a manifest edited with its recorded hash to match
-        raise ShardError(f"a shard's manifest of {root} holds a value that is not of its column ({exc}); rerun "
-                         "every shard.") from None
-    summary, typed = export(tree, rows, other_rows, str(first.get("layout")), [str(w) for w in warnings])
-    write_run_file(tree, first.get("fingerprint"), first.get("occreid"), first.get("input"))
-    return MergeResult(rows=typed, other_files=other_rows, summary=summary, warnings=warnings, count=count)
 
 
 def _refuse_links(tree: OutputTree) -> None:

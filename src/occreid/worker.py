@@ -11,20 +11,20 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .config import GenerateConfig, output_tree, params_hash
+from .config import GenerateConfig
 from .cores import usable_cores
-from .datasets import Dataset, Layout, Record
+from .datasets import Layout, Record
 from .images import Decoded, ImageError, decode, encode
-from .inputs import bound_layout, read_input, sha1_file
+from .inputs import read_input, sha1_file
 from .occlusion import OCCLUDED, Candidate, DonorBank, Occluder, image_rng, relpath_rng, rng_key, tracklet_order
 from .orientation import exif_orientation, to_stored, to_upright
 from .output import OutputError, OutputTree, parts_dir
 from .parser import ParseResult, build_parser, parser_class
 from .parser.quality import part_quality
 from .partmaps import read_labels, read_part_map
+from .plan import RunPlan
 from .state import IMAGE, Entry
 from .status import Status
-from .writer import ManifestRow
 
 #: What each kind of output is called in an error row's reason.
 _OUTPUT_WORDS = {"image": "the image", "parts": "its part map", "masks": "its mask"}
@@ -58,23 +58,6 @@ def _check_parts(parts, shape: tuple[int, int]) -> str:
     return ""
 
 
-def manifest_row(cfg: GenerateConfig, rec: Record, status: Status, reason: str = "", **extra) -> dict:
-    """The manifest row of one image: its labels, what became of it, and the run's parameters."""
-    o = cfg.occlusion
-    return ManifestRow(
-        relpath=rec.relpath, split=rec.split, pid=rec.pid, camera=rec.camera, clothes=rec.clothes,
-        status=status, reason=reason, preset=cfg.preset, part_choice=o.part_choice, parser=cfg.parser, seed=cfg.seed,
-        pool_levels=o.pool_levels, pool_kernel=o.pool_kernel, threshold=o.threshold, fill=o.fill, shape=o.shape,
-        **extra,
-    ).to_csv()
-
-
-def donor_candidates(cfg: GenerateConfig, ds: Dataset) -> list[tuple]:
-    """Every image of the dataset as plain data a worker's ``DonorBank`` is built from: (relpath,
-    split, pid, image path). Donors are drawn within the target's split folder by default."""
-    return [(r.relpath, r.split, r.pid, str(cfg.input / r.relpath)) for r in ds.records]
-
-
 class _Pending(NamedTuple):
     """An image read and decoded, on its way to the parser (or to its saved part map)."""
 
@@ -86,21 +69,24 @@ class _Pending(NamedTuple):
 
 
 class Worker:
-    """What one process holds: the config, its parser (built on first use) and the occluder (with
-    the donor bank when the shape pastes other images of the dataset)."""
+    """What one process holds: the run's plan, its parser (built on first use) and the occluder
+    (with the donor bank when the shape pastes other images of the dataset). ``threads``: the
+    parser's threads when the engine decides them (a Ray actor has one CPU)."""
 
-    def __init__(self, config: GenerateConfig, layout: str, parser=None, donors: list[tuple] | None = None):
-        self.config = config
-        self.layout = layout
-        self.roles = bound_layout(layout, config.input)
-        self.params = params_hash(config.fingerprint(layout))
-        self.tree = output_tree(config)
-        self.parts_sources = ([OutputTree(config.parts_from)] if config.parts_from else []) + [self.tree]
+    def __init__(self, plan: RunPlan | GenerateConfig, layout: str | None = None, parser=None,
+                 threads: int | None = None):
+        if not isinstance(plan, RunPlan):  # a config alone (bench's cells): planned here, without donors
+            plan = RunPlan.build(plan, layout or "")
+        self.plan = plan
+        self.config = plan.config
+        self.roles, self.params, self.tree = plan.roles, plan.params, plan.tree
+        self.parts_sources = ([OutputTree(self.config.parts_from)] if self.config.parts_from else []) + [self.tree]
         bank = None
-        if donors is not None:
-            bank = DonorBank(donors, part_loader=self._donor_parts)
-        self.occluder = Occluder(config.occlusion, bank)
+        if plan.donors is not None:
+            bank = DonorBank(plan.donors, part_loader=self._donor_parts)
+        self.occluder = Occluder(self.config.occlusion, bank)
         self._parser = parser
+        self._threads = threads
 
     def _donor_parts(self, candidate: Candidate):
         """A donor's saved part map: this output's own first, then --parts-from's."""
@@ -114,13 +100,15 @@ class Worker:
     def parser(self):
         if self._parser is None:
             options = dict(self.config.parser_options)
-            if getattr(parser_class(self.config.parser), "takes_threads", False) and self.config.workers > 1:
+            if self._threads is not None:
+                options["threads"] = self._threads
+            elif getattr(parser_class(self.config.parser), "takes_threads", False) and self.config.workers > 1:
                 options.setdefault("threads", max(1, usable_cores() // self.config.workers))
             self._parser = build_parser(self.config.parser, options)
         return self._parser
 
     def _row(self, rec: Record, status: Status, reason: str = "", **extra) -> dict:
-        return manifest_row(self.config, rec, status, reason, **extra)
+        return self.plan.row(rec, status, reason, **extra)
 
     def _map_sources(self) -> list[OutputTree]:
         """The trees whose saved part maps a chunk looks up: those that hold any. Looked at once per
@@ -275,37 +263,50 @@ class Worker:
             entries.append(Entry(rec.relpath, IMAGE, size, mtime_ns, sha1, self.params, outputs, row))
         return entries
 
+    def _saved(self, rec: Record, cached: tuple, outputs: dict) -> tuple:
+        """A saved part map reused: (parts, reason, source, presence, quality); --parts-from's map
+        is saved into this output too (--save-parts)."""
+        saved, source, own = cached
+        if isinstance(own, bytes):
+            self._put("parts", outputs, lambda: self.tree.write_bytes(self.tree.part_path(rec.relpath), own))
+        elif own:
+            outputs["parts"] = own
+        return saved.parts, saved.reason, source, saved.presence, saved.quality
+
+    def _parsed(self, p: _Pending, parsed: dict, outputs: dict) -> tuple | str:
+        """The parser's result for one image: (parts, reason, source, presence, quality), saved with
+        --save-parts; or why it cannot be used (the image's error row)."""
+        cfg, rec = self.config, p.record
+        w, h = p.decoded.size
+        res = parsed[rec.relpath]
+        problem = (f"parser failed: {type(res).__name__}: {res}" if isinstance(res, Exception)
+                   else "" if getattr(res, "parts", None) is None else _check_parts(res.parts, (h, w)))
+        if problem:
+            return problem
+        parts, reason = res.parts, res.reason
+        source = getattr(res, "source", "") or (cfg.parser if parts is not None else "")
+        presence = getattr(res, "score", None)
+        if parts is not None:
+            parts = parts.astype(np.uint8, copy=False)
+        quality = getattr(res, "quality", None)
+        if quality is None and parts is not None:  # a parser without its own: the map's consistency alone
+            quality = part_quality(parts)
+        if cfg.save_parts:
+            self._put("parts", outputs, lambda: self.tree.save_part_map(rec.relpath, parts, (h, w), cfg.parser, reason,
+                                                                        p.digest, source, presence, quality))
+        return parts, reason, source, presence, quality
+
     def _occlude(self, p: _Pending, parsed: dict, outputs: dict) -> tuple[dict, dict]:
         """One decoded image: its parts (saved or parsed) -> occlude -> encode -> write; its row
         and outputs. _WriteFailed when an output cannot be written."""
         cfg, tree = self.config, self.tree
-        rec, data, dec, digest, cached = p
+        rec, data, dec, _digest, cached = p
         w, h = dec.size
-        if cached is not None:  # or reuse a saved part map
-            saved, source, own = cached
-            parts, reason, presence, quality = saved.parts, saved.reason, saved.presence, saved.quality
-            if isinstance(own, bytes):  # --parts-from's map, saved into this output too (--save-parts)
-                self._put("parts", outputs, lambda: tree.write_bytes(tree.part_path(rec.relpath), own))
-            elif own:
-                outputs["parts"] = own
-        else:
-            res = parsed[rec.relpath]
-            problem = (f"parser failed: {type(res).__name__}: {res}" if isinstance(res, Exception)
-                       else "" if getattr(res, "parts", None) is None else _check_parts(res.parts, (h, w)))
-            if problem:
-                self._write(rec, "image", data, outputs)
-                return self._row(rec, Status.ERROR, problem, width=w, height=h), outputs
-            parts, reason = res.parts, res.reason
-            source = getattr(res, "source", "") or (cfg.parser if parts is not None else "")
-            presence = getattr(res, "score", None)
-            if parts is not None:
-                parts = parts.astype(np.uint8, copy=False)
-            quality = getattr(res, "quality", None)
-            if quality is None and parts is not None:  # a parser without its own: the map's consistency alone
-                quality = part_quality(parts)
-            if cfg.save_parts:
-                self._put("parts", outputs, lambda: tree.save_part_map(rec.relpath, parts, (h, w), cfg.parser, reason,
-                                                                       digest, source, presence, quality))
+        found = self._saved(rec, cached, outputs) if cached is not None else self._parsed(p, parsed, outputs)
+        if isinstance(found, str):  # the parser failed, or returned a map that cannot be used
+            self._write(rec, "image", data, outputs)
+            return self._row(rec, Status.ERROR, found, width=w, height=h), outputs
+        parts, reason, source, presence, quality = found
         seen = dict(width=w, height=h, part_source=source, presence=None if presence is None else float(presence),
                     part_quality=None if quality is None or parts is None else float(quality))
         if parts is None:
