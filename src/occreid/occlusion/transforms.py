@@ -8,6 +8,7 @@ object and its placement from that same generator.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -369,18 +370,29 @@ class Occluder:
         return Occlusion(OCCLUDED, mask, tuple(sorted(parts)), "", image_fraction, person_fraction, "", _fill_seed(rng))
 
     def _with_target(self, part_map, present, rng, first_order=None) -> Occlusion:
-        """Draw orders of the present parts; add parts until the coverage reaches the target,
-        accept a draw inside the target, else keep the draw closest to it. ``first_order``, when
-        given, is tried first (a tracklet's order)."""
+        """The target band search over orders of the present parts drawn from ``rng``, starting
+        with ``num_parts`` of them; ``first_order``, when given, is tried first (a tracklet's order)."""
+        def orders():
+            for attempt in range(self.params.max_draws):
+                if attempt == 0 and first_order is not None:
+                    yield list(first_order)
+                else:
+                    yield [int(x) for x in rng.permutation(present)]
+
+        return self.closest_in_band(part_map, orders(), rng, self.params.num_parts)
+
+    def closest_in_band(self, part_map, orders: Iterable[list[int]], rng, fewest: int) -> Occlusion:
+        """The target band search (``--target``), for generate and the bench's ``PinnedOccluder``:
+        for each draw order, add its parts (``fewest`` first) until the covered share of the person
+        reaches the band's low end; accept a draw inside the band, else keep the one closest to it.
+
+        ``orders`` is taken lazily: an order drawn from ``rng`` is drawn only when it is tried, so
+        the generator's state after the search (the fill seed) depends on how many were tried."""
         assert self.params.target is not None, "called when a target is set"
         lo, hi = self.params.target
         best = None  # (distance, parts, mask)
-        for attempt in range(self.params.max_draws):
-            if attempt == 0 and first_order is not None:
-                order = list(first_order)
-            else:
-                order = [int(x) for x in rng.permutation(present)]
-            for k in range(min(self.params.num_parts, len(order)), len(order) + 1):
+        for order in orders:
+            for k in range(min(fewest, len(order)), len(order) + 1):
                 mask = self._coarse(part_map, tuple(order[:k]))
                 frac = F.coverage(mask, part_map)[1]
                 if frac >= lo:
