@@ -164,7 +164,7 @@ class PinnedOccluder(Occluder):
                 if not len(others):
                     return  # the pinned part alone: every order is the same
 
-        return self.closest_in_band(part_map, orders(), rng, fewest=1)
+        return self.in_band(part_map, orders(), rng, fewest=1)
 
 
 def occluder_for(part: str, severity: Severity) -> Occluder:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from functools import partial
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from ..registry import Registry
 from ..status import Status
 from . import functional as F
 from . import pasted
+from .band import closest_draw
 from .seeds import image_rng, relpath_rng, rng_key, tracklet_order  # noqa: F401  (re-exported)
 from .textures import check_texture_dir, load_texture, texture_files
 
@@ -370,40 +372,20 @@ class Occluder:
         return Occlusion(OCCLUDED, mask, tuple(sorted(parts)), "", image_fraction, person_fraction, "", _fill_seed(rng))
 
     def _with_target(self, part_map, present, rng, first_order=None) -> Occlusion:
-        """The target band search over orders of the present parts drawn from ``rng``, starting
-        with ``num_parts`` of them; ``first_order``, when given, is tried first (a tracklet's order)."""
+        """``--target``: the band search over orders of the present parts drawn from ``rng``, from
+        ``num_parts`` parts on; ``first_order``, when given, is tried first (a tracklet's order)."""
         def orders():
             for attempt in range(self.params.max_draws):
-                if attempt == 0 and first_order is not None:
-                    yield list(first_order)
-                else:
-                    yield [int(x) for x in rng.permutation(present)]
+                first = attempt == 0 and first_order is not None
+                yield list(first_order) if first else [int(x) for x in rng.permutation(present)]
 
-        return self.closest_in_band(part_map, orders(), rng, self.params.num_parts)
+        return self.in_band(part_map, orders(), rng, self.params.num_parts)
 
-    def closest_in_band(self, part_map, orders: Iterable[list[int]], rng, fewest: int) -> Occlusion:
-        """The target band search (``--target``), for generate and the bench's ``PinnedOccluder``:
-        for each draw order, add its parts (``fewest`` first) until the covered share of the person
-        reaches the band's low end; accept a draw inside the band, else keep the one closest to it.
-
-        ``orders`` is taken lazily: an order drawn from ``rng`` is drawn only when it is tried, so
-        the generator's state after the search (the fill seed) depends on how many were tried."""
+    def in_band(self, part_map, orders: Iterable[list[int]], rng, fewest: int) -> Occlusion:
+        """The draw of ``orders`` in the ``target`` band or closest to it (``band.closest_draw``)."""
         assert self.params.target is not None, "called when a target is set"
-        lo, hi = self.params.target
-        best = None  # (distance, parts, mask)
-        for order in orders:
-            for k in range(min(fewest, len(order)), len(order) + 1):
-                mask = self._coarse(part_map, tuple(order[:k]))
-                frac = F.coverage(mask, part_map)[1]
-                if frac >= lo:
-                    break
-            distance = 0.0 if lo <= frac <= hi else min(abs(frac - lo), abs(frac - hi))
-            if best is None or distance < best[0]:
-                best = (distance, tuple(order[:k]), mask)
-            if distance == 0.0:
-                break
-        assert best is not None, "max_draws >= 1 (validated): one draw at least"
-        return self._finish(part_map, best[1], rng, best[2])
+        parts, mask = closest_draw(orders, partial(self._coarse, part_map), part_map, self.params.target, fewest)
+        return self._finish(part_map, parts, rng, mask)
 
     # -- the pixels ------------------------------------------------------------------------
     def apply(self, image: np.ndarray, occlusion: Occlusion) -> np.ndarray:
