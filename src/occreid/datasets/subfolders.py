@@ -8,6 +8,7 @@ subfolder that matched (:meth:`SubfolderLayout.below_prefix`).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .base import Layout
@@ -39,8 +40,13 @@ class SubfolderLayout(Layout):
         return relpath[len(self.prefix):].split("/")
 
 
+#: A whole number, maybe negative: what ``int`` reads (``str.isdigit`` also takes ``²``, which it does not).
+_PID = re.compile(r"-?\d+")
+
+
 def leading_pid(name: str) -> int | None:
     """The pid of a file named ``PID_...`` as BPBReID's and PVPM's loaders read it (the field before
-    the first ``_``, a whole number, maybe negative); None when that field is not one."""
+    the first ``_``, a whole number, maybe negative); None when that field is not one (``--5``,
+    ``²``: such a file is copied unchanged, where it used to end the run in a traceback)."""
     head = name.split("_")[0]
-    return int(head) if head.lstrip("-").isdigit() else None
+    return int(head) if _PID.fullmatch(head) else None
