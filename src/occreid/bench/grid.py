@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import OccreidError
 from ..occlusion import Occluder, OcclusionParams
 from ..occlusion import functional as F
-from ..occlusion.transforms import NO_PERSON, PART_ABSENT, Occlusion
+from ..occlusion.transforms import PART_ABSENT, Occlusion, no_person
 from ..parts import BODY_PARTS, PARTS
 
 #: The grid's rows: any part (the paper's draw), then the six Pascal-Person-Part parts.
@@ -148,12 +148,12 @@ class PinnedOccluder(Occluder):
 
     def plan(self, part_map: np.ndarray, rng: np.random.Generator, target=None, order=None) -> Occlusion:
         p = self.params
-        empty = np.zeros(part_map.shape, bool)
         present = F.present_parts(part_map, p.min_part_fraction)
         if not present:
-            return Occlusion(NO_PERSON, empty, reason="no body part in the part map")
+            return no_person(part_map.shape)
         if self.part not in present:
-            return Occlusion(PART_ABSENT, empty, (self.part,), f"{PARTS[self.part]} absent (pinned part)")
+            return Occlusion(PART_ABSENT, np.zeros(part_map.shape, bool), (self.part,),
+                             f"{PARTS[self.part]} absent (pinned part)")
         if p.target is None:
             return self._finish(part_map, (self.part,), rng)
         others = np.array([x for x in present if x != self.part], dtype=np.int64)
