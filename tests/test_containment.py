@@ -6,69 +6,31 @@ and a property test that draws both. Real Market-1501 crops, the box test parser
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import shutil
 import sqlite3
-import stat
 from pathlib import Path
 
 import pytest
-from conftest import shared_dataset
+from harness import contents, crops_in_two_folders, outputs, run_folder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from occreid.containment import UnsafePath, clean_relpath
-from occreid.runner import GenerateConfig, RunError, generate
+from occreid.runner import RunError
 from occreid.shards import Shard
 from occreid.state import Entry, RunState
 from occreid.writer import OutputTree
-
-BOX = "parsers:BoxParser"
-
-
-def snapshot(root: Path) -> dict:
-    """Every entry under root (not following links): type and content hash or link target."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            full = os.path.join(dirpath, name)
-            st_ = os.lstat(full)
-            rel = os.path.relpath(full, root)
-            if stat.S_ISLNK(st_.st_mode):
-                out[rel] = ("link", os.readlink(full))
-            elif stat.S_ISREG(st_.st_mode):
-                with open(full, "rb") as fh:
-                    out[rel] = ("file", hashlib.sha256(fh.read()).hexdigest())
-            else:
-                out[rel] = ("dir",)
-    return out
-
-
-def outputs(root: Path) -> dict:
-    return {k: v for k, v in snapshot(root).items() if not k.startswith("_occreid")}
 
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     """Eight Market-1501 crops in two folders (a 'folder' layout) and their whole output."""
-    base = tmp_path_factory.mktemp("small")
-    src = base / "in"
-    names = sorted((shared_dataset("market1501-mini") / "query").glob("*.jpg"))[:8]
-    for i, p in enumerate(names):
-        (src / ("a" if i % 2 else "b")).mkdir(parents=True, exist_ok=True)
-        shutil.copy(p, src / ("a" if i % 2 else "b") / p.name)
-    whole = base / "whole"
-    run(src, whole)
-    return src, whole
-
-
-def run(src, out, **kw):
-    kw.setdefault("parser", BOX)
-    kw.setdefault("workers", 1)
-    kw.setdefault("layout", "folder")
-    return generate(GenerateConfig(input=Path(src), output=Path(out), **kw))
+    src = tmp_path_factory.mktemp("small") / "in"
+    crops_in_two_folders(src)
+    run_folder(src, src.parent / "whole")
+    return src, src.parent / "whole"
 
 
 def _victims(base: Path) -> Path:
@@ -116,16 +78,16 @@ def test_clean_relpath():
 def test_hostile_state_rows_touch_nothing_outside_out_and_are_dropped(small, tmp_path, overwrite, valid_checksum):
     src, whole = small
     _victims(tmp_path)
-    before, input_before = snapshot(tmp_path), snapshot(src)
+    before, input_before = contents(tmp_path), contents(src)
     out = tmp_path / "out"
     shutil.copytree(whole, out)
     hostile = _hostile_relpaths(tmp_path)
     _insert_rows(out, hostile, valid_checksum)
-    run(src, out, **({"seed": 3, "overwrite": True} if overwrite else {}))
-    after = snapshot(tmp_path)
+    run_folder(src, out, **({"seed": 3, "overwrite": True} if overwrite else {}))
+    after = contents(tmp_path)
     assert {k: v for k, v in after.items() if not k.startswith("out")} == \
            {k: v for k, v in before.items() if not k.startswith("out")}
-    assert snapshot(src) == input_before
+    assert contents(src) == input_before
     assert (out / "_occreid" / "state.sqlite").is_file() and (out / "_occreid" / "run.json").is_file()
     state = RunState.open(out / "_occreid" / "state.sqlite", create=False)
     try:
@@ -134,7 +96,7 @@ def test_hostile_state_rows_touch_nothing_outside_out_and_are_dropped(small, tmp
         state.close()
     assert not bad and not set(good) & set(hostile)  # dropped, and the images redone or kept
     fresh = tmp_path / "fresh"
-    run(src, fresh, **({"seed": 3} if overwrite else {}))
+    run_folder(src, fresh, **({"seed": 3} if overwrite else {}))
     assert outputs(out) == outputs(fresh)
 
 
@@ -147,8 +109,8 @@ def test_hostile_row_stored_as_text_is_dropped(small, tmp_path):
     db.execute("INSERT INTO files VALUES ('../victim.txt', 'image', 1, 1, 'x', 'p', '{\"image\": \"x\"}', NULL, 'c')")
     db.commit()
     db.close()
-    run(src, out)
-    run(src, out)
+    run_folder(src, out)
+    run_folder(src, out)
     assert (tmp_path / "victim.txt").read_text() == "keep me"
     db = sqlite3.connect(out / "_occreid" / "state.sqlite")
     assert db.execute("SELECT count(*) FROM files WHERE relpath = '../victim.txt'").fetchone()[0] == 0
@@ -166,10 +128,10 @@ def test_split_folder_linked_into_the_input_is_refused_and_the_input_untouched(s
         shutil.copytree(whole, out)
         shutil.rmtree(out / "a")
     (out / "a").symlink_to(src / "a")
-    before = snapshot(src)
+    before = contents(src)
     with pytest.raises(RunError, match=r"out/a is a symbolic link .*remove the link"):
-        run(src, out, overwrite=overwrite)
-    assert snapshot(src) == before
+        run_folder(src, out, overwrite=overwrite)
+    assert contents(src) == before
 
 
 @pytest.mark.parametrize("place", ["_occreid", "_occreid/tmp", "_occreid/shards", "_occreid/parts",
@@ -182,11 +144,11 @@ def test_a_link_where_occreid_writes_is_refused_before_the_first_image(small, tm
     out = tmp_path / "out"
     (out / place).parent.mkdir(parents=True, exist_ok=True)
     (out / place).symlink_to(victim, target_is_directory=True)
-    before = snapshot(victim)
+    before = contents(victim)
     shard = Shard(0, 2) if "shards" in place else None
     with pytest.raises(RunError, match="is a symbolic link"):
-        run(src, out, save_parts=True, save_masks=True, shard=shard, overwrite=True)
-    assert snapshot(victim) == before
+        run_folder(src, out, save_parts=True, save_masks=True, shard=shard, overwrite=True)
+    assert contents(victim) == before
 
 
 @pytest.mark.parametrize("place", ["_occreid/tmp", "_occreid/parts", "_occreid/masks", "_occreid/shards"])
@@ -197,12 +159,12 @@ def test_own_folders_that_are_files_are_refused_with_one_sentence(small, tmp_pat
     shutil.rmtree(out / place, ignore_errors=True)
     (out / place).write_text("not a folder")
     with pytest.raises(RunError, match="is not a folder"):
-        run(src, out)
+        run_folder(src, out)
 
 
 def test_writes_and_deletes_never_go_through_a_link_met_mid_run(tmp_path):
     victim = _victims(tmp_path)
-    before = snapshot(victim)
+    before = contents(victim)
     tree = OutputTree(tmp_path / "out")
     (tmp_path / "out" / "a").mkdir(parents=True)
     (tmp_path / "out" / "a" / "sub").symlink_to(victim / "dir")
@@ -214,10 +176,10 @@ def test_writes_and_deletes_never_go_through_a_link_met_mid_run(tmp_path):
         tree.write_bytes(tree.root / "a" / ".." / ".." / "victim.txt", b"x")
     assert not tree.remove("image", "a/sub/sub/v.jpg")
     assert not tree.remove("image", "../victim.txt")
-    assert snapshot(victim) == before and (tmp_path / "victim.txt").read_text() == "keep me"
+    assert contents(victim) == before and (tmp_path / "victim.txt").read_text() == "keep me"
     (tmp_path / "out" / "a" / "x.jpg").symlink_to(victim / "victim.txt")  # the final name a link: itself replaced
     tree.write_bytes(tree.image_path("a/x.jpg"), b"new")
-    assert not (tmp_path / "out" / "a" / "x.jpg").is_symlink() and snapshot(victim) == before
+    assert not (tmp_path / "out" / "a" / "x.jpg").is_symlink() and contents(victim) == before
 
 
 def test_a_link_met_mid_run_at_an_image_folder_makes_that_image_an_error_row(small, tmp_path, monkeypatch):
@@ -225,7 +187,7 @@ def test_a_link_met_mid_run_at_an_image_folder_makes_that_image_an_error_row(sma
     before the worker writes the first image) is never written through: that image's error row."""
     src, _ = small
     victim = _victims(tmp_path)
-    before = snapshot(victim)
+    before = contents(victim)
     out = tmp_path / "out"
     made = []
     original = OutputTree.write_bytes
@@ -238,8 +200,8 @@ def test_a_link_met_mid_run_at_an_image_folder_makes_that_image_an_error_row(sma
         return original(self, path, data)
 
     monkeypatch.setattr(OutputTree, "write_bytes", racing)
-    result = run(src, out)
-    assert snapshot(victim) == before
+    result = run_folder(src, out)
+    assert contents(victim) == before
     errors = [r for r in result.rows if r.status == "error"]
     assert errors and all("symbolic link" in r.reason for r in errors)
     assert all(r.relpath.startswith("a/") for r in errors)
@@ -296,30 +258,31 @@ def test_property_hostile_rows_and_links_leave_the_victim_and_the_input_untouche
         elif (out / place).exists():
             (out / place).unlink()
         (out / place).symlink_to(target, target_is_directory=True)
-    beside = {k: v for k, v in snapshot(base).items() if not k.startswith("out")}
+    beside = {k: v for k, v in contents(base).items() if not k.startswith("out")}
     try:
-        run(src, out, **({"seed": 5, "overwrite": True, "save_parts": True, "save_masks": True} if overwrite else {}))
+        again = {"seed": 5, "overwrite": True, "save_parts": True, "save_masks": True} if overwrite else {}
+        run_folder(src, out, **again)
     except RunError as exc:
         assert "symbolic link" in str(exc)
     except OSError as exc:  # never: a path occreid refuses is a RunError or an error row
         pytest.fail(f"{type(exc).__name__}: {exc} ({errno.errorcode.get(exc.errno)})")
-    assert {k: v for k, v in snapshot(base).items() if not k.startswith("out")} == beside
+    assert {k: v for k, v in contents(base).items() if not k.startswith("out")} == beside
 
 
 @pytest.mark.parametrize("then", ["resume shard", "overwrite unsharded"])
 def test_hostile_rows_in_a_shard_state_touch_nothing_outside_out(small, tmp_path, then):
     src, _ = small
     _victims(tmp_path)
-    before = {k: v for k, v in snapshot(tmp_path).items() if not k.startswith("out")}
+    before = {k: v for k, v in contents(tmp_path).items() if not k.startswith("out")}
     out = tmp_path / "out"
     for i in range(2):
-        run(src, out, shard=Shard(i, 2))
+        run_folder(src, out, shard=Shard(i, 2))
     _insert_rows(out / "_occreid" / "shards" / "0-of-2" / "x", _hostile_relpaths(tmp_path))  # (state beside x)
     if then == "resume shard":
-        run(src, out, shard=Shard(0, 2))
+        run_folder(src, out, shard=Shard(0, 2))
     else:
-        run(src, out, overwrite=True)  # _no_shards: every shard's recorded outputs removed first
-    assert {k: v for k, v in snapshot(tmp_path).items() if not k.startswith("out")} == before
+        run_folder(src, out, overwrite=True)  # _no_shards: every shard's recorded outputs removed first
+    assert {k: v for k, v in contents(tmp_path).items() if not k.startswith("out")} == before
     fresh = tmp_path / "fresh"
-    run(src, fresh)
+    run_folder(src, fresh)
     assert outputs(out) == outputs(fresh)

@@ -7,15 +7,11 @@ from __future__ import annotations
 
 import csv
 import fcntl
-import hashlib
 import io
 import os
 import shutil
 import sqlite3
-import stat
 import struct
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -23,63 +19,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import shared_dataset
+from harness import BOX, Tmpfs, cli, dataset_copy, output_digest, run_box, snapshot
 from PIL import Image
 
 from occreid.cli import main
-from occreid.runner import GenerateConfig, generate
 from occreid.state import StateError
 from occreid.status import Status
 from occreid.writer import ManifestError, ManifestRow, read_manifest
-
-TESTS = Path(__file__).resolve().parent
-BOX = "parsers:BoxParser"
-ROOT = os.geteuid() == 0
-
-
-def _pythonpath() -> str:
-    """The test parsers, then the caller's path (a worktree's src/ first): the subprocess runs the
-    code under test, not whichever occreid the environment installed."""
-    return os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH")) if p)
-
-
-def cli(*args, env=None):
-    """The real console entry point in a subprocess (so a kill there kills only it)."""
-    full_env = {**os.environ, "PYTHONPATH": _pythonpath(), **(env or {})}
-    for k in ("OCCREID_TEST_KILL_AFTER", "OCCREID_TEST_KILL_AT", "OCCREID_TEST_SIGINT_AFTER", "OCCREID_TEST_FILL_AT"):
-        if k not in (env or {}):
-            full_env.pop(k, None)
-    res = subprocess.run([sys.executable, "-m", "occreid.cli", *map(str, args)], env=full_env,
-                         capture_output=True, timeout=300)
-    res.stdout, res.stderr = (x.decode("utf-8", "replace") for x in (res.stdout, res.stderr))
-    assert "Traceback" not in res.stderr, res.stderr
-    return res
-
-
-def snapshot(root: Path) -> dict:
-    """Every entry under root, names as bytes: type, and content hash (files) or target (links).
-    Reads regular files only (never a FIFO)."""
-    out = {}
-    base = os.fsencode(root)
-    for dirpath, dirnames, filenames in os.walk(base):
-        for name in dirnames + filenames:
-            full = os.path.join(dirpath, name)
-            rel = os.path.relpath(full, base)
-            st = os.lstat(full)
-            if stat.S_ISLNK(st.st_mode):
-                out[rel] = ("link", os.readlink(full))
-            elif stat.S_ISREG(st.st_mode):
-                with open(full, "rb") as fh:
-                    out[rel] = ("file", hashlib.sha256(fh.read()).hexdigest(), stat.S_IMODE(st.st_mode))
-            else:
-                out[rel] = ("other", stat.S_IFMT(st.st_mode))
-    return out
-
-
-def output_digest(root: Path) -> dict:
-    """What a run leaves for users: every output file but the SQLite state itself and its lock."""
-    snap = snapshot(root)
-    return {k: v for k, v in snap.items()
-            if not (k.startswith(b"_occreid/state.sqlite") or k.startswith(b"_occreid/tmp"))}
 
 
 # -- the hostile tree ----------------------------------------------------------------------
@@ -234,18 +180,9 @@ def test_hostile_tree_every_file_gets_a_row_and_a_reason_and_resumes_identically
 @pytest.fixture(scope="module")
 def market(tmp_path_factory):
     """market1501-mini copied (so inputs can be changed) and its whole output (the reference)."""
-    base = tmp_path_factory.mktemp("market")
-    src = base / "market"
-    shutil.copytree(shared_dataset("market1501-mini"), src)
-    whole = base / "whole"
+    src, whole = dataset_copy(tmp_path_factory, "market1501-mini")
     assert cli("generate", src, "--out", whole, "--parser", BOX, "-j", "1", "--no-progress").returncode == 0
     return src, whole
-
-
-def run(src, out, **kw):
-    kw.setdefault("parser", BOX)
-    kw.setdefault("workers", 1)
-    return generate(GenerateConfig(input=Path(src), output=Path(out), **kw))
 
 
 def _db(out: Path):
@@ -294,7 +231,7 @@ def test_damaged_state_or_outputs_are_redone_from_what_verifies(market, tmp_path
     elif damage == "edit_params":
         with _db(out) as db:
             db.execute("UPDATE files SET params = 'x' WHERE relpath = ?", (victim.encode(),))
-    result = run(src, out)
+    result = run_box(src, out)
     redone = {"edit_row": 1, "nul_value": 1, "truncate_output": 1, "delete_output": 1, "garbage_output": 1,
               "edit_params": 1}.get(damage, 0)
     assert result.skipped == 96 - redone
@@ -318,8 +255,8 @@ def test_damaged_parameters_in_the_state_are_refused_then_overwrite_starts_over(
     with _db(out) as db:
         db.execute("UPDATE meta SET value = '{\"seed\": 0, trunc' WHERE key = 'fingerprint'")
     with pytest.raises(StateError, match="damaged parameters.*--overwrite"):
-        run(src, out)
-    run(src, out, overwrite=True)
+        run_box(src, out)
+    run_box(src, out, overwrite=True)
     assert output_digest(out) == output_digest(whole)
 
 
@@ -329,7 +266,7 @@ def test_output_without_a_state_is_refused(market, tmp_path):
     for p in (out / "_occreid").glob("state.sqlite*"):
         p.unlink()
     with pytest.raises(StateError, match="without a run state.*--overwrite"):
-        run(src, out)
+        run_box(src, out)
 
 
 def test_a_second_run_on_the_same_output_is_refused_while_one_holds_it(market, tmp_path):
@@ -352,10 +289,10 @@ def test_changed_and_deleted_inputs_are_redone_or_removed(market, tmp_path):
     gone.unlink()
     changed.write_bytes((src / "bounding_box_test").glob("*.jpg").__next__().read_bytes())
     (src / "extra.txt").write_text("new other file")
-    result = run(src, out, workers=1)
+    result = run_box(src, out, workers=1)
     assert result.removed == 1 and result.redone == 1
     fresh = tmp_path / "fresh"
-    run(src, fresh)
+    run_box(src, fresh)
     assert output_digest(out) == output_digest(fresh)
     assert not (out / "query" / gone.name).exists()
 
@@ -366,15 +303,15 @@ def test_overwrite_removes_what_the_previous_run_wrote(market, tmp_path):
     shutil.copytree(src0, src)
     (src / "info.txt").write_text("other file")
     out = tmp_path / "out"
-    run(src, out, save_masks=True)
+    run_box(src, out, save_masks=True)
     victim = sorted((src / "query").glob("*.jpg"))[0]
     victim.unlink()
     (src / "info.txt").unlink()
-    run(src, out, seed=3, overwrite=True)
+    run_box(src, out, seed=3, overwrite=True)
     assert not (out / "query" / victim.name).exists() and not (out / "info.txt").exists()
     assert not (out / "_occreid" / "masks").exists()  # the earlier run's masks are gone too
     fresh = tmp_path / "fresh"
-    run(src, fresh, seed=3)
+    run_box(src, fresh, seed=3)
     assert output_digest(out) == output_digest(fresh)
 
 
@@ -427,21 +364,8 @@ def test_ctrl_c_exits_130_and_resumes_to_identical_bytes(market, tmp_path, worke
 # -- full disk and unwritable output (a small tmpfs where one can be mounted) ------------------
 @pytest.fixture
 def tmpfs(tmp_path):
-    mounted = []
-
-    def mount(size: str, readonly: bool = False) -> Path:
-        point = tmp_path / f"mnt{len(mounted)}"
-        point.mkdir()
-        opts = f"size={size}" + (",ro" if readonly else "")
-        res = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(point)], capture_output=True, text=True)
-        if res.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here ({res.stderr.strip() or 'mount failed'}); needs root")
-        mounted.append(point)
-        return point
-
-    yield mount
-    for point in mounted:
-        subprocess.run(["umount", "-l", str(point)], capture_output=True)
+    with Tmpfs(tmp_path) as mount:
+        yield mount
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
@@ -586,7 +510,7 @@ def test_odd_names_round_trip_through_the_manifest_to_stats(tmp_path):
     names = ["a\rb.jpg", "c\nd.jpg", 'e,"f".jpg', os.fsdecode(b"g\xffh.jpg")]
     for n in names:
         (src / n).write_bytes(real)
-    run(src, tmp_path / "out", layout="folder")
+    run_box(src, tmp_path / "out", layout="folder")
     rows = read_manifest(tmp_path / "out")
     assert sorted(r.relpath for r in rows) == sorted(names)
     res = CliRunner().invoke(main, ["stats", str(tmp_path / "out")])

@@ -8,74 +8,25 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import shared_dataset
+from harness import BOX, Tmpfs, cli, dataset_copy, fill, one_sentence
 
 from occreid.runner import GenerateConfig, generate
-
-TESTS = Path(__file__).resolve().parent
-BOX = "parsers:BoxParser"
-
-
-def cli(*args, timeout=120):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    res = subprocess.run([sys.executable, "-m", "occreid.cli", *map(str, args)], env=env, capture_output=True,
-                         timeout=timeout)
-    res.stdout, res.stderr = (x.decode("utf-8", "replace") for x in (res.stdout, res.stderr))
-    assert "Traceback" not in res.stderr, res.stderr
-    return res
-
-
-def one_sentence(res) -> str:
-    text = res.stderr.strip()
-    assert text.startswith("error:") and len(text.splitlines()) <= 3, text
-    return text
 
 
 @pytest.fixture
 def tmpfs(tmp_path):
-    mounted = []
-
-    def mount(size: str) -> Path:
-        point = tmp_path / f"mnt{len(mounted)}"
-        point.mkdir()
-        res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)], capture_output=True,
-                             text=True)
-        if res.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here ({res.stderr.strip() or 'mount failed'}); needs root")
-        mounted.append(point)
-        return point
-
-    yield mount
-    for point in mounted:
-        subprocess.run(["umount", "-l", str(point)], capture_output=True)
-
-
-def fill(folder: Path) -> None:
-    """Fill the file system of ``folder`` to the last byte."""
-    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
-    try:
-        for size in (1 << 16, 4096, 1):
-            while True:
-                try:
-                    os.write(fd, b"\0" * size)
-                except OSError:
-                    break
-    finally:
-        os.close(fd)
+    with Tmpfs(tmp_path) as mount:
+        yield mount
 
 
 @pytest.fixture(scope="module")
 def small_output(tmp_path_factory):
-    base = tmp_path_factory.mktemp("small")
-    data = base / "data"
-    shutil.copytree(shared_dataset("ltcc-mini"), data)
-    out = base / "out"
+    data, out = dataset_copy(tmp_path_factory, "ltcc-mini")
     generate(GenerateConfig(input=data, output=out, parser=BOX, save_parts=True, save_masks=True))
     return out
 
@@ -115,17 +66,19 @@ def test_every_file_under_an_inputs_occreid_folder_gets_a_row_and_a_reason(tmp_p
     assert not (out / "_occreid" / "note0.txt").exists()  # nothing of the input's state mixed into ours
 
 
-# -- stats --json -----------------------------------------------------------------------------------
+# -- stats --json, report --html --------------------------------------------------------------------
 def test_stats_json_into_a_missing_folder_is_written(small_output, tmp_path):
     target = tmp_path / "new" / "deeper" / "stats.json"
     res = cli("stats", small_output, "--json", target)
     assert res.returncode == 0 and target.is_file(), res.stderr
 
 
-def test_stats_json_under_a_file_exits_3(small_output, tmp_path):
+@pytest.mark.parametrize("command, option, name, words", [("stats", "--json", "stats.json", "cannot write"),
+                                                       ("report", "--html", "index.html", "cannot write the report")])
+def test_stats_json_or_report_under_a_file_exits_3(small_output, tmp_path, command, option, name, words):
     (tmp_path / "file").write_text("x")
-    res = cli("stats", small_output, "--json", tmp_path / "file" / "stats.json")
-    assert res.returncode == 3 and "cannot write" in one_sentence(res)
+    res = cli(command, small_output, option, tmp_path / "file" / name)
+    assert res.returncode == 3 and words in one_sentence(res)
 
 
 def test_stats_json_on_a_full_disk_exits_3_and_leaves_nothing(small_output, tmpfs):
@@ -134,13 +87,6 @@ def test_stats_json_on_a_full_disk_exits_3_and_leaves_nothing(small_output, tmpf
     res = cli("stats", small_output, "--json", disk / "stats.json")
     assert res.returncode == 3 and "No space left" in one_sentence(res)
     assert sorted(p.name for p in disk.iterdir()) == ["filler"]
-
-
-# -- report --html ----------------------------------------------------------------------------------
-def test_report_under_a_file_exits_3(small_output, tmp_path):
-    (tmp_path / "file").write_text("x")
-    res = cli("report", small_output, "--html", tmp_path / "file" / "index.html")
-    assert res.returncode == 3 and "cannot write the report" in one_sentence(res)
 
 
 def test_report_on_a_full_disk_exits_3_and_keeps_the_previous_report_whole(small_output, tmpfs):

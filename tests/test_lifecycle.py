@@ -18,30 +18,17 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import shared_dataset
-from test_hostile import output_digest
+from harness import cli, cli_args, cli_env, dataset_copy, output_digest
 
-TESTS = Path(__file__).resolve().parent
 PARSER = "lifecycle_parsers:BlockingParser"
-_ENV_DROP = ("OCCREID_TEST_KILL_AFTER", "OCCREID_TEST_KILL_AT", "OCCREID_TEST_SIGINT_AFTER", "OCCREID_TEST_FILL_AT",
-             "OCCREID_TEST_BLOCK_AFTER", "OCCREID_TEST_BLOCK_DIR")
 
 
-def _env(extra: dict | None = None) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in _ENV_DROP}
-    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])
-    return env | (extra or {})
-
-
-def _args(src: Path, out: Path, workers: int) -> list[str]:
-    return [sys.executable, "-m", "occreid.cli", "generate", str(src), "--out", str(out), "--parser", PARSER,
-            "-j", str(workers), "--no-progress"]
+def _generate(src: Path, out: Path, workers: int) -> tuple:
+    return ("generate", src, "--out", out, "--parser", PARSER, "-j", workers, "--no-progress")
 
 
 def _run(src, out, workers) -> subprocess.CompletedProcess:
-    res = subprocess.run(_args(src, out, workers), env=_env(), capture_output=True, text=True, timeout=300)
-    assert "Traceback" not in res.stderr, res.stderr
-    return res
+    return cli(*_generate(src, out, workers))
 
 
 def _until(condition, timeout: float = 60.0, what: str = "") -> None:
@@ -70,10 +57,7 @@ def _gone(pid: int) -> bool:
 
 @pytest.fixture(scope="module")
 def market(tmp_path_factory):
-    base = tmp_path_factory.mktemp("lifecycle")
-    src = base / "market"
-    shutil.copytree(shared_dataset("market1501-mini"), src)
-    whole = base / "whole"
+    src, whole = dataset_copy(tmp_path_factory, "market1501-mini")
     assert _run(src, whole, 1).returncode == 0
     return src, whole
 
@@ -90,8 +74,9 @@ def blocked_run(tmp_path):
         folder.mkdir()
         err = tmp_path / "stderr.txt"
         with open(err, "w") as fh:
-            proc = subprocess.Popen(_args(src, out, workers), stdout=subprocess.DEVNULL, stderr=fh,
-                                    env=_env({"OCCREID_TEST_BLOCK_AFTER": "3", "OCCREID_TEST_BLOCK_DIR": str(folder)}))
+            block = {"OCCREID_TEST_BLOCK_AFTER": "3", "OCCREID_TEST_BLOCK_DIR": str(folder)}
+            proc = subprocess.Popen(cli_args(*_generate(src, out, workers)), stdout=subprocess.DEVNULL, stderr=fh,
+                                    env=cli_env(block))
         started.append(proc.pid)
         _until(lambda: len([p for p in folder.iterdir() if not p.name.endswith(".tmp")]) == workers
                or proc.poll() is not None, what="every parsing process to block")
@@ -170,6 +155,6 @@ else:
         signal.sigtimedwait([signal.SIGCHLD], 0.02)
     os._exit(0)
 """
-    subprocess.run([sys.executable, "-c", script], env=_env(), timeout=60, check=True)
+    subprocess.run([sys.executable, "-c", script], env=cli_env(), timeout=60, check=True)
     child = int(record.read_text())
     _until(lambda: _gone(child), timeout=30, what="the watchdog to end the orphan")

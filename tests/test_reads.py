@@ -9,8 +9,6 @@ import hashlib
 import os
 import shutil
 import struct
-import subprocess
-import sys
 import tracemalloc
 import zlib
 from pathlib import Path
@@ -18,25 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import shared_dataset
+from harness import BOX, cli, not_a_regular_file
 from PIL import Image
 
 from occreid.config import GenerateConfig
 from occreid.occlusion import OcclusionParams
 from occreid.runner import RunError, generate
 from occreid.saved import part_map_path, read_labels, read_part_map
-
-TESTS = Path(__file__).resolve().parent
-BOX = "parsers:BoxParser"
-
-
-def cli(*args, timeout=120):
-    """The console entry point in a subprocess; a read that blocks shows up as a timeout."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    res = subprocess.run([sys.executable, "-m", "occreid.cli", *map(str, args)], env=env, capture_output=True,
-                         timeout=timeout)
-    res.stdout, res.stderr = (x.decode("utf-8", "replace") for x in (res.stdout, res.stderr))
-    assert "Traceback" not in res.stderr, res.stderr
-    return res
 
 
 def big_png(path: Path, width: int, height: int, colour_type: int = 0) -> None:
@@ -83,13 +69,7 @@ def test_a_huge_part_map_is_refused_before_it_is_inflated(tmp_path):
 
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero", "folder"])
 def test_a_part_map_that_is_not_a_regular_file_is_never_read(tmp_path, kind):
-    path = tmp_path / "map.png"
-    if kind == "fifo":
-        os.mkfifo(path)
-    elif kind == "dev-zero":
-        path.symlink_to("/dev/zero")
-    else:
-        path.mkdir()
+    path = not_a_regular_file(tmp_path / "map.png", kind)
     assert read_labels(path) is None and read_part_map(path) is None  # returns at once: nothing to block on
 
 
@@ -215,13 +195,7 @@ def test_options_without_their_shape_or_fill_are_refused(tmp_path, option, value
 
 @pytest.mark.parametrize("kind", ["fifo", "folder-link", "dev-zero"])
 def test_a_checkpoint_that_is_not_a_regular_file_is_refused(tmp_path, kind):
-    ckpt = tmp_path / "schp.pth"
-    if kind == "fifo":
-        os.mkfifo(ckpt)
-    elif kind == "dev-zero":
-        ckpt.symlink_to("/dev/zero")
-    else:
-        ckpt.symlink_to(tmp_path)
+    ckpt = not_a_regular_file(tmp_path / "schp.pth", kind)  # the folder link: to tmp_path
     cfg = GenerateConfig(input=tmp_path / "data", output=tmp_path / "out", parser="schp",
                          parser_options={"checkpoint": str(ckpt)})
     with pytest.raises(RunError, match="not a regular file"):

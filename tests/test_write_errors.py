@@ -12,40 +12,21 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import shared_dataset
-from test_containment import outputs, run, snapshot
+from harness import BOX, cli, contents, crops_in_two_folders, mount_tmpfs, outputs, run_folder, unmount
 
 from occreid.shards import ShardError, merge
 from occreid.status import Status
 from occreid.writer import OutputTree
 
-TESTS = Path(__file__).resolve().parent
-BOX = "parsers:BoxParser"
-
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
-    base = tmp_path_factory.mktemp("small")
-    src = base / "in"
-    names = sorted((shared_dataset("market1501-mini") / "query").glob("*.jpg"))[:8]
-    for i, p in enumerate(names):
-        (src / ("a" if i % 2 else "b")).mkdir(parents=True, exist_ok=True)
-        shutil.copy(p, src / ("a" if i % 2 else "b") / p.name)
-    return src, names[0]
-
-
-def cli(*args, env=None):
-    full = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
-            **(env or {})}
-    res = subprocess.run([sys.executable, "-m", "occreid.cli", *map(str, args)], env=full, capture_output=True,
-                         text=True, timeout=300)
-    assert "Traceback" not in res.stderr, res.stderr
-    return res
+    src = tmp_path_factory.mktemp("small") / "in"
+    return src, crops_in_two_folders(src)[0]
 
 
 @pytest.mark.parametrize("length", [252, 253, 254, 255])
@@ -58,7 +39,7 @@ def test_a_name_too_long_for_its_part_map_or_mask_is_an_error_row_and_the_run_go
     shutil.copy(sample, src / "a" / name)
     out = tmp_path / "out"
     for _ in range(2):  # and the same at a rerun: the row, never a crash
-        result = run(src, out, **{side: True})
+        result = run_folder(src, out, **{side: True})
         rows = {r.relpath: r for r in result.rows}
         bad = rows[f"a/{name}"]
         assert bad.status == Status.ERROR and "File name too long" in bad.reason
@@ -76,7 +57,7 @@ def test_an_output_path_longer_than_the_os_allows_is_an_error_row(small, tmp_pat
     os.makedirs(deep)
     shutil.copy(sample, deep / "x.jpg")
     assert len(os.fsencode(out / deep.relative_to(src) / "x.jpg")) > 4096 > len(os.fsencode(deep / "x.jpg"))
-    result = run(src, out)
+    result = run_folder(src, out)
     bad = [r for r in result.rows if r.status == Status.ERROR]
     assert len(bad) == 1 and bad[0].relpath.endswith("/x.jpg") and "too long" in bad[0].reason
     assert len(result.rows) == 9
@@ -90,7 +71,7 @@ def test_a_folder_where_the_image_goes_and_a_split_folder_that_is_a_file_are_err
     (out / "a").mkdir()
     (out / "a" / first).mkdir()  # a folder named like the image
     (out / "b").write_text("a file where the split folder goes")
-    result = run(src, out, overwrite=True)
+    result = run_folder(src, out, overwrite=True)
     rows = {r.relpath: r for r in result.rows}
     assert rows[f"a/{first}"].status == Status.ERROR and "Is a directory" in rows[f"a/{first}"].reason
     assert all(rows[k].status == Status.ERROR for k in rows if k.startswith("b/"))
@@ -110,30 +91,27 @@ def _exdev_on_tmp(monkeypatch):
 
 def test_tmp_on_another_file_system_falls_back_beside_the_target_with_the_same_bytes(small, tmp_path, monkeypatch):
     src, _ = small
-    run(src, tmp_path / "plain", save_parts=True)
+    run_folder(src, tmp_path / "plain", save_parts=True)
     _exdev_on_tmp(monkeypatch)
-    result = run(src, tmp_path / "out", save_parts=True)
+    result = run_folder(src, tmp_path / "out", save_parts=True)
     assert not result.errors
     assert outputs(tmp_path / "out") == outputs(tmp_path / "plain")
-    parts = {k: v for k, v in snapshot(tmp_path / "out").items() if k.startswith("_occreid/parts")}
-    assert parts == {k: v for k, v in snapshot(tmp_path / "plain").items() if k.startswith("_occreid/parts")}
-    assert not [k for k in snapshot(tmp_path / "out") if k.endswith(".tmp")]  # no temporary file left
+    parts = {k: v for k, v in contents(tmp_path / "out").items() if k.startswith("_occreid/parts")}
+    assert parts == {k: v for k, v in contents(tmp_path / "plain").items() if k.startswith("_occreid/parts")}
+    assert not [k for k in contents(tmp_path / "out") if k.endswith(".tmp")]  # no temporary file left
 
 
 def test_tmp_on_a_real_other_file_system(small, tmp_path):
     src, _ = small
-    run(src, tmp_path / "plain")
+    run_folder(src, tmp_path / "plain")
     out = tmp_path / "out"
     (out / "_occreid" / "tmp").mkdir(parents=True)
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(out / "_occreid" / "tmp")],
-                         capture_output=True, text=True)
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({res.stderr.strip() or 'mount failed'}); needs root")
+    mount_tmpfs(out / "_occreid" / "tmp", "8m")
     try:
-        assert not run(src, out, overwrite=True).errors
+        assert not run_folder(src, out, overwrite=True).errors
         assert outputs(out) == outputs(tmp_path / "plain")
     finally:
-        subprocess.run(["umount", "-l", str(out / "_occreid" / "tmp")], capture_output=True)
+        unmount(out / "_occreid" / "tmp")
 
 
 def test_an_out_with_markup_and_glob_characters_runs_and_prints_no_traceback(small, tmp_path):
@@ -155,7 +133,7 @@ def _sharded(src, out) -> Path:
     from occreid.shards import Shard
 
     for i in range(2):
-        run(src, out, shard=Shard(i, 2))
+        run_folder(src, out, shard=Shard(i, 2))
     return out / "_occreid" / "shards"
 
 
@@ -191,18 +169,18 @@ def test_merge_refuses_a_consistently_edited_shard_manifest(small, tmp_path, edi
 def test_parts_from_with_save_parts_saves_the_reused_maps(small, tmp_path):
     src, _ = small
     first = tmp_path / "first"
-    run(src, first, save_parts=True)
+    run_folder(src, first, save_parts=True)
     second = tmp_path / "second"
     os.environ["OCCREID_TEST_NO_PARSE"] = "1"  # any parse fails: the maps are reused
     try:
-        result = run(src, second, parts_from=first, save_parts=True)
+        result = run_folder(src, second, parts_from=first, save_parts=True)
     finally:
         del os.environ["OCCREID_TEST_NO_PARSE"]
     assert not result.errors and {r.part_source for r in result.rows} == {"saved"}
-    maps = lambda root: {k: v for k, v in snapshot(root).items() if k.startswith("_occreid/parts/")}  # noqa: E731
+    maps = lambda root: {k: v for k, v in contents(root).items() if k.startswith("_occreid/parts/")}  # noqa: E731
     assert maps(second) and maps(second) == maps(first)
     assert outputs(second) == outputs(first)
-    again = run(src, second, parts_from=first, save_parts=True)  # verified: nothing redone
+    again = run_folder(src, second, parts_from=first, save_parts=True)  # verified: nothing redone
     assert again.skipped == 8 and not again.redone
 
 

@@ -9,6 +9,7 @@ the target's own folder instead (named ``.<host>-<pid>-<n>.tmp``): one rename st
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
@@ -16,6 +17,7 @@ import itertools
 import os
 import socket
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +66,36 @@ def _write_file(path: str, data: bytes) -> None:
             done += os.write(fd, view[done:])
     finally:
         os.close(fd)
+
+
+def replace_atomically(path: str, tmp: str, write: Callable[[str], object], remake_folders: bool = False) -> None:
+    """The one temporary-file-and-rename core of occreid's writes (the output tree's and the
+    evaluation files'): ``write(tmp)`` fills the temporary file, ``os.replace`` puts it at ``path``
+    in one step, so a reader or a killed process sees the old file or the new one, never half of
+    one. On any failure the temporary file is removed and the error raised as it came.
+
+    ``remake_folders``: a folder of ``tmp`` or ``path`` that another process removed meanwhile (a
+    shard emptying its folders) is made again, once. Nothing here checks containment: an
+    ``OutputTree`` proves every path lies inside its root before it calls this."""
+    try:
+        try:
+            write(tmp)
+        except FileNotFoundError:
+            if not remake_folders:
+                raise
+            os.makedirs(os.path.dirname(tmp), exist_ok=True)
+            write(tmp)
+        try:
+            os.replace(tmp, path)
+        except FileNotFoundError:
+            if not remake_folders:
+                raise
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 #: The names under ``OUT/_occreid`` (``STATE_DIR``): this module is the one that spells them.
@@ -214,23 +246,7 @@ class OutputTree:
     def _write_through(self, path: str, parent: str, tmp_dir: str, write) -> None:
         """``write`` into a temporary file of ``tmp_dir``, renamed to ``path``."""
         tmp = os.path.join(tmp_dir, ("." if tmp_dir == parent else "") + tmp_name())
-        try:
-            try:
-                write(tmp)
-            except FileNotFoundError:  # the temporary folder was removed meanwhile
-                os.makedirs(tmp_dir, exist_ok=True)
-                write(tmp)
-            try:
-                os.replace(tmp, path)
-            except FileNotFoundError:  # another process (a shard) removed the emptied folder meanwhile
-                os.makedirs(parent, exist_ok=True)
-                os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        replace_atomically(path, tmp, write, remake_folders=True)
 
     def clear_tmp(self) -> None:
         """Remove the temporary files (``*.tmp``) a killed run left behind. A temporary folder that

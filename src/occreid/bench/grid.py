@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import OccreidError
 from ..occlusion import Occluder, OcclusionParams
 from ..occlusion import functional as F
-from ..occlusion.transforms import NO_PERSON, PART_ABSENT, Occlusion
+from ..occlusion.transforms import PART_ABSENT, Occlusion, no_person
 from ..parts import BODY_PARTS, PARTS
 
 #: The grid's rows: any part (the paper's draw), then the six Pascal-Person-Part parts.
@@ -148,31 +148,23 @@ class PinnedOccluder(Occluder):
 
     def plan(self, part_map: np.ndarray, rng: np.random.Generator, target=None, order=None) -> Occlusion:
         p = self.params
-        empty = np.zeros(part_map.shape, bool)
         present = F.present_parts(part_map, p.min_part_fraction)
         if not present:
-            return Occlusion(NO_PERSON, empty, reason="no body part in the part map")
+            return no_person(part_map.shape)
         if self.part not in present:
-            return Occlusion(PART_ABSENT, empty, (self.part,), f"{PARTS[self.part]} absent (pinned part)")
+            return Occlusion(PART_ABSENT, np.zeros(part_map.shape, bool), (self.part,),
+                             f"{PARTS[self.part]} absent (pinned part)")
         if p.target is None:
             return self._finish(part_map, (self.part,), rng)
-        lo, hi = p.target
         others = np.array([x for x in present if x != self.part], dtype=np.int64)
-        best = None  # (distance, parts, mask)
-        for _ in range(p.max_draws):
-            drawn = [self.part] + [int(x) for x in rng.permutation(others)]
-            for k in range(1, len(drawn) + 1):
-                mask = self._coarse(part_map, tuple(drawn[:k]))
-                frac = F.coverage(mask, part_map)[1]
-                if frac >= lo:
-                    break
-            distance = 0.0 if lo <= frac <= hi else min(abs(frac - lo), abs(frac - hi))
-            if best is None or distance < best[0]:
-                best = (distance, tuple(drawn[:k]), mask)
-            if distance == 0.0 or not len(others):
-                break
-        assert best is not None, "max_draws >= 1 (validated): one draw at least"
-        return self._finish(part_map, best[1], rng, best[2])
+
+        def orders():
+            for _ in range(p.max_draws):
+                yield [self.part] + [int(x) for x in rng.permutation(others)]
+                if not len(others):
+                    return  # the pinned part alone: every order is the same
+
+        return self.in_band(part_map, orders(), rng, fewest=1)
 
 
 def occluder_for(part: str, severity: Severity) -> Occluder:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import GENERAL, Layout, Protocol, first_name
+from .base import GENERAL, Protocol, first_name
 from .records import Dataset, Record
+from .subfolders import SubfolderLayout, leading_pid
 
 
-class OccludedREID(Layout):
+class OccludedREID(SubfolderLayout):
     """Occluded-REID: ``occluded_body_images/PPP/PPP_NN.tif`` (queries) and ``whole_body_images/PPP/PPP_NN.tif``
     (gallery), 200 identities with 5 occluded and 5 whole-body images each; no training split.
 
@@ -29,29 +30,21 @@ class OccludedREID(Layout):
     subfolders = ("", "Occluded_REID/")
 
     def __init__(self):
-        self.prefix = ""
         self.roles = {self.query_folder: "query", self.gallery_folder: "gallery"}
         self.test_splits = (self.query_folder, self.gallery_folder)
 
-    def matches(self, root: Path) -> bool:
-        for prefix in self.subfolders:
-            base = root / prefix
-            if all((base / f).is_dir() for f in self.roles) and any(
-                    first_name(base / f, self.suffix, self.depth) for f in self.roles):
-                self.prefix = prefix
-                return True
-        return False
+    def holds(self, base: Path) -> bool:
+        return all((base / f).is_dir() for f in self.roles) and any(
+            first_name(base / f, self.suffix, self.depth) for f in self.roles)
 
     def record(self, relpath: str) -> Record | None:
-        if not relpath.startswith(self.prefix):
+        parts = self.below_prefix(relpath)
+        if parts is None or len(parts) != self.depth + 2 or parts[0] not in self.roles:
             return None
-        parts = relpath[len(self.prefix):].split("/")
-        if len(parts) != self.depth + 2 or parts[0] not in self.roles or not parts[-1].endswith(self.suffix):
+        if not parts[-1].endswith(self.suffix):
             return None
-        head = parts[-1].split("_")[0]
-        if not head.lstrip("-").isdigit():
-            return None
-        return Record(relpath, parts[0], int(head), 0 if parts[0] == self.query_folder else 1)
+        pid = leading_pid(parts[-1])
+        return None if pid is None else Record(relpath, parts[0], pid, 0 if parts[0] == self.query_folder else 1)
 
     def protocols(self, dataset: Dataset) -> list[Protocol]:
         return [Protocol(GENERAL, GENERAL, lambda r: r.split == self.query_folder,

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import GENERAL, Layout, Protocol, first_name
+from .base import GENERAL, Protocol, first_name
 from .records import Dataset, Record
+from .subfolders import SubfolderLayout, leading_pid
 
 WHOLE, OCCLUDED = "whole_body_images", "occluded_body_images"
 
 
-class PDukeMTMCreID(Layout):
+class PDukeMTMCreID(SubfolderLayout):
     """P-DukeMTMC-reID: ``{train,test}/{whole_body_images,occluded_body_images}/PPPP/*.jpg``.
 
     The root is ``P-DukeMTMC-reID/`` or holds it. The loader globs ``*/*.jpg`` in each folder and
@@ -26,28 +27,16 @@ class PDukeMTMCreID(Layout):
     roles = {"train": "train"}  # test images are queries or gallery by folder: see role()
     subfolders = ("", "P-DukeMTMC-reID/")
 
-    def __init__(self):
-        self.prefix = ""
-
-    def matches(self, root: Path) -> bool:
-        for prefix in self.subfolders:
-            base = root / prefix
-            folders = [base / s / f for s in ("train", "test") for f in (WHOLE, OCCLUDED)]
-            if all(f.is_dir() for f in folders) and any(first_name(f, ".jpg", 1) for f in folders):
-                self.prefix = prefix
-                return True
-        return False
+    def holds(self, base: Path) -> bool:
+        folders = [base / s / f for s in ("train", "test") for f in (WHOLE, OCCLUDED)]
+        return all(f.is_dir() for f in folders) and any(first_name(f, ".jpg", 1) for f in folders)
 
     def record(self, relpath: str) -> Record | None:
-        if not relpath.startswith(self.prefix):
+        parts = self.below_prefix(relpath)
+        if parts is None or len(parts) != 4 or parts[0] not in ("train", "test") or parts[1] not in (WHOLE, OCCLUDED):
             return None
-        parts = relpath[len(self.prefix):].split("/")
-        if len(parts) != 4 or parts[0] not in ("train", "test") or parts[1] not in (WHOLE, OCCLUDED):
-            return None
-        head = parts[3].split("_")[0]
-        if not parts[3].endswith(".jpg") or not head.lstrip("-").isdigit():
-            return None
-        return Record(relpath, parts[0], int(head), 0 if parts[1] == OCCLUDED else 1)
+        pid = leading_pid(parts[3]) if parts[3].endswith(".jpg") else None
+        return None if pid is None else Record(relpath, parts[0], pid, 0 if parts[1] == OCCLUDED else 1)
 
     def role(self, record: Record) -> str | None:
         if record.split != "test":

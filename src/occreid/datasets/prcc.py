@@ -6,11 +6,12 @@ import glob
 import os
 from pathlib import Path
 
-from .base import GENERAL, Layout, Protocol
+from .base import GENERAL, Protocol
 from .records import Dataset, Record
+from .subfolders import SubfolderLayout
 
 
-class PRCC(Layout):
+class PRCC(SubfolderLayout):
     """PRCC: ``rgb/train/PPP/{A,B,C}_cropped_rgbNNN.jpg``, ``rgb/val`` alike, ``rgb/test/{A,B,C}/PPP/*.jpg``.
 
     The root may be the PRCC folder (holding ``rgb/`` and maybe ``sketch/``) or ``rgb/`` itself.
@@ -26,22 +27,18 @@ class PRCC(Layout):
     title = "PRCC"
     expected = "prcc: rgb/train/PPP/A_cropped_rgbNNN.jpg, rgb/val/..., rgb/test/{A,B,C}/PPP/*.jpg"
     CAMERAS = {"A": 0, "B": 1, "C": 2}
+    subfolders = ("rgb/", "")
 
     def __init__(self, prefix: str = "rgb/"):
         self.prefix = prefix
 
-    def matches(self, root: Path) -> bool:
-        for prefix in ("rgb/", ""):
-            base = root / prefix
-            if (base / "train").is_dir() and (base / "test" / "A").is_dir():
-                self.prefix = prefix
-                return True
-        return False
+    def holds(self, base: Path) -> bool:
+        return (base / "train").is_dir() and (base / "test" / "A").is_dir()
 
     def record(self, relpath: str) -> Record | None:
-        if not relpath.startswith(self.prefix):
+        parts = self.below_prefix(relpath)
+        if parts is None:
             return None
-        parts = relpath[len(self.prefix):].split("/")
         if not parts[-1].endswith(".jpg"):
             return None
         if len(parts) == 3 and parts[0] in ("train", "val") and parts[1].isdigit():

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import OccreidError, OutputFailure
+from ..output import replace_atomically
 
 
 class OutputError(OutputFailure, OSError):
@@ -64,22 +65,15 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object], what: str) -> 
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
+
+    def fill(_tmp: str) -> None:  # through mkstemp's descriptor, flushed to disk before the rename
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+
+    try:
+        replace_atomically(os.fspath(path), tmp, fill)
     except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         reason = e.strerror or str(e)
         raise OutputError(f"cannot write {what} {path}: {reason}; nothing was written.") from None
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise

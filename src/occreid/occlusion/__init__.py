@@ -1,7 +1,7 @@
 """Occlusion: pure NumPy functions (``functional``: the maths and the fills), thin seeded wrappers
-(``transforms``), where a pasted occluder is placed (``pasted``), named parameter sets (``presets``),
-where pasted occluders come from (``donors``) and where the texture fill's images come from
-(``textures``)."""
+(``transforms``), the ``--target`` band search (``band``), where a pasted occluder is placed
+(``pasted``), named parameter sets (``presets``), where pasted occluders come from (``donors``) and
+where the texture fill's images come from (``textures``)."""
 
 from ..status import Status
 from . import functional, pasted, textures

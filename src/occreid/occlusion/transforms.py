@@ -8,7 +8,9 @@ object and its placement from that same generator.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from functools import partial
 
 import numpy as np
 
@@ -17,6 +19,7 @@ from ..registry import Registry
 from ..status import Status
 from . import functional as F
 from . import pasted
+from .band import closest_draw
 from .seeds import image_rng, relpath_rng, rng_key, tracklet_order  # noqa: F401  (re-exported)
 from .textures import check_texture_dir, load_texture, texture_files
 
@@ -309,7 +312,6 @@ class Occluder:
         ``target`` range the order is the first one tried; everything else still comes from ``rng``.
         """
         p = self.params
-        empty = np.zeros(part_map.shape, bool)
         present = F.present_parts(part_map, p.min_part_fraction)
         if order is not None and p.shape != "rectangle":
             return self._plan_in_order(part_map, present, rng, target, tuple(int(x) for x in order))
@@ -323,13 +325,12 @@ class Occluder:
             reason = "" if present else "no body part in the part map; rectangle placed anyway"
             return Occlusion(OCCLUDED, mask, (), reason, image_fraction, person_fraction, side, _fill_seed(rng))
         if not present:
-            return Occlusion(NO_PERSON, empty, reason="no body part in the part map")
+            return no_person(part_map.shape)
         if p.part_choice == "paper":
             drawn = [int(x) for x in rng.choice(BODY_PARTS, size=p.num_parts, replace=False)]
             kept = [x for x in drawn if x in present]
             if not kept:
-                names = "+".join(PARTS[x] for x in drawn)
-                return Occlusion(PART_ABSENT, empty, tuple(drawn), f"drawn part {names} absent (paper part choice)")
+                return paper_absent(part_map.shape, drawn)
             return self._finish(part_map, tuple(kept), rng)
         if p.target is None:
             k = min(p.num_parts, len(present))
@@ -340,17 +341,15 @@ class Occluder:
     def _plan_in_order(self, part_map, present, rng, target, order) -> Occlusion:
         """``plan`` with the part(s) taken from a tracklet's preference order."""
         p = self.params
-        empty = np.zeros(part_map.shape, bool)
         if sorted(order) != list(BODY_PARTS):
             raise ValueError(f"order must be a permutation of the body parts {BODY_PARTS}, got {order}")
         if not present:
-            return Occlusion(NO_PERSON, empty, reason="no body part in the part map")
+            return no_person(part_map.shape)
         if p.part_choice == "paper":
             drawn = order[: p.num_parts]
             parts = tuple(x for x in drawn if x in present)
             if not parts:
-                names = "+".join(PARTS[x] for x in drawn)
-                return Occlusion(PART_ABSENT, empty, tuple(drawn), f"drawn part {names} absent (paper part choice)")
+                return paper_absent(part_map.shape, drawn)
         else:
             parts = tuple(x for x in order if x in present)[: p.num_parts]
         if p.shape in PASTED_SHAPES:
@@ -369,29 +368,20 @@ class Occluder:
         return Occlusion(OCCLUDED, mask, tuple(sorted(parts)), "", image_fraction, person_fraction, "", _fill_seed(rng))
 
     def _with_target(self, part_map, present, rng, first_order=None) -> Occlusion:
-        """Draw orders of the present parts; add parts until the coverage reaches the target,
-        accept a draw inside the target, else keep the draw closest to it. ``first_order``, when
-        given, is tried first (a tracklet's order)."""
+        """``--target``: the band search over orders of the present parts drawn from ``rng``, from
+        ``num_parts`` parts on; ``first_order``, when given, is tried first (a tracklet's order)."""
+        def orders():
+            for attempt in range(self.params.max_draws):
+                first = attempt == 0 and first_order is not None
+                yield list(first_order) if first else [int(x) for x in rng.permutation(present)]
+
+        return self.in_band(part_map, orders(), rng, self.params.num_parts)
+
+    def in_band(self, part_map, orders: Iterable[list[int]], rng, fewest: int) -> Occlusion:
+        """The draw of ``orders`` in the ``target`` band or closest to it (``band.closest_draw``)."""
         assert self.params.target is not None, "called when a target is set"
-        lo, hi = self.params.target
-        best = None  # (distance, parts, mask)
-        for attempt in range(self.params.max_draws):
-            if attempt == 0 and first_order is not None:
-                order = list(first_order)
-            else:
-                order = [int(x) for x in rng.permutation(present)]
-            for k in range(min(self.params.num_parts, len(order)), len(order) + 1):
-                mask = self._coarse(part_map, tuple(order[:k]))
-                frac = F.coverage(mask, part_map)[1]
-                if frac >= lo:
-                    break
-            distance = 0.0 if lo <= frac <= hi else min(abs(frac - lo), abs(frac - hi))
-            if best is None or distance < best[0]:
-                best = (distance, tuple(order[:k]), mask)
-            if distance == 0.0:
-                break
-        assert best is not None, "max_draws >= 1 (validated): one draw at least"
-        return self._finish(part_map, best[1], rng, best[2])
+        parts, mask = closest_draw(orders, partial(self._coarse, part_map), part_map, self.params.target, fewest)
+        return self._finish(part_map, parts, rng, mask)
 
     # -- the pixels ------------------------------------------------------------------------
     def apply(self, image: np.ndarray, occlusion: Occlusion) -> np.ndarray:
@@ -420,28 +410,37 @@ class Occluder:
         place the person, scene or object over them; ``not_covered`` if no placement covers
         ``min_cover`` of the drawn part."""
         p = self.params
-        empty = np.zeros(part_map.shape, bool)
         if not present:
-            return Occlusion(NO_PERSON, empty, reason="no body part in the part map")
+            return no_person(part_map.shape)
         if parts is not None:
             pass
         elif p.part_choice == "paper":
             drawn = tuple(int(x) for x in rng.choice(BODY_PARTS, size=p.num_parts, replace=False))
             parts = tuple(sorted(x for x in drawn if x in present))
             if not parts:
-                names = "+".join(PARTS[x] for x in drawn)
-                return Occlusion(PART_ABSENT, empty, drawn, f"drawn part {names} absent (paper part choice)")
+                return paper_absent(part_map.shape, drawn)
         else:
             k = min(p.num_parts, len(present))
             parts = tuple(sorted(int(x) for x in rng.choice(present, size=k, replace=False)))
         objects = self.objects if p.shape == "object" else None
         found = pasted.place(p, part_map, parts, rng, target, self.donors, objects)
         if isinstance(found, str):
-            return Occlusion(NOT_COVERED, empty, parts, found)
+            return Occlusion(NOT_COVERED, np.zeros(part_map.shape, bool), parts, found)
         mask = found.alpha > 0
         image_fraction, person_fraction = F.coverage(mask, part_map)
         return Occlusion(OCCLUDED, mask, parts, "", image_fraction, person_fraction, donor=found.donor,
                          part_covered=found.covered, layer=found.layer, alpha=found.alpha)
+
+
+def no_person(shape: tuple[int, ...]) -> Occlusion:
+    """No body part in the part map: nothing to cover, the image keeps its pixels."""
+    return Occlusion(NO_PERSON, np.zeros(shape, bool), reason="no body part in the part map")
+
+
+def paper_absent(shape: tuple[int, ...], drawn) -> Occlusion:
+    """``paper`` part choice: none of the part(s) drawn over all six is present; the image keeps its pixels."""
+    names = "+".join(PARTS[x] for x in drawn)
+    return Occlusion(PART_ABSENT, np.zeros(shape, bool), tuple(drawn), f"drawn part {names} absent (paper part choice)")
 
 
 def _fill_seed(rng: np.random.Generator) -> int:
