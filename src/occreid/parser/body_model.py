@@ -128,7 +128,6 @@ def body_capsules(
     hip_outset: float = 0.25,
     hand_reach: float = 1.3,
     arm_visibility: float | None = None,
-    forearm_alone: bool = True,
 ) -> list[Capsule]:
     """The body model: a list of ``(label, kind, points, radius_px)``.
 
@@ -147,9 +146,8 @@ def body_capsules(
 
     The lower arm runs through the hand (``hand_reach`` x the wrist-to-knuckles vector, or 0.4 of
     the forearm beyond the wrist when the knuckles are not seen); the lower leg through the foot
-    (heel to toes). With ``forearm_alone``, a forearm whose wrist is seen is kept when its elbow is
-    not (an elbow bent behind the body, the hand in front of it): the model still places the
-    elbow, and the forearm and hand are what the picture shows.
+    (heel to toes). A forearm is drawn only with its upper arm: a forearm whose elbow the model
+    calls hidden is, in side views, mostly the far arm behind the body.
     """
     lm = check_landmarks(landmarks)
     r = dict(DEFAULT_RADII)
@@ -215,14 +213,7 @@ def body_capsules(
         (LEFT_SHOULDER, LEFT_ELBOW, LEFT_WRIST, LEFT_PINKY, LEFT_INDEX),
         (RIGHT_SHOULDER, RIGHT_ELBOW, RIGHT_WRIST, RIGHT_PINKY, RIGHT_INDEX),
     ):
-        arm_least = arm_visibility if arm_visibility is not None else min_visibility
-        if limb(UPPER_ARMS, "upper_arm", sh, el, flat=True):
-            forearm = limb(LOWER_ARMS, "lower_arm", el, wr)
-        else:
-            forearm = forearm_alone and bool(vis[wr] >= arm_least)
-            if forearm:
-                caps.append((LOWER_ARMS, "segment", np.stack([xy[el], xy[wr]]), r["lower_arm"] * tl))
-        if forearm:
+        if limb(UPPER_ARMS, "upper_arm", sh, el, flat=True) and limb(LOWER_ARMS, "lower_arm", el, wr):
             # Pascal-Person-Part's lower arm runs through the hand: from the wrist to past the
             # knuckles (MediaPipe's pinky and index points), or along the forearm when they are
             # not seen (a hand is about 0.4 of a forearm long).

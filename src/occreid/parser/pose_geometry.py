@@ -64,7 +64,6 @@ def part_map(
     limb_threshold: float | None = None,
     arms_in_front: bool = True,
     front_reach: float = 1.5,
-    forearm_alone: bool = True,
     joint_planes: bool = True,
 ) -> np.ndarray:
     """Label each person-mask pixel with its nearest body capsule.
@@ -88,7 +87,6 @@ def part_map(
             arm even where the torso or a thigh is as near (an arm in front of the body hides it,
             and Pascal-Person-Part labels what is seen; a forearm is wider than its capsule's
             radius), and pixels inside the head's capsule are head, not torso.
-        forearm_alone: keep a forearm whose elbow is hidden (see ``body_model.body_capsules``).
         joint_planes: the upper and lower arm (thigh and lower leg) meet at the plane bisecting
             the elbow's (knee's) angle (``body_model.joints``), not where the nearer capsule
             ends: the upper arm's and thigh's wider capsules would otherwise swell past the joint.
@@ -120,7 +118,6 @@ def part_map(
         hip_outset=hip_outset,
         hand_reach=hand_reach,
         arm_visibility=arm_visibility,
-        forearm_alone=forearm_alone,
     )
     if not caps:
         return out
