@@ -15,6 +15,8 @@ outside it) and MediaPipe's visibility in [0, 1].
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 # MediaPipe Pose landmark indices.
@@ -84,7 +86,8 @@ def segment_distance2(
     t = rx * (dx / np.float32(den))
     t += ry * (dy / np.float32(den))
     behind = t < 0 if flat_start else None
-    np.clip(t, 0.0, 1.0, out=t)
+    np.maximum(t, 0.0, out=t)
+    np.minimum(t, 1.0, out=t)
     rx -= t * dx
     ry -= t * dy
     rx *= rx
@@ -240,19 +243,24 @@ def joints(caps: list[Capsule]) -> list[tuple[int, int, np.ndarray, np.ndarray]]
     capsule, index ``lower``; ``normal`` is the unit normal of the plane that bisects the joint's
     angle, pointing down the lower bone. Pascal-Person-Part's upper/lower boundary is that plane:
     a pixel of either capsule on its far side is lower arm (lower leg)."""
+    starts: dict[tuple[int, float, float], int] = {}
+    for k, (lab, _, pts, _) in enumerate(caps):
+        if lab in (LOWER_ARMS, LOWER_LEGS):
+            starts.setdefault((lab, float(pts[0, 0]), float(pts[0, 1])), k)
     out = []
     for i, (lab, _, pts, _) in enumerate(caps):
-        if lab not in (UPPER_ARMS, UPPER_LEGS):
+        j = starts.get((lab + 1, float(pts[1, 0]), float(pts[1, 1]))) if lab in (UPPER_ARMS, UPPER_LEGS) else None
+        if j is None:
             continue
-        for j, (lab2, _, pts2, _) in enumerate(caps):
-            if lab2 == lab + 1 and np.array_equal(pts2[0], pts[1]):
-                u1 = (pts[1] - pts[0]) / (np.linalg.norm(pts[1] - pts[0]) + 1e-12)
-                u2 = (pts2[1] - pts2[0]) / (np.linalg.norm(pts2[1] - pts2[0]) + 1e-12)
-                normal = u1 + u2
-                norm = float(np.linalg.norm(normal))
-                if norm < 1e-3:  # folded back on itself: the lower bone's direction decides
-                    normal, norm = u2, float(np.linalg.norm(u2))
-                if norm > 0:
-                    out.append((i, j, np.asarray(pts[1], dtype=np.float64), normal / norm))
-                break
+        x0, y0 = float(pts[0, 0]), float(pts[0, 1])
+        x1, y1 = float(pts[1, 0]), float(pts[1, 1])
+        x2, y2 = float(caps[j][2][1, 0]), float(caps[j][2][1, 1])
+        n1, n2 = math.hypot(x1 - x0, y1 - y0) + 1e-12, math.hypot(x2 - x1, y2 - y1) + 1e-12
+        ux, uy = (x1 - x0) / n1 + (x2 - x1) / n2, (y1 - y0) / n1 + (y2 - y1) / n2
+        norm = math.hypot(ux, uy)
+        if norm < 1e-3:  # folded back on itself: the lower bone's direction decides
+            ux, uy = (x2 - x1) / n2, (y2 - y1) / n2
+            norm = math.hypot(ux, uy)
+        if norm > 0:
+            out.append((i, j, np.array([x1, y1]), np.array([ux / norm, uy / norm])))
     return out

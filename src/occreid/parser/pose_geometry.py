@@ -152,12 +152,19 @@ def part_map(
         which[front] = arm_which[front]
         label[front] = labels[arm_which[front]]
         label[(head <= 1.0) & (label == TORSO)] = HEAD
-    if joint_planes:
-        for upper, lower, joint, normal in joints(caps):
-            on = np.nonzero((which == upper) | (which == lower))[0]
-            side = (px[on] - np.float32(joint[0])) * np.float32(normal[0])
-            side += (py[on] - np.float32(joint[1])) * np.float32(normal[1])
-            label[on] = np.where(side > 0, labels[lower], labels[upper])
+    found = joints(caps) if joint_planes else []
+    if found:
+        # Each joint's two capsules, by capsule index: the joint, its plane's normal, its labels.
+        jid = np.full(len(caps), -1, dtype=np.int16)
+        geo = np.zeros((len(found), 4), dtype=np.float32)  # joint x, y, normal x, y
+        for n, (upper, lower, joint, normal) in enumerate(found):
+            jid[[upper, lower]] = n
+            geo[n] = (joint[0], joint[1], normal[0], normal[1])
+        on = np.nonzero(jid[which] >= 0)[0]
+        g = jid[which[on]]
+        side = (px[on] - geo[g, 0]) * geo[g, 2] + (py[on] - geo[g, 1]) * geo[g, 3]
+        upper_label = np.array([labels[f[0]] for f in found], dtype=np.uint8)
+        label[on] = np.where(side > 0, upper_label[g] + np.uint8(1), upper_label[g])  # lower = upper + 1
     label[best > np.float32(max_distance * max_distance)] = 0
     label[~strong & ~(end & np.isin(label, (LOWER_ARMS, LOWER_LEGS)))] = 0
     out[ys, xs] = label
