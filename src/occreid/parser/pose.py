@@ -232,9 +232,9 @@ class PoseLandmarkModel:
                              borderMode=cv2.BORDER_REPLICATE)
         return out, matrix
 
-    def infer(self, square: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+    def infer(self, square: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np.ndarray | None]:
         """One inference on a 256 x 256 x 3 uint8 input: raw landmarks (39 x 5), presence,
-        segmentation logits (256 x 256) and heatmaps (64 x 64 x 39)."""
+        segmentation logits (256 x 256) and heatmaps (64 x 64 x 39; None without ``refine``)."""
         np.multiply(square, np.float32(1.0 / 255.0), out=self._buffer[0], casting="unsafe")
         it = self._interpreter
         it.set_tensor(self._input, self._buffer)
