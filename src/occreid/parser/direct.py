@@ -47,15 +47,10 @@ from typing import Any
 
 import numpy as np
 
-from . import framing, pose_geometry, silhouette, subject
+from . import evidence, framing, pose_geometry, silhouette, subject
 from .base import Parser, ParseResult, as_rgb
 from .pose import PoseLandmarkModel, PoseOutput, landmark_roi, mask_roi
 from .quality import part_quality
-
-
-def _logit(p: float) -> float:
-    p = min(max(float(p), 1e-6), 1 - 1e-6)
-    return float(np.log(p / (1 - p)))
 
 
 class DirectParser(Parser):
@@ -128,6 +123,8 @@ class DirectParser(Parser):
         min_silhouette_score: float = 1.5,
         peak_weight: float = 10.0,
         overclaim_weight: float = 4.0,
+        max_spread: float = 18.25,
+        min_silhouette_confidence: float = 0.76,
         refine: bool = True,
         refine_scale: float = 1.5,
         mask_scale: float = 1.25,
@@ -167,6 +164,8 @@ class DirectParser(Parser):
         self.min_silhouette_score = float(min_silhouette_score)
         self.peak_weight = float(peak_weight)
         self.overclaim_weight = float(overclaim_weight)
+        self.max_spread = float(max_spread)
+        self.min_silhouette_confidence = float(min_silhouette_confidence)
         self.refine = bool(refine)
         self.refine_scale = float(refine_scale)
         self.mask_scale = float(mask_scale)
@@ -188,8 +187,8 @@ class DirectParser(Parser):
         self.gate = dict(gate or {})
         self.geometry = dict(geometry or {})
         self.silhouette = dict(silhouette or {})
-        self._cut = _logit(self.mask_threshold)  # the threshold on the segmentation's logits
-        self._limb_cut = _logit(limb_threshold)
+        self._cut = evidence.logit(self.mask_threshold)  # the threshold on the segmentation's logits
+        self._limb_cut = evidence.logit(limb_threshold)
         self.stats = {"images": 0, "pose": 0, "silhouette": 0, "second_pass": 0, "third_pass": 0, "subject_pass": 0,
                       "trimmed": 0, "wide_pass": 0}
         self._magnitude: tuple[np.ndarray, np.ndarray] | None = None
@@ -217,16 +216,13 @@ class DirectParser(Parser):
         return silhouette.colour_overlap(picture, person) <= self.max_colour_overlap
 
     def person_score(self, out: PoseOutput) -> float:
-        """How sure a pass is that it saw a person: the presence score's logit, plus
-        ``peak_weight`` x the landmarks' mean heatmap peak, plus ``overclaim_weight`` x the body
-        landmarks' mean (peak - visibility). A skeleton hallucinated on a van has weak peaks while
-        the model calls its limbs visible; a real person's limbs are sharply located or hidden."""
-        score = _logit(out.presence)
-        if out.peaks is not None:
-            peaks, visible = out.peaks[:33], out.landmarks[:33, 2]
-            score += self.peak_weight * float(np.mean(peaks))
-            score += self.overclaim_weight * float(np.mean(peaks[11:] - visible[11:]))
-        return score
+        """How sure a pass is that it saw a person (``evidence.person_score``): a skeleton
+        hallucinated on a van has weak heatmap peaks while the model calls its limbs visible."""
+        return evidence.person_score(out.presence, out.peaks, out.landmarks[:, 2], self.peak_weight,
+                                     self.overclaim_weight)
+
+    def _spread(self, out: PoseOutput) -> float:
+        return 0.0 if out.heatmaps is None else evidence.heatmap_spread(out.heatmaps)
 
     def _unsure(self, out: PoseOutput, min_score: float | None = None) -> str | None:
         """Why a pass's person is not believed (presence or person score too low), or None."""
@@ -236,6 +232,10 @@ class DirectParser(Parser):
         least = self.min_score if min_score is None else min_score
         if score < least:
             return f"no person: person score {score:.2f} < {least:.2f} (presence {out.presence:.2f})"
+        spread = self._spread(out)
+        if spread > self.max_spread:
+            return (f"no person: landmarks not located (heatmap spread {spread:.1f} > {self.max_spread:.1f} cells, "
+                    f"person score {score:.2f})")
         return None
 
     def _judge(self, out: PoseOutput, picture: np.ndarray,
@@ -272,6 +272,10 @@ class DirectParser(Parser):
 
     def _silhouette(self, out: PoseOutput, picture: np.ndarray) -> np.ndarray | None:
         if out.presence < self.min_silhouette_presence or self.person_score(out) < self.min_silhouette_score:
+            return None
+        if self._spread(out) > self.max_spread:
+            return None
+        if evidence.mask_confidence(out.mask_logits, self._cut) < self.min_silhouette_confidence:
             return None
         person = out.mask_logits > self._cut
         if silhouette.silhouette_check(person, **self.silhouette) is not None:
@@ -336,9 +340,21 @@ class DirectParser(Parser):
                     **self.geometry, "max_distance": self.core_distance}
         return pose_geometry.part_map(lm, out.mask_logits, **geometry)
 
+    def _run_model(self) -> PoseLandmarkModel:
+        if self._model is None:
+            raise RuntimeError("parser is closed")
+        return self._model
+
+    def _framed(self, im: np.ndarray, scale: float, mask_size: tuple[int, int]) -> PoseOutput:
+        """One pass over the crop framed at ``scale`` (the most confident square of a wide frame)."""
+        model = self._run_model()
+        h, w = im.shape[:2]
+        runs = [model.run(im, roi, mask_size) for roi in framing.crop_regions(h, w, scale)]
+        return max(runs, key=lambda o: o.presence)
+
     def _find(self, im: np.ndarray) -> tuple[np.ndarray | None, str, str, PoseOutput | None]:
         """(parts at the mask's size or None, reason, source, the pass used): the passes above."""
-        model = self._model
+        model = self._run_model()
         self._magnitude = None
         h, w = im.shape[:2]
         mask_size = (h, w)
@@ -348,14 +364,12 @@ class DirectParser(Parser):
         if self.tight_scale:
             # The person framed tight first: the landmarks (wrists, elbows) are located better on
             # a bigger person; believed only when sure, else the usual passes below decide.
-            runs = [model.run(im, roi, mask_size) for roi in framing.crop_regions(h, w, self.tight_scale)]
-            tight = max(runs, key=lambda o: o.presence)
+            tight = self._framed(im, self.tight_scale, mask_size)
             parts, _ = self._judge(tight, im, self.tight_min_score)
             if parts is not None and subject.spill(parts, self._in_mask(tight, w, h)) <= self.max_spill:
                 return parts, "", "pose", tight
             self.stats["wide_pass"] += 1
-        runs = [model.run(im, roi, mask_size) for roi in framing.crop_regions(h, w, self.scale)]
-        first = max(runs, key=lambda o: o.presence)
+        first = self._framed(im, self.scale, mask_size)
         parts, reason = self._judge(first, im)
         if parts is not None:
             return parts, "", "pose", first
@@ -365,20 +379,20 @@ class DirectParser(Parser):
             if roi is not None and roi[2] >= 0.05 * max(h, w):
                 self.stats["second_pass"] += 1
                 second = model.run(im, roi, mask_size)
-                parts2, reason2 = self._judge(second, im)
-                if parts2 is not None:
-                    return parts2, "", "pose", second
-                tried.append((second, reason2))
+                parts, reason = self._judge(second, im)
+                if parts is not None:
+                    return parts, "", "pose", second
+                tried.append((second, reason))
             # The segmentation often outlines a small person the landmarks missed: frame it.
             best = max(tried, key=lambda t: t[0].presence)[0]
             roi = self._mask_region(best, (h, w))
             if roi is not None:
                 self.stats["third_pass"] += 1
                 third = model.run(im, roi, mask_size)
-                parts3, reason3 = self._judge(third, im)
-                if parts3 is not None:
-                    return parts3, "", "pose", third
-                tried.append((third, reason3))
+                parts, reason = self._judge(third, im)
+                if parts is not None:
+                    return parts, "", "pose", third
+                tried.append((third, reason))
         if self.silhouette_fallback:
             for out, _ in sorted(tried, key=lambda t: -t[0].presence):
                 parts = self._silhouette(out, im)
