@@ -124,7 +124,7 @@ class DirectParser(Parser):
         peak_weight: float = 10.0,
         overclaim_weight: float = 4.0,
         max_spread: float = 18.25,
-        min_silhouette_confidence: float = 0.76,
+        min_silhouette_confidence: float = 0.5,
         refine: bool = True,
         refine_scale: float = 1.5,
         mask_scale: float = 1.25,
