@@ -117,7 +117,8 @@ class DirectParser(Parser):
         scale: float = 1.5,
         tight_scale: float | None = 1.25,
         tight_min_score: float = 3.0,
-        max_spill: float = 1.0,
+        max_spill: float = 0.15,
+        min_rivals: int = 18,
         min_presence: float = 0.2,
         min_score: float = 2.75,
         min_silhouette_score: float = 1.5,
@@ -159,6 +160,7 @@ class DirectParser(Parser):
         self.tight_scale = float(tight_scale) if tight_scale else None
         self.tight_min_score = float(tight_min_score)
         self.max_spill = float(max_spill)
+        self.min_rivals = int(min_rivals)
         self.min_presence = float(min_presence)
         self.min_score = float(min_score)
         self.min_silhouette_score = float(min_silhouette_score)
@@ -340,6 +342,14 @@ class DirectParser(Parser):
                     **self.geometry, "max_distance": self.core_distance}
         return pose_geometry.part_map(lm, out.mask_logits, **geometry)
 
+    def _two_people(self, out: PoseOutput, parts: np.ndarray, w: int, h: int) -> bool:
+        """Does a tight pass's map reach a second person? Its map spills far off the skeleton's
+        centre line (``subject.spill``) and many landmarks' heatmaps have a rival peak
+        (``subject.rival_peaks``): then the passes at ``scale`` and the subject pass decide."""
+        if subject.spill(parts, self._in_mask(out, w, h)) <= self.max_spill:
+            return False
+        return out.heatmaps is None or subject.rival_peaks(out.heatmaps) >= self.min_rivals
+
     def _run_model(self) -> PoseLandmarkModel:
         if self._model is None:
             raise RuntimeError("parser is closed")
@@ -366,7 +376,7 @@ class DirectParser(Parser):
             # a bigger person; believed only when sure, else the usual passes below decide.
             tight = self._framed(im, self.tight_scale, mask_size)
             parts, _ = self._judge(tight, im, self.tight_min_score)
-            if parts is not None and subject.spill(parts, self._in_mask(tight, w, h)) <= self.max_spill:
+            if parts is not None and not self._two_people(tight, parts, w, h):
                 return parts, "", "pose", tight
             self.stats["wide_pass"] += 1
         first = self._framed(im, self.scale, mask_size)
