@@ -9,31 +9,25 @@ interest. Per image:
    longer side (edge pixels replicated; a tiny crop is upscaled and a big one shrunk by the same
    warp); a frame much wider than a standing person is covered by overlapping squares and the most
    confident kept (``framing.crop_regions``). Framed this tight, the landmarks are located best
-   (docs/part-quality.md); the map is taken at person score ``tight_min_score``, else the passes
-   run again at ``scale`` (1.5), whose margin shows a tight box's person whole;
+   (docs/part-quality.md); the map is taken at person score ``tight_min_score`` unless it may
+   reach a second person, else the passes run again at ``scale`` (1.5);
 3. one inference (``pose.PoseLandmarkModel``) gives 33 landmarks, the presence score and the
    person segmentation; ``pose_geometry.sanity_check`` judges the skeleton and
    ``pose_geometry.part_map`` turns landmarks + segmentation into the six parts (source ``pose``);
 4. only when that fails, a second pass runs on the region MediaPipe itself would derive from the
-   first pass's landmarks (hip centre, a square 3 x the hip-to-head-top distance), and when that
-   fails too, a third on the box around the person segmentation if it is noticeably tighter:
-   both frame a small or off-centre person better (MARS boxes often hold a small person low in
-   the crop);
-5. when neither pass gives a plausible skeleton but the segmentation is a plausible standing-person
-   silhouette, the parts come from the silhouette and body proportions (source ``silhouette``,
-   ``silhouette.py``); otherwise the image has no person, and the reason is the most confident
-   pass's, with its numbers (presence or person score, torso and body height in px, how much of
-   the skeleton lies on the mask, how much of the crop the mask covers);
+   landmarks (hip centre, a square 3 x the hip-to-head-top distance), then a third on the box
+   around the person segmentation if it is noticeably tighter (a small or off-centre person);
+5. else, when the segmentation is a plausible standing-person silhouette, the parts come from it
+   and body proportions (source ``silhouette``); otherwise the image has no person, and the
+   reason is the most confident pass's, with its numbers;
 6. a skeleton whose centre line is far off the crop's may be a passer-by: it is hidden and the
    crop parsed again, keeping the more centred person (``subject.py``).
 
-Whether a pass saw a person at all is its ``person_score``: the presence score's logit plus the
-landmarks' heatmap peaks (a skeleton the model hallucinates on a van or a signpost is vaguely
-located while it calls the limbs visible); the operating point was calibrated on real people
-against real non-person crops (``benchmarks/bench_parts.py``, docs/part-quality.md).
-
-Two image cues keep hallucinated people out: the mask's outline must lie on image edges and its
-colours must differ from its surroundings. Figures: docs/part-quality.md and the README.
+Whether a pass saw a person (``evidence.py``): its person score (presence + landmark heatmap
+peaks: a skeleton hallucinated on a van is vaguely located while it calls the limbs visible), its
+heatmaps' spread, and two image cues (the mask's outline on image edges, its colours unlike its
+surroundings); the silhouette fallback also needs a confident mask. Operating points and figures:
+docs/part-quality.md (``benchmarks/bench_parts.py``).
 
 Limits: crops are assumed upright (EXIF-rotated files are turned upright by the caller); a person
 lying down or upside down is often parsed wrong, where ``mediapipe-graph`` rejects them.
@@ -49,8 +43,9 @@ import numpy as np
 
 from . import evidence, framing, pose_geometry, silhouette, subject
 from .base import Parser, ParseResult, as_rgb
-from .pose import PoseLandmarkModel, PoseOutput, landmark_roi, mask_roi
+from .pose import PoseLandmarkModel, PoseOutput, landmark_roi
 from .quality import part_quality
+from .silhouette import PictureCues
 
 
 class DirectParser(Parser):
@@ -61,8 +56,10 @@ class DirectParser(Parser):
         scale: the crop's region is a square this many times its longer side.
         tight_scale, tight_min_score: the first pass frames the crop tighter (a square this many
             times its longer side) and its map is taken when its person score reaches
-            ``tight_min_score`` and ``subject.spill`` <= ``max_spill`` (1: unchecked, see
-            docs/part-quality.md); else the passes at ``scale`` decide. None: no tight pass.
+            ``tight_min_score``; else the passes at ``scale`` decide. None: no tight pass.
+        max_spill, min_rivals: the tight map is left to those passes too when it may reach a
+            second person: more than ``max_spill`` of it lies off the skeleton (``subject.spill``)
+            and ``min_rivals`` landmarks have a rival heatmap peak (``subject.rival_peaks``).
         min_presence: a pass whose pose presence score is lower has no skeleton (MediaPipe: 0.5;
             here 0.2, as ``min_score`` below tells people from things better than presence alone).
         min_score, min_silhouette_score, peak_weight, overclaim_weight: a pass whose
@@ -70,6 +67,10 @@ class DirectParser(Parser):
             person below ``min_silhouette_score``.
             Calibrated with ``benchmarks/bench_parts.py`` on real people (the shared sets, the
             demo's crops) against real non-person crops (docs/part-quality.md).
+        max_spread: a pass whose body landmarks' heatmaps spread more (``evidence.heatmap_spread``,
+            cells of 64; the 99.5th percentile of the shared sets' people) has no skeleton.
+        min_silhouette_confidence: the silhouette fallback needs ``evidence.mask_confidence`` at
+            least this (0.5: the mask's pixels are on average 75 % sure).
         refine: when the first pass fails, run a second one on the landmark-derived region, and
             when that fails too, a third on the region around the person mask (``mask_scale`` x
             its box's longer side) if it frames the person tighter.
@@ -80,13 +81,11 @@ class DirectParser(Parser):
         silhouette_fallback: make the map from the silhouette when the landmarks fail but the
             segmentation is a standing person (``silhouette.silhouette_check``).
         min_silhouette_presence: the fallback needs at least this presence score.
-        min_contrast, min_silhouette_contrast: the person mask's outline must lie on image edges
-            at least this much (``silhouette.boundary_contrast``; real people score 1.3-3, masks
-            the model hallucinates on gradients, blur or textures about 1) for a map from the
-            landmarks, and from the silhouette alone.
-        max_colour_overlap: the colours inside and outside the person mask may overlap at most
-            this much (``silhouette.colour_overlap``): a person stands out from their
-            surroundings, a mask hallucinated on a texture does not.
+        min_contrast, min_silhouette_contrast, max_colour_overlap: the person mask's outline must
+            lie on image edges at least this much (``silhouette.boundary_contrast``: real people
+            1.3-3, masks hallucinated on gradients or textures about 1), for a map from the
+            landmarks and from the silhouette alone; its inside and outside colours may overlap
+            at most this much (``silhouette.colour_overlap``).
         mask_threshold: a pixel is person when the segmentation's probability exceeds it.
         limb_threshold: inside a lower arm's or lower leg's capsule, this lower probability is
             enough (hands, feet, thin forearms and shins), see ``pose_geometry.part_map``.
@@ -193,29 +192,14 @@ class DirectParser(Parser):
         self._limb_cut = evidence.logit(limb_threshold)
         self.stats = {"images": 0, "pose": 0, "silhouette": 0, "second_pass": 0, "third_pass": 0, "subject_pass": 0,
                       "trimmed": 0, "wide_pass": 0}
-        self._magnitude: tuple[np.ndarray, np.ndarray] | None = None
+        self._picture_cues: PictureCues | None = None
         self._model: PoseLandmarkModel | None = PoseLandmarkModel(threads=threads)
 
-    def _contrast(self, picture: np.ndarray, person: np.ndarray) -> float:
-        """``silhouette.boundary_contrast`` of the person mask (the gradient once per picture)."""
-        cached = self._magnitude
-        if cached is None or cached[0] is not picture or cached[1].shape != person.shape:
-            import cv2
-
-            grey = cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY).astype(np.float32)
-            if grey.shape != person.shape:
-                grey = cv2.resize(grey, (person.shape[1], person.shape[0]), interpolation=cv2.INTER_AREA)
-            cached = (picture, silhouette.gradient_magnitude(grey))
-            self._magnitude = cached
-        return silhouette.boundary_contrast(cached[1], person)
-
-    def _stands_out(self, picture: np.ndarray, person: np.ndarray) -> bool:
-        """Do the picture's colours inside the mask differ enough from those outside it?"""
-        if picture.shape[:2] != person.shape:
-            import cv2
-
-            picture = cv2.resize(picture, (person.shape[1], person.shape[0]), interpolation=cv2.INTER_AREA)
-        return silhouette.colour_overlap(picture, person) <= self.max_colour_overlap
+    def _cues(self, picture: np.ndarray) -> PictureCues:
+        """The picture's image cues, kept while the same picture is judged."""
+        if self._picture_cues is None or self._picture_cues.rgb is not picture:
+            self._picture_cues = PictureCues(picture)
+        return self._picture_cues
 
     def person_score(self, out: PoseOutput) -> float:
         """How sure a pass is that it saw a person (``evidence.person_score``): a skeleton
@@ -265,10 +249,11 @@ class DirectParser(Parser):
         if not parts.any():
             return None, "no person: the person mask lies off the skeleton"
         person = out.mask_logits > self._cut
-        contrast = self._contrast(picture, person)
+        cues = self._cues(picture)
+        contrast = cues.contrast(person)
         if contrast < self.min_contrast:
             return None, f"person mask not on image edges (contrast {contrast:.2f} < {self.min_contrast:.2f})"
-        if not self._stands_out(picture, person):
+        if cues.colour_overlap(person) > self.max_colour_overlap:
             return None, "person mask like its surroundings"
         return parts, ""
 
@@ -282,23 +267,13 @@ class DirectParser(Parser):
         person = out.mask_logits > self._cut
         if silhouette.silhouette_check(person, **self.silhouette) is not None:
             return None
-        if self._contrast(picture, person) < self.min_silhouette_contrast or not self._stands_out(picture, person):
+        cues = self._cues(picture)
+        if cues.contrast(person) < self.min_silhouette_contrast:
+            return None
+        if cues.colour_overlap(person) > self.max_colour_overlap:
             return None
         parts = silhouette.silhouette_parts(person)
         return parts if parts.any() else None
-
-    def _mask_region(self, out: PoseOutput, image_size: tuple[int, int]) -> tuple[float, float, float] | None:
-        """The region around a pass's person mask (image pixels) when it frames the person
-        noticeably tighter than the first region did, else None."""
-        mh, mw = out.mask_logits.shape
-        h, w = image_size
-        roi = mask_roi(out.mask_logits > self._cut, self.mask_scale)
-        if roi is None:
-            return None
-        cx, cy, side = roi[0] * w / mw, roi[1] * h / mh, roi[2] * max(w / mw, h / mh)
-        if side < 0.05 * max(h, w) or side > 0.8 * self.scale * max(h, w):
-            return None
-        return cx, cy, side
 
     def _parse_picture(self, im: np.ndarray) -> tuple[np.ndarray | None, str, str, PoseOutput | None]:
         """(parts at the mask's size or None, reason, source, the pass used) for a trimmed picture,
@@ -308,19 +283,17 @@ class DirectParser(Parser):
         parts, reason, source, out = self._find(im)
         h, w = im.shape[:2]
         if (
-            source == "pose"
+            out is not None
+            and source == "pose"
             and self.max_offset < 0.5
             and len(framing.crop_regions(h, w, self.scale)) == 1
             and subject.centre_offset(out.landmarks, w) > self.max_offset
         ):
             self.stats["subject_pass"] += 1
-            model = self._model
             hidden = subject.hide(im, self._core(out, w, h))
-            mask_size = out.mask_logits.shape
-            other = model.run(hidden, framing.crop_regions(h, w, self.scale)[0], mask_size)
-            self._magnitude = None
+            mh, mw = out.mask_logits.shape
+            other = self._run_model().run(hidden, framing.crop_regions(h, w, self.scale)[0], (mh, mw))
             parts2, _ = self._judge(other, hidden)
-            self._magnitude = None
             if parts2 is not None and subject.is_subject(out.landmarks, other.landmarks, w):
                 return parts2, "", "pose", other
         return parts, reason, source, out
@@ -365,7 +338,6 @@ class DirectParser(Parser):
     def _find(self, im: np.ndarray) -> tuple[np.ndarray | None, str, str, PoseOutput | None]:
         """(parts at the mask's size or None, reason, source, the pass used): the passes above."""
         model = self._run_model()
-        self._magnitude = None
         h, w = im.shape[:2]
         mask_size = (h, w)
         if self.max_height > 0 and h > self.max_height:
@@ -395,7 +367,8 @@ class DirectParser(Parser):
                 tried.append((second, reason))
             # The segmentation often outlines a small person the landmarks missed: frame it.
             best = max(tried, key=lambda t: t[0].presence)[0]
-            roi = self._mask_region(best, (h, w))
+            roi = framing.mask_region(best.mask_logits > self._cut, (h, w), self.mask_scale,
+                                      0.8 * self.scale * max(h, w))
             if roi is not None:
                 self.stats["third_pass"] += 1
                 third = model.run(im, roi, mask_size)
@@ -437,9 +410,9 @@ class DirectParser(Parser):
             return ParseResult(None, f"no person: picture {pw} x {ph} px, a person needs {self.min_height} px "
                                      f"of height and {self.min_size} of width")
         parts, reason, source, out = self._parse_picture(np.ascontiguousarray(picture))
-        self._magnitude = None
+        self._picture_cues = None
         score = out.presence if out is not None else 0.0
-        if parts is None:
+        if parts is None or out is None:
             return ParseResult(None, reason, "", score)
         quality = self.quality(parts, out)
         ph, pw = picture.shape[:2]

@@ -63,7 +63,7 @@ def hide(rgb: np.ndarray, parts: np.ndarray, grow: int = 3) -> np.ndarray:
     import cv2
 
     h, w = rgb.shape[:2]
-    person = (parts > 0).astype(np.uint8)
+    person: np.ndarray = (parts > 0).astype(np.uint8)
     if person.shape != (h, w):
         person = cv2.resize(person, (w, h), interpolation=cv2.INTER_NEAREST)
     if grow > 0:
