@@ -9,8 +9,8 @@ interest. Per image:
    longer side (edge pixels replicated; a tiny crop is upscaled and a big one shrunk by the same
    warp); a frame much wider than a standing person is covered by overlapping squares and the most
    confident kept (``framing.crop_regions``). Framed this tight, the landmarks are located best
-   (docs/part-quality.md); the map is taken at person score ``tight_min_score`` unless it may
-   reach a second person, else the passes run again at ``scale`` (1.5);
+   (docs/part-quality.md); the map is taken at person score ``tight_min_score``, else the
+   passes run again at ``scale`` (1.5), whose margin shows a tight box's person whole;
 3. one inference (``pose.PoseLandmarkModel``) gives 33 landmarks, the presence score and the
    person segmentation; ``pose_geometry.sanity_check`` judges the skeleton and
    ``pose_geometry.part_map`` turns landmarks + segmentation into the six parts (source ``pose``);
@@ -57,9 +57,8 @@ class DirectParser(Parser):
         tight_scale, tight_min_score: the first pass frames the crop tighter (a square this many
             times its longer side) and its map is taken when its person score reaches
             ``tight_min_score``; else the passes at ``scale`` decide. None: no tight pass.
-        max_spill, min_rivals: the tight map is left to those passes too when it may reach a
-            second person: more than ``max_spill`` of it lies off the skeleton (``subject.spill``)
-            and ``min_rivals`` landmarks have a rival heatmap peak (``subject.rival_peaks``).
+        max_spill: the tight map is also left to those passes when more than this share of it
+            lies far off the skeleton (``subject.spill``; 1: unchecked, see docs/part-quality.md).
         min_presence: a pass whose pose presence score is lower has no skeleton (MediaPipe: 0.5;
             here 0.2, as ``min_score`` below tells people from things better than presence alone).
         min_score, min_silhouette_score, peak_weight, overclaim_weight: a pass whose
@@ -116,8 +115,7 @@ class DirectParser(Parser):
         scale: float = 1.5,
         tight_scale: float | None = 1.25,
         tight_min_score: float = 3.0,
-        max_spill: float = 0.15,
-        min_rivals: int = 18,
+        max_spill: float = 1.0,
         min_presence: float = 0.2,
         min_score: float = 2.75,
         min_silhouette_score: float = 1.5,
@@ -159,7 +157,6 @@ class DirectParser(Parser):
         self.tight_scale = float(tight_scale) if tight_scale else None
         self.tight_min_score = float(tight_min_score)
         self.max_spill = float(max_spill)
-        self.min_rivals = int(min_rivals)
         self.min_presence = float(min_presence)
         self.min_score = float(min_score)
         self.min_silhouette_score = float(min_silhouette_score)
@@ -315,14 +312,6 @@ class DirectParser(Parser):
                     **self.geometry, "max_distance": self.core_distance}
         return pose_geometry.part_map(lm, out.mask_logits, **geometry)
 
-    def _two_people(self, out: PoseOutput, parts: np.ndarray, w: int, h: int) -> bool:
-        """Does a tight pass's map reach a second person? Its map spills far off the skeleton's
-        centre line (``subject.spill``) and many landmarks' heatmaps have a rival peak
-        (``subject.rival_peaks``): then the passes at ``scale`` and the subject pass decide."""
-        if subject.spill(parts, self._in_mask(out, w, h)) <= self.max_spill:
-            return False
-        return out.heatmaps is None or subject.rival_peaks(out.heatmaps) >= self.min_rivals
-
     def _run_model(self) -> PoseLandmarkModel:
         if self._model is None:
             raise RuntimeError("parser is closed")
@@ -348,7 +337,7 @@ class DirectParser(Parser):
             # a bigger person; believed only when sure, else the usual passes below decide.
             tight = self._framed(im, self.tight_scale, mask_size)
             parts, _ = self._judge(tight, im, self.tight_min_score)
-            if parts is not None and not self._two_people(tight, parts, w, h):
+            if parts is not None and subject.spill(parts, self._in_mask(tight, w, h)) <= self.max_spill:
                 return parts, "", "pose", tight
             self.stats["wide_pass"] += 1
         first = self._framed(im, self.scale, mask_size)
