@@ -67,7 +67,7 @@ class DirectParser(Parser):
             Calibrated with ``benchmarks/bench_parts.py`` on real people (the shared sets, the
             demo's crops) against real non-person crops (docs/part-quality.md).
         max_spread: a pass whose body landmarks' heatmaps spread more (``evidence.heatmap_spread``,
-            cells of 64; the 99.5th percentile of the shared sets' people) has no skeleton.
+            cells of 64; the 99.9th percentile of the shared sets' people) has no skeleton.
         min_silhouette_confidence: the silhouette fallback needs ``evidence.mask_confidence`` at
             least this (0.5: the mask's pixels are on average 75 % sure).
         refine: when the first pass fails, run a second one on the landmark-derived region, and
@@ -121,7 +121,7 @@ class DirectParser(Parser):
         min_silhouette_score: float = 1.5,
         peak_weight: float = 10.0,
         overclaim_weight: float = 4.0,
-        max_spread: float = 18.25,
+        max_spread: float = 20.0,
         min_silhouette_confidence: float = 0.5,
         refine: bool = True,
         refine_scale: float = 1.5,
@@ -254,23 +254,28 @@ class DirectParser(Parser):
             return None, "person mask like its surroundings"
         return parts, ""
 
-    def _silhouette(self, out: PoseOutput, picture: np.ndarray) -> np.ndarray | None:
+    def _silhouette(self, out: PoseOutput, picture: np.ndarray) -> tuple[np.ndarray | None, str]:
+        """A pass's map from its silhouette, or None and, when the mask was a standing silhouette
+        refused for its evidence, why (for the no_person reason)."""
         if out.presence < self.min_silhouette_presence or self.person_score(out) < self.min_silhouette_score:
-            return None
-        if self._spread(out) > self.max_spread:
-            return None
-        if evidence.mask_confidence(out.mask_logits, self._cut) < self.min_silhouette_confidence:
-            return None
+            return None, ""
         person = out.mask_logits > self._cut
         if silhouette.silhouette_check(person, **self.silhouette) is not None:
-            return None
+            return None, ""
+        spread = self._spread(out)
+        if spread > self.max_spread:
+            return None, f"heatmap spread {spread:.1f} > {self.max_spread:.1f}"
+        confidence = evidence.mask_confidence(out.mask_logits, self._cut)
+        if confidence < self.min_silhouette_confidence:
+            return None, f"mask confidence {confidence:.2f} < {self.min_silhouette_confidence:.2f}"
         cues = self._cues(picture)
-        if cues.contrast(person) < self.min_silhouette_contrast:
-            return None
+        contrast = cues.contrast(person)
+        if contrast < self.min_silhouette_contrast:
+            return None, f"mask contrast {contrast:.2f} < {self.min_silhouette_contrast:.2f}"
         if cues.colour_overlap(person) > self.max_colour_overlap:
-            return None
+            return None, "mask like its surroundings"
         parts = silhouette.silhouette_parts(person)
-        return parts if parts.any() else None
+        return (parts, "") if parts.any() else (None, "")
 
     def _parse_picture(self, im: np.ndarray) -> tuple[np.ndarray | None, str, str, PoseOutput | None]:
         """(parts at the mask's size or None, reason, source, the pass used) for a trimmed picture,
@@ -365,14 +370,16 @@ class DirectParser(Parser):
                 if parts is not None:
                     return parts, "", "pose", third
                 tried.append((third, reason))
+        refused = ""
         if self.silhouette_fallback:
             for out, _ in sorted(tried, key=lambda t: -t[0].presence):
-                parts = self._silhouette(out, im)
+                parts, why = self._silhouette(out, im)
                 if parts is not None:
                     return parts, "", "silhouette", out
+                refused = refused or why
         # The reason of the most confident pass: the one that came nearest to a person.
         out, reason = max(tried, key=lambda t: t[0].presence)
-        return None, reason, "", out
+        return None, f"{reason}; standing silhouette refused: {refused}" if refused else reason, "", out
 
     def parse(self, rgb: np.ndarray) -> ParseResult:
         """Parse one H x W x 3 uint8 RGB image (grey and RGBA are accepted and converted).

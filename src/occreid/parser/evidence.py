@@ -43,8 +43,8 @@ def person_score(presence: float, peaks: np.ndarray | None, visibility: np.ndarr
 
 def heatmap_spread(heatmaps: np.ndarray, landmarks: slice = BODY) -> float:
     """The median over ``landmarks`` of the root-mean-square distance (in heatmap cells, of 64) of
-    each landmark's sigmoid heatmap mass from its peak cell. Real people: median about 12, 99.5th
-    percentile about 18 (docs/part-quality.md). From the row and column marginals: the squared
+    each landmark's sigmoid heatmap mass from its peak cell. Real people: median about 12, 99th
+    percentile 17.7, 99.9th 20.0 (docs/part-quality.md). From the row and column marginals: the squared
     distance splits into a row and a column term."""
     hm = np.asarray(heatmaps, dtype=np.float32)[:, :, landmarks]
     hh, hw, n = hm.shape
