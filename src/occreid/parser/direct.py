@@ -116,6 +116,9 @@ class DirectParser(Parser):
         tight_scale: float | None = 1.25,
         tight_min_score: float = 3.0,
         max_spill: float = 1.0,
+        close_scale: float | None = 1.1,
+        min_rivals: int = 17,
+        doubt_score: float = 10.0,
         min_presence: float = 0.2,
         min_score: float = 2.75,
         min_silhouette_score: float = 1.5,
@@ -157,6 +160,9 @@ class DirectParser(Parser):
         self.tight_scale = float(tight_scale) if tight_scale else None
         self.tight_min_score = float(tight_min_score)
         self.max_spill = float(max_spill)
+        self.close_scale = float(close_scale) if close_scale else None
+        self.min_rivals = int(min_rivals)
+        self.doubt_score = float(doubt_score)
         self.min_presence = float(min_presence)
         self.min_score = float(min_score)
         self.min_silhouette_score = float(min_silhouette_score)
@@ -188,7 +194,7 @@ class DirectParser(Parser):
         self._cut = evidence.logit(self.mask_threshold)  # the threshold on the segmentation's logits
         self._limb_cut = evidence.logit(limb_threshold)
         self.stats = {"images": 0, "pose": 0, "silhouette": 0, "second_pass": 0, "third_pass": 0, "subject_pass": 0,
-                      "trimmed": 0, "wide_pass": 0}
+                      "trimmed": 0, "wide_pass": 0, "close_pass": 0}
         self._picture_cues: PictureCues | None = None
         self._model: PoseLandmarkModel | None = PoseLandmarkModel(threads=threads)
 
@@ -256,7 +262,7 @@ class DirectParser(Parser):
 
     def _silhouette(self, out: PoseOutput, picture: np.ndarray) -> tuple[np.ndarray | None, str]:
         """A pass's map from its silhouette, or None and, when the mask was a standing silhouette
-        refused for its evidence, why (for the no_person reason)."""
+        refused for its evidence (heatmap spread, mask confidence), why (for the no_person reason)."""
         if out.presence < self.min_silhouette_presence or self.person_score(out) < self.min_silhouette_score:
             return None, ""
         person = out.mask_logits > self._cut
@@ -269,11 +275,10 @@ class DirectParser(Parser):
         if confidence < self.min_silhouette_confidence:
             return None, f"mask confidence {confidence:.2f} < {self.min_silhouette_confidence:.2f}"
         cues = self._cues(picture)
-        contrast = cues.contrast(person)
-        if contrast < self.min_silhouette_contrast:
-            return None, f"mask contrast {contrast:.2f} < {self.min_silhouette_contrast:.2f}"
+        if cues.contrast(person) < self.min_silhouette_contrast:
+            return None, ""
         if cues.colour_overlap(person) > self.max_colour_overlap:
-            return None, "mask like its surroundings"
+            return None, ""
         parts = silhouette.silhouette_parts(person)
         return (parts, "") if parts.any() else (None, "")
 
@@ -317,6 +322,26 @@ class DirectParser(Parser):
                     **self.geometry, "max_distance": self.core_distance}
         return pose_geometry.part_map(lm, out.mask_logits, **geometry)
 
+    def _closer(self, im: np.ndarray, parts: np.ndarray, tight: PoseOutput,
+                mask_size: tuple[int, int]) -> tuple[np.ndarray, str, str, PoseOutput]:
+        """The tight pass's map, or, when its heatmaps show two people (``subject.rival_peaks``
+        at least ``min_rivals``) and its person score is under ``doubt_score``, the map of the
+        crop framed closer still (``close_scale``) if that pass is surer: the box's own person
+        fills more of the model's input there, a neighbour less."""
+        if (
+            self.close_scale is None
+            or tight.heatmaps is None
+            or self.person_score(tight) >= self.doubt_score
+            or subject.rival_peaks(tight.heatmaps) < self.min_rivals
+        ):
+            return parts, "", "pose", tight
+        self.stats["close_pass"] += 1
+        close = self._framed(im, self.close_scale, mask_size)
+        parts2, _ = self._judge(close, im, self.tight_min_score)
+        if parts2 is not None and self.person_score(close) > self.person_score(tight):
+            return parts2, "", "pose", close
+        return parts, "", "pose", tight
+
     def _run_model(self) -> PoseLandmarkModel:
         if self._model is None:
             raise RuntimeError("parser is closed")
@@ -343,7 +368,7 @@ class DirectParser(Parser):
             tight = self._framed(im, self.tight_scale, mask_size)
             parts, _ = self._judge(tight, im, self.tight_min_score)
             if parts is not None and subject.spill(parts, self._in_mask(tight, w, h)) <= self.max_spill:
-                return parts, "", "pose", tight
+                return self._closer(im, parts, tight, mask_size)
             self.stats["wide_pass"] += 1
         first = self._framed(im, self.scale, mask_size)
         parts, reason = self._judge(first, im)

@@ -70,3 +70,26 @@ def hide(rgb: np.ndarray, parts: np.ndarray, grow: int = 3) -> np.ndarray:
         person = cv2.dilate(person, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
     return cv2.inpaint(np.ascontiguousarray(rgb), person, 3, cv2.INPAINT_TELEA)
 
+
+_NEIGHBOURS = np.ones((5, 5), np.uint8)
+
+
+def rival_peaks(heatmaps: np.ndarray, near: int = 6, min_ratio: float = 0.5, min_peak: float = 0.25) -> int:
+    """How many landmarks (of those peaking at 0.3 or more) have a rival in their heatmap (64 x 64 x
+    N logits): a local maximum (of its 5 x 5 neighbourhood) at least ``min_ratio`` of the peak and
+    ``min_peak``, more than ``near`` cells from it. One person gives each landmark one blob; two
+    people in the crop give many landmarks two (shared-set crops: median 2 of 33, 99th
+    percentile 22)."""
+    import cv2
+
+    hm = np.asarray(heatmaps, dtype=np.float32)
+    prob = np.ascontiguousarray(0.5 * (np.tanh(0.5 * hm) + 1.0))
+    hh, hw, n = prob.shape
+    local = np.stack([cv2.dilate(prob[:, :, i], _NEIGHBOURS) for i in range(n)], axis=-1)
+    flat = prob.reshape(hh * hw, n)
+    top = np.argmax(flat, axis=0)
+    peak = flat[top, np.arange(n)]
+    rows, cols = np.divmod(np.arange(hh * hw), hw)
+    far = (rows[:, None] - (top // hw)[None, :]) ** 2 + (cols[:, None] - (top % hw)[None, :]) ** 2 > near * near
+    rival = (flat >= local.reshape(hh * hw, n)) & (flat >= min_ratio * peak[None, :]) & (flat >= min_peak) & far
+    return int(np.count_nonzero(rival.any(axis=0) & (peak >= 0.3)))
