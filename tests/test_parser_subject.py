@@ -15,7 +15,7 @@ import pytest
 from conftest import shared_dataset
 from PIL import Image
 
-from occreid.parser import evidence, framing, make_parser, silhouette
+from occreid.parser import evidence, framing, make_parser, silhouette, subject
 
 
 def _market(name: str) -> np.ndarray:
@@ -116,6 +116,30 @@ def test_the_mask_region_frames_the_mask_box_in_image_pixels():
     assert framing.mask_region(tiny, (400, 400), 1.25, 1000) is None  # under 5 % of the side
 
 
+def test_rival_peaks_count_the_landmarks_seen_twice():
+    one = _blobs(2.0)
+    assert subject.rival_peaks(one) == 0
+    two = np.logaddexp(_blobs(2.0), _blobs(2.0, centre=(32, 44))).astype(np.float32)  # a second person
+    assert subject.rival_peaks(two) == 39
+    close = np.logaddexp(_blobs(2.0), _blobs(2.0, centre=(32, 24))).astype(np.float32)  # 4 cells: one blob
+    assert subject.rival_peaks(close) == 0
+    faint = _blobs(2.0).copy()
+    faint[:, :, :10] = np.logaddexp(faint[:, :, :10], _blobs(2.0, n=10, centre=(10, 50)) - 4.0)
+    assert subject.rival_peaks(faint) == 0  # a rival under half the peak is no second person
+
+
+def test_landmarks_scaled_to_the_mask_and_maps_placed_back_in_the_image():
+    lm = np.array([[10.0, 20.0, 0.9], [0.0, 0.0, 0.1]])
+    assert np.allclose(subject.scaled(lm, (50, 25), (200, 100)), [[2.5, 5.0, 0.9], [0.0, 0.0, 0.1]])
+    assert lm[0, 0] == 10.0  # a copy
+    parts = np.zeros((10, 5), np.uint8)
+    parts[2:8, 1:4] = 2
+    full = framing.place(parts, (5, 25, 10, 20), (30, 40))  # the picture between bars, at twice the map's size
+    assert full.shape == (30, 40) and full[:5].max() == 0 and full[:, :10].max() == 0
+    assert set(np.unique(full[5:25, 10:20])) == {0, 2} and (full == 2).sum() == 6 * 3 * 4
+    assert framing.place(parts, (0, 10, 0, 5), (10, 5)) is parts
+
+
 # ------------------------------------------------------------------------------------------------
 # The gates on real crops
 # ------------------------------------------------------------------------------------------------
@@ -168,3 +192,20 @@ def test_the_silhouette_fallback_needs_a_confident_mask(parser):
     finally:
         strict.close()
     assert refused.parts is None and re.search(r"\d", refused.reason)
+
+
+def test_a_doubtful_tight_pass_is_checked_against_a_closer_framing():
+    # Forced doubt (any score, any rival count): the closer framing runs once per crop and is
+    # kept only when surer; off (close_scale None), it never runs. Same maps every time.
+    rgb = _market("0004_c1s6_016996_02.jpg")
+    doubting = make_parser("mediapipe", min_rivals=0, doubt_score=1e9)
+    plain = make_parser("mediapipe", close_scale=None, min_rivals=0, doubt_score=1e9)
+    try:
+        first, again = doubting.parse(rgb), doubting.parse(rgb)
+        assert doubting.stats["close_pass"] == 2 and first.parts is not None
+        assert np.array_equal(first.parts, again.parts)
+        base = plain.parse(rgb)
+        assert plain.stats["close_pass"] == 0 and base.parts is not None
+    finally:
+        doubting.close()
+        plain.close()

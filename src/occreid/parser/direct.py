@@ -8,9 +8,9 @@ interest. Per image:
 2. the crop is letterboxed into the model's 256 x 256 input as a square ``tight_scale`` (1.25) x its
    longer side (edge pixels replicated; a tiny crop is upscaled and a big one shrunk by the same
    warp); a frame much wider than a standing person is covered by overlapping squares and the most
-   confident kept (``framing.crop_regions``). Framed this tight, the landmarks are located best
-   (docs/part-quality.md); the map is taken at person score ``tight_min_score``, else the
-   passes run again at ``scale`` (1.5), whose margin shows a tight box's person whole;
+   confident kept (``framing.crop_regions``). Framed this tight, the landmarks are located best;
+   the map is taken at person score ``tight_min_score`` (framed closer still when two people may
+   be mixed), else the passes run again at ``scale`` (1.5), which shows a cut-off person whole;
 3. one inference (``pose.PoseLandmarkModel``) gives 33 landmarks, the presence score and the
    person segmentation; ``pose_geometry.sanity_check`` judges the skeleton and
    ``pose_geometry.part_map`` turns landmarks + segmentation into the six parts (source ``pose``);
@@ -59,13 +59,14 @@ class DirectParser(Parser):
             ``tight_min_score``; else the passes at ``scale`` decide. None: no tight pass.
         max_spill: the tight map is also left to those passes when more than this share of it
             lies far off the skeleton (``subject.spill``; 1: unchecked, see docs/part-quality.md).
+        close_scale, min_rivals, doubt_score: a tight pass with ``min_rivals`` landmarks whose
+            heatmap has a rival peak (``subject.rival_peaks``: two people) and a person score
+            under ``doubt_score`` is checked against the crop framed at ``close_scale``.
         min_presence: a pass whose pose presence score is lower has no skeleton (MediaPipe: 0.5;
             here 0.2, as ``min_score`` below tells people from things better than presence alone).
         min_score, min_silhouette_score, peak_weight, overclaim_weight: a pass whose
             ``person_score`` is lower than ``min_score`` has no skeleton, and its silhouette is no
-            person below ``min_silhouette_score``.
-            Calibrated with ``benchmarks/bench_parts.py`` on real people (the shared sets, the
-            demo's crops) against real non-person crops (docs/part-quality.md).
+            person below ``min_silhouette_score`` (calibration: docs/part-quality.md).
         max_spread: a pass whose body landmarks' heatmaps spread more (``evidence.heatmap_spread``,
             cells of 64; the 99.9th percentile of the shared sets' people) has no skeleton.
         min_silhouette_confidence: the silhouette fallback needs ``evidence.mask_confidence`` at
@@ -73,9 +74,8 @@ class DirectParser(Parser):
         refine: when the first pass fails, run a second one on the landmark-derived region, and
             when that fails too, a third on the region around the person mask (``mask_scale`` x
             its box's longer side) if it frames the person tighter.
-        refine_scale: the landmark region's side, in multiples of 2 x the hip-centre-to-head-top
-            distance (MediaPipe: 1.5).
-        mask_scale: the mask region's side, in multiples of the mask box's longer side.
+        refine_scale, mask_scale: the landmark region's side, in multiples of 2 x the hip-centre-
+            to-head-top distance (MediaPipe: 1.5); the mask region's, of the mask box's longer side.
         trim: trim uniform or edge-replicated bars before parsing.
         silhouette_fallback: make the map from the silhouette when the landmarks fail but the
             segmentation is a standing person (``silhouette.silhouette_check``).
@@ -92,9 +92,8 @@ class DirectParser(Parser):
             the model calls a forearm in front of the body hidden more often than not) and
             distance cut-off of ``pose_geometry.part_map``.
         max_height: the geometry runs at most at this height (the map is scaled back); 0: never.
-        min_size: images with a side shorter than this have no person.
-        min_height: pictures (bars trimmed) lower than this have no person: the model "finds" a
-            person in 96 % of 16 x 16 noise images, 2 % at 32 x 32.
+        min_size, min_height: images with a side shorter than ``min_size``, pictures (bars trimmed)
+            lower than ``min_height``, have no person (the model "finds" one in 96 % of 16 x 16 noise).
         max_offset: a skeleton whose centre line is farther than this fraction of the width from
             the crop's may be a passer-by: hide it and look for the subject (0.5: never).
         core_distance: what is hidden of that person: their map within this many capsule radii.
@@ -306,13 +305,8 @@ class DirectParser(Parser):
         return parts, reason, source, out
 
     @staticmethod
-    def _in_mask(out: PoseOutput, w: int, h: int) -> np.ndarray:
-        """A pass's landmarks in the pixels of its mask."""
-        mh, mw = out.mask_logits.shape
-        lm = out.landmarks[:33].copy()
-        lm[:, 0] *= mw / w
-        lm[:, 1] *= mh / h
-        return lm
+    def _in_mask(out: PoseOutput, w: int, h: int) -> np.ndarray:  # a pass's landmarks in its mask's pixels
+        return subject.scaled(out.landmarks[:33], out.mask_logits.shape, (h, w))
 
     def _core(self, out: PoseOutput, w: int, h: int) -> np.ndarray:
         """A pass's body alone: its part map within ``core_distance`` radii of the bones."""
@@ -324,10 +318,9 @@ class DirectParser(Parser):
 
     def _closer(self, im: np.ndarray, parts: np.ndarray, tight: PoseOutput,
                 mask_size: tuple[int, int]) -> tuple[np.ndarray, str, str, PoseOutput]:
-        """The tight pass's map, or, when its heatmaps show two people (``subject.rival_peaks``
-        at least ``min_rivals``) and its person score is under ``doubt_score``, the map of the
-        crop framed closer still (``close_scale``) if that pass is surer: the box's own person
-        fills more of the model's input there, a neighbour less."""
+        """The tight pass's map or, when its heatmaps show two people (``min_rivals`` rival peaks)
+        and its person score is under ``doubt_score``, the crop's framed closer still
+        (``close_scale``) if surer: the box's own person fills more of the input, a neighbour less."""
         if (
             self.close_scale is None
             or tight.heatmaps is None
@@ -423,11 +416,10 @@ class DirectParser(Parser):
             return ParseResult(None, f"no person: image {w} x {h} px, a person needs {self.min_height} px "
                                      f"of height and {self.min_size} of width")
         top, bottom, left, right = framing.content_box(im) if self.trim else (0, h, 0, w)
-        if (top, bottom, left, right) != (0, h, 0, w):
-            self.stats["trimmed"] += 1
+        self.stats["trimmed"] += (top, bottom, left, right) != (0, h, 0, w)
         picture = im[top:bottom, left:right]
-        if min(picture.shape[:2]) < self.min_size or picture.shape[0] < self.min_height:
-            ph, pw = picture.shape[:2]
+        ph, pw = picture.shape[:2]
+        if min(ph, pw) < self.min_size or ph < self.min_height:
             return ParseResult(None, f"no person: picture {pw} x {ph} px, a person needs {self.min_height} px "
                                      f"of height and {self.min_size} of width")
         parts, reason, source, out = self._parse_picture(np.ascontiguousarray(picture))
@@ -436,17 +428,8 @@ class DirectParser(Parser):
         if parts is None or out is None:
             return ParseResult(None, reason, "", score)
         quality = self.quality(parts, out)
-        ph, pw = picture.shape[:2]
-        if parts.shape != (ph, pw):
-            import cv2
-
-            parts = cv2.resize(parts, (pw, ph), interpolation=cv2.INTER_NEAREST)
-        if parts.shape != (h, w):
-            full = np.zeros((h, w), dtype=np.uint8)
-            full[top:bottom, left:right] = parts
-            parts = full
         self.stats[source] += 1
-        return ParseResult(parts, "", source, score, quality)
+        return ParseResult(framing.place(parts, (top, bottom, left, right), (h, w)), "", source, score, quality)
 
     def quality(self, parts: np.ndarray, out: PoseOutput) -> float | None:
         """``quality.part_quality`` of a pass's map, its person mask and its person score."""

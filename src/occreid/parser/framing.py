@@ -98,3 +98,20 @@ def mask_region(
     if side < 0.05 * max(h, w) or side > max_side:
         return None
     return cx, cy, side
+
+
+def place(parts: np.ndarray, box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
+    """A part map of the picture inside ``box`` (``content_box``'s top, bottom, left, right; the
+    map at any size) back in the whole image of ``size`` (h, w): resized to the box (nearest
+    label), the bars left background."""
+    top, bottom, left, right = box
+    ph, pw = bottom - top, right - left
+    if parts.shape != (ph, pw):
+        import cv2
+
+        parts = cv2.resize(parts, (pw, ph), interpolation=cv2.INTER_NEAREST)
+    if parts.shape == size:
+        return parts
+    full = np.zeros(size, dtype=np.uint8)
+    full[top:bottom, left:right] = parts
+    return full

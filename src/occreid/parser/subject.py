@@ -16,6 +16,15 @@ import numpy as np
 CORE = (11, 12, 23, 24)
 
 
+def scaled(landmarks: np.ndarray, to: tuple[int, ...], size: tuple[int, ...]) -> np.ndarray:
+    """Landmarks (N x >= 2, pixels of an image of ``size`` (h, w)) in the pixels of the same view
+    at ``to`` (h, w): a copy."""
+    lm = np.array(landmarks, dtype=np.float64, copy=True)
+    lm[:, 0] *= to[1] / size[1]
+    lm[:, 1] *= to[0] / size[0]
+    return lm
+
+
 def centre_line(landmarks: np.ndarray) -> float:
     """A skeleton's centre line: the mean x of its shoulders and hips (image pixels)."""
     return float(np.mean(np.asarray(landmarks, dtype=np.float64)[list(CORE), 0]))
