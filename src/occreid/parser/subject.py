@@ -91,14 +91,13 @@ def rival_peaks(heatmaps: np.ndarray, near: int = 6, min_ratio: float = 0.5, min
     percentile 22)."""
     import cv2
 
-    hm = np.asarray(heatmaps, dtype=np.float32)
-    prob = np.ascontiguousarray(0.5 * (np.tanh(0.5 * hm) + 1.0))
+    prob = np.ascontiguousarray(0.5 * (np.tanh(0.5 * np.asarray(heatmaps, dtype=np.float32)) + 1.0))
     hh, hw, n = prob.shape
-    local = np.stack([cv2.dilate(prob[:, :, i], _NEIGHBOURS) for i in range(n)], axis=-1)
-    flat = prob.reshape(hh * hw, n)
-    top = np.argmax(flat, axis=0)
-    peak = flat[top, np.arange(n)]
-    rows, cols = np.divmod(np.arange(hh * hw), hw)
-    far = (rows[:, None] - (top // hw)[None, :]) ** 2 + (cols[:, None] - (top % hw)[None, :]) ** 2 > near * near
-    rival = (flat >= local.reshape(hh * hw, n)) & (flat >= min_ratio * peak[None, :]) & (flat >= min_peak) & far
-    return int(np.count_nonzero(rival.any(axis=0) & (peak >= 0.3)))
+    local = cv2.dilate(prob, _NEIGHBOURS).reshape(hh, hw, n)  # each landmark's 5 x 5 maximum
+    top = np.argmax(prob.reshape(hh * hw, n), axis=0)
+    peak = prob.reshape(hh * hw, n)[top, np.arange(n)]
+    rows, cols, k = np.nonzero((prob >= local) & (prob >= np.maximum(min_ratio * peak, min_peak)))
+    far = (rows - top[k] // hw) ** 2 + (cols - top[k] % hw) ** 2 > near * near
+    rival = np.zeros(n, dtype=bool)
+    rival[k[far]] = True
+    return int(np.count_nonzero(rival & (peak >= 0.3)))
