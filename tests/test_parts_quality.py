@@ -48,9 +48,9 @@ def test_a_passer_by_at_the_edge_does_not_take_the_map(parser):
     subj, other = _market("0012_c1s1_000701_01.jpg"), _market("0027_c1s4_033481_01.jpg")
     canvas = np.ascontiguousarray(np.concatenate([other[:, 8:], subj, subj[:, :-9:-1]], axis=1))
     assert canvas.shape == (128, 128, 3)
-    # The subject pass runs after the passes at 1.5; the tight first pass (at 1.25) finds the
-    # subject directly but its map reaches onto the passer-by: 67 % on the subject (see below).
-    assert _share_in(parser.parse(canvas).parts, 56, 120) >= 0.6
+    # The tight first pass (at 1.25) mixes the two (its map reaches onto the passer-by and its
+    # heatmaps show two people), so the passes at 1.5 and the subject pass decide.
+    assert _share_in(parser.parse(canvas).parts, 56, 120) >= 0.9
     wide = make_parser("mediapipe", tight_scale=None)
     before = wide.stats["subject_pass"]
     r = wide.parse(canvas)

@@ -8,32 +8,26 @@ interest. Per image:
 2. the crop is letterboxed into the model's 256 x 256 input as a square ``tight_scale`` (1.25) x its
    longer side (edge pixels replicated; a tiny crop is upscaled and a big one shrunk by the same
    warp); a frame much wider than a standing person is covered by overlapping squares and the most
-   confident kept (``framing.crop_regions``). Framed this tight, the landmarks are located best
-   (docs/part-quality.md); the map is taken at person score ``tight_min_score``, else the passes
-   run again at ``scale`` (1.5), whose margin shows a tight box's person whole;
+   confident kept (``framing.crop_regions``). Framed this tight, the landmarks are located best;
+   the map is taken at person score ``tight_min_score`` (framed closer still when two people may
+   be mixed), else the passes run again at ``scale`` (1.5), which shows a cut-off person whole;
 3. one inference (``pose.PoseLandmarkModel``) gives 33 landmarks, the presence score and the
    person segmentation; ``pose_geometry.sanity_check`` judges the skeleton and
    ``pose_geometry.part_map`` turns landmarks + segmentation into the six parts (source ``pose``);
 4. only when that fails, a second pass runs on the region MediaPipe itself would derive from the
-   first pass's landmarks (hip centre, a square 3 x the hip-to-head-top distance), and when that
-   fails too, a third on the box around the person segmentation if it is noticeably tighter:
-   both frame a small or off-centre person better (MARS boxes often hold a small person low in
-   the crop);
-5. when neither pass gives a plausible skeleton but the segmentation is a plausible standing-person
-   silhouette, the parts come from the silhouette and body proportions (source ``silhouette``,
-   ``silhouette.py``); otherwise the image has no person, and the reason is the most confident
-   pass's, with its numbers (presence or person score, torso and body height in px, how much of
-   the skeleton lies on the mask, how much of the crop the mask covers);
+   landmarks (hip centre, a square 3 x the hip-to-head-top distance), then a third on the box
+   around the person segmentation if it is noticeably tighter (a small or off-centre person);
+5. else, when the segmentation is a plausible standing-person silhouette, the parts come from it
+   and body proportions (source ``silhouette``); otherwise the image has no person, and the
+   reason is the most confident pass's, with its numbers;
 6. a skeleton whose centre line is far off the crop's may be a passer-by: it is hidden and the
    crop parsed again, keeping the more centred person (``subject.py``).
 
-Whether a pass saw a person at all is its ``person_score``: the presence score's logit plus the
-landmarks' heatmap peaks (a skeleton the model hallucinates on a van or a signpost is vaguely
-located while it calls the limbs visible); the operating point was calibrated on real people
-against real non-person crops (``benchmarks/bench_parts.py``, docs/part-quality.md).
-
-Two image cues keep hallucinated people out: the mask's outline must lie on image edges and its
-colours must differ from its surroundings. Figures: docs/part-quality.md and the README.
+Whether a pass saw a person (``evidence.py``): its person score (presence + landmark heatmap
+peaks: a skeleton hallucinated on a van is vaguely located while it calls the limbs visible), its
+heatmaps' spread, and two image cues (the mask's outline on image edges, its colours unlike its
+surroundings); the silhouette fallback also needs a confident mask. Operating points and figures:
+docs/part-quality.md (``benchmarks/bench_parts.py``).
 
 Limits: crops are assumed upright (EXIF-rotated files are turned upright by the caller); a person
 lying down or upside down is often parsed wrong, where ``mediapipe-graph`` rejects them.
@@ -47,15 +41,11 @@ from typing import Any
 
 import numpy as np
 
-from . import framing, pose_geometry, silhouette, subject
+from . import evidence, framing, pose_geometry, silhouette, subject
 from .base import Parser, ParseResult, as_rgb
-from .pose import PoseLandmarkModel, PoseOutput, landmark_roi, mask_roi
+from .pose import PoseLandmarkModel, PoseOutput, landmark_roi
 from .quality import part_quality
-
-
-def _logit(p: float) -> float:
-    p = min(max(float(p), 1e-6), 1 - 1e-6)
-    return float(np.log(p / (1 - p)))
+from .silhouette import PictureCues
 
 
 class DirectParser(Parser):
@@ -66,32 +56,35 @@ class DirectParser(Parser):
         scale: the crop's region is a square this many times its longer side.
         tight_scale, tight_min_score: the first pass frames the crop tighter (a square this many
             times its longer side) and its map is taken when its person score reaches
-            ``tight_min_score`` and ``subject.spill`` <= ``max_spill`` (1: unchecked, see
-            docs/part-quality.md); else the passes at ``scale`` decide. None: no tight pass.
+            ``tight_min_score``; else the passes at ``scale`` decide. None: no tight pass.
+        max_spill: the tight map is also left to those passes when more than this share of it
+            lies far off the skeleton (``subject.spill``; 1: unchecked, see docs/part-quality.md).
+        close_scale, min_rivals, doubt_score: a tight pass with ``min_rivals`` landmarks whose
+            heatmap has a rival peak (``subject.rival_peaks``: two people) and a person score
+            under ``doubt_score`` is checked against the crop framed at ``close_scale``.
         min_presence: a pass whose pose presence score is lower has no skeleton (MediaPipe: 0.5;
             here 0.2, as ``min_score`` below tells people from things better than presence alone).
         min_score, min_silhouette_score, peak_weight, overclaim_weight: a pass whose
             ``person_score`` is lower than ``min_score`` has no skeleton, and its silhouette is no
-            person below ``min_silhouette_score``.
-            Calibrated with ``benchmarks/bench_parts.py`` on real people (the shared sets, the
-            demo's crops) against real non-person crops (docs/part-quality.md).
+            person below ``min_silhouette_score`` (calibration: docs/part-quality.md).
+        max_spread: a pass whose body landmarks' heatmaps spread more (``evidence.heatmap_spread``,
+            cells of 64; the 99.9th percentile of the shared sets' people) has no skeleton.
+        min_silhouette_confidence: the silhouette fallback needs ``evidence.mask_confidence`` at
+            least this (0.5: the mask's pixels are on average 75 % sure).
         refine: when the first pass fails, run a second one on the landmark-derived region, and
             when that fails too, a third on the region around the person mask (``mask_scale`` x
             its box's longer side) if it frames the person tighter.
-        refine_scale: the landmark region's side, in multiples of 2 x the hip-centre-to-head-top
-            distance (MediaPipe: 1.5).
-        mask_scale: the mask region's side, in multiples of the mask box's longer side.
+        refine_scale, mask_scale: the landmark region's side, in multiples of 2 x the hip-centre-
+            to-head-top distance (MediaPipe: 1.5); the mask region's, of the mask box's longer side.
         trim: trim uniform or edge-replicated bars before parsing.
         silhouette_fallback: make the map from the silhouette when the landmarks fail but the
             segmentation is a standing person (``silhouette.silhouette_check``).
         min_silhouette_presence: the fallback needs at least this presence score.
-        min_contrast, min_silhouette_contrast: the person mask's outline must lie on image edges
-            at least this much (``silhouette.boundary_contrast``; real people score 1.3-3, masks
-            the model hallucinates on gradients, blur or textures about 1) for a map from the
-            landmarks, and from the silhouette alone.
-        max_colour_overlap: the colours inside and outside the person mask may overlap at most
-            this much (``silhouette.colour_overlap``): a person stands out from their
-            surroundings, a mask hallucinated on a texture does not.
+        min_contrast, min_silhouette_contrast, max_colour_overlap: the person mask's outline must
+            lie on image edges at least this much (``silhouette.boundary_contrast``: real people
+            1.3-3, masks hallucinated on gradients or textures about 1), for a map from the
+            landmarks and from the silhouette alone; its inside and outside colours may overlap
+            at most this much (``silhouette.colour_overlap``).
         mask_threshold: a pixel is person when the segmentation's probability exceeds it.
         limb_threshold: inside a lower arm's or lower leg's capsule, this lower probability is
             enough (hands, feet, thin forearms and shins), see ``pose_geometry.part_map``.
@@ -99,9 +92,8 @@ class DirectParser(Parser):
             the model calls a forearm in front of the body hidden more often than not) and
             distance cut-off of ``pose_geometry.part_map``.
         max_height: the geometry runs at most at this height (the map is scaled back); 0: never.
-        min_size: images with a side shorter than this have no person.
-        min_height: pictures (bars trimmed) lower than this have no person: the model "finds" a
-            person in 96 % of 16 x 16 noise images, 2 % at 32 x 32.
+        min_size, min_height: images with a side shorter than ``min_size``, pictures (bars trimmed)
+            lower than ``min_height``, have no person (the model "finds" one in 96 % of 16 x 16 noise).
         max_offset: a skeleton whose centre line is farther than this fraction of the width from
             the crop's may be a passer-by: hide it and look for the subject (0.5: never).
         core_distance: what is hidden of that person: their map within this many capsule radii.
@@ -123,11 +115,16 @@ class DirectParser(Parser):
         tight_scale: float | None = 1.25,
         tight_min_score: float = 3.0,
         max_spill: float = 1.0,
+        close_scale: float | None = 1.1,
+        min_rivals: int = 17,
+        doubt_score: float = 10.0,
         min_presence: float = 0.2,
         min_score: float = 2.75,
         min_silhouette_score: float = 1.5,
         peak_weight: float = 10.0,
         overclaim_weight: float = 4.0,
+        max_spread: float = 20.0,
+        min_silhouette_confidence: float = 0.5,
         refine: bool = True,
         refine_scale: float = 1.5,
         mask_scale: float = 1.25,
@@ -162,11 +159,16 @@ class DirectParser(Parser):
         self.tight_scale = float(tight_scale) if tight_scale else None
         self.tight_min_score = float(tight_min_score)
         self.max_spill = float(max_spill)
+        self.close_scale = float(close_scale) if close_scale else None
+        self.min_rivals = int(min_rivals)
+        self.doubt_score = float(doubt_score)
         self.min_presence = float(min_presence)
         self.min_score = float(min_score)
         self.min_silhouette_score = float(min_silhouette_score)
         self.peak_weight = float(peak_weight)
         self.overclaim_weight = float(overclaim_weight)
+        self.max_spread = float(max_spread)
+        self.min_silhouette_confidence = float(min_silhouette_confidence)
         self.refine = bool(refine)
         self.refine_scale = float(refine_scale)
         self.mask_scale = float(mask_scale)
@@ -188,45 +190,27 @@ class DirectParser(Parser):
         self.gate = dict(gate or {})
         self.geometry = dict(geometry or {})
         self.silhouette = dict(silhouette or {})
-        self._cut = _logit(self.mask_threshold)  # the threshold on the segmentation's logits
-        self._limb_cut = _logit(limb_threshold)
+        self._cut = evidence.logit(self.mask_threshold)  # the threshold on the segmentation's logits
+        self._limb_cut = evidence.logit(limb_threshold)
         self.stats = {"images": 0, "pose": 0, "silhouette": 0, "second_pass": 0, "third_pass": 0, "subject_pass": 0,
-                      "trimmed": 0, "wide_pass": 0}
-        self._magnitude: tuple[np.ndarray, np.ndarray] | None = None
+                      "trimmed": 0, "wide_pass": 0, "close_pass": 0}
+        self._picture_cues: PictureCues | None = None
         self._model: PoseLandmarkModel | None = PoseLandmarkModel(threads=threads)
 
-    def _contrast(self, picture: np.ndarray, person: np.ndarray) -> float:
-        """``silhouette.boundary_contrast`` of the person mask (the gradient once per picture)."""
-        cached = self._magnitude
-        if cached is None or cached[0] is not picture or cached[1].shape != person.shape:
-            import cv2
-
-            grey = cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY).astype(np.float32)
-            if grey.shape != person.shape:
-                grey = cv2.resize(grey, (person.shape[1], person.shape[0]), interpolation=cv2.INTER_AREA)
-            cached = (picture, silhouette.gradient_magnitude(grey))
-            self._magnitude = cached
-        return silhouette.boundary_contrast(cached[1], person)
-
-    def _stands_out(self, picture: np.ndarray, person: np.ndarray) -> bool:
-        """Do the picture's colours inside the mask differ enough from those outside it?"""
-        if picture.shape[:2] != person.shape:
-            import cv2
-
-            picture = cv2.resize(picture, (person.shape[1], person.shape[0]), interpolation=cv2.INTER_AREA)
-        return silhouette.colour_overlap(picture, person) <= self.max_colour_overlap
+    def _cues(self, picture: np.ndarray) -> PictureCues:
+        """The picture's image cues, kept while the same picture is judged."""
+        if self._picture_cues is None or self._picture_cues.rgb is not picture:
+            self._picture_cues = PictureCues(picture)
+        return self._picture_cues
 
     def person_score(self, out: PoseOutput) -> float:
-        """How sure a pass is that it saw a person: the presence score's logit, plus
-        ``peak_weight`` x the landmarks' mean heatmap peak, plus ``overclaim_weight`` x the body
-        landmarks' mean (peak - visibility). A skeleton hallucinated on a van has weak peaks while
-        the model calls its limbs visible; a real person's limbs are sharply located or hidden."""
-        score = _logit(out.presence)
-        if out.peaks is not None:
-            peaks, visible = out.peaks[:33], out.landmarks[:33, 2]
-            score += self.peak_weight * float(np.mean(peaks))
-            score += self.overclaim_weight * float(np.mean(peaks[11:] - visible[11:]))
-        return score
+        """How sure a pass is that it saw a person (``evidence.person_score``): a skeleton
+        hallucinated on a van has weak heatmap peaks while the model calls its limbs visible."""
+        return evidence.person_score(out.presence, out.peaks, out.landmarks[:, 2], self.peak_weight,
+                                     self.overclaim_weight)
+
+    def _spread(self, out: PoseOutput) -> float:
+        return 0.0 if out.heatmaps is None else evidence.heatmap_spread(out.heatmaps)
 
     def _unsure(self, out: PoseOutput, min_score: float | None = None) -> str | None:
         """Why a pass's person is not believed (presence or person score too low), or None."""
@@ -236,6 +220,10 @@ class DirectParser(Parser):
         least = self.min_score if min_score is None else min_score
         if score < least:
             return f"no person: person score {score:.2f} < {least:.2f} (presence {out.presence:.2f})"
+        spread = self._spread(out)
+        if spread > self.max_spread:
+            return (f"no person: landmarks not located (heatmap spread {spread:.1f} > {self.max_spread:.1f} cells, "
+                    f"person score {score:.2f})")
         return None
 
     def _judge(self, out: PoseOutput, picture: np.ndarray,
@@ -263,36 +251,35 @@ class DirectParser(Parser):
         if not parts.any():
             return None, "no person: the person mask lies off the skeleton"
         person = out.mask_logits > self._cut
-        contrast = self._contrast(picture, person)
+        cues = self._cues(picture)
+        contrast = cues.contrast(person)
         if contrast < self.min_contrast:
             return None, f"person mask not on image edges (contrast {contrast:.2f} < {self.min_contrast:.2f})"
-        if not self._stands_out(picture, person):
+        if cues.colour_overlap(person) > self.max_colour_overlap:
             return None, "person mask like its surroundings"
         return parts, ""
 
-    def _silhouette(self, out: PoseOutput, picture: np.ndarray) -> np.ndarray | None:
+    def _silhouette(self, out: PoseOutput, picture: np.ndarray) -> tuple[np.ndarray | None, str]:
+        """A pass's map from its silhouette, or None and, when the mask was a standing silhouette
+        refused for its evidence (heatmap spread, mask confidence), why (for the no_person reason)."""
         if out.presence < self.min_silhouette_presence or self.person_score(out) < self.min_silhouette_score:
-            return None
+            return None, ""
         person = out.mask_logits > self._cut
         if silhouette.silhouette_check(person, **self.silhouette) is not None:
-            return None
-        if self._contrast(picture, person) < self.min_silhouette_contrast or not self._stands_out(picture, person):
-            return None
+            return None, ""
+        spread = self._spread(out)
+        if spread > self.max_spread:
+            return None, f"heatmap spread {spread:.1f} > {self.max_spread:.1f}"
+        confidence = evidence.mask_confidence(out.mask_logits, self._cut)
+        if confidence < self.min_silhouette_confidence:
+            return None, f"mask confidence {confidence:.2f} < {self.min_silhouette_confidence:.2f}"
+        cues = self._cues(picture)
+        if cues.contrast(person) < self.min_silhouette_contrast:
+            return None, ""
+        if cues.colour_overlap(person) > self.max_colour_overlap:
+            return None, ""
         parts = silhouette.silhouette_parts(person)
-        return parts if parts.any() else None
-
-    def _mask_region(self, out: PoseOutput, image_size: tuple[int, int]) -> tuple[float, float, float] | None:
-        """The region around a pass's person mask (image pixels) when it frames the person
-        noticeably tighter than the first region did, else None."""
-        mh, mw = out.mask_logits.shape
-        h, w = image_size
-        roi = mask_roi(out.mask_logits > self._cut, self.mask_scale)
-        if roi is None:
-            return None
-        cx, cy, side = roi[0] * w / mw, roi[1] * h / mh, roi[2] * max(w / mw, h / mh)
-        if side < 0.05 * max(h, w) or side > 0.8 * self.scale * max(h, w):
-            return None
-        return cx, cy, side
+        return (parts, "") if parts.any() else (None, "")
 
     def _parse_picture(self, im: np.ndarray) -> tuple[np.ndarray | None, str, str, PoseOutput | None]:
         """(parts at the mask's size or None, reason, source, the pass used) for a trimmed picture,
@@ -302,31 +289,24 @@ class DirectParser(Parser):
         parts, reason, source, out = self._find(im)
         h, w = im.shape[:2]
         if (
-            source == "pose"
+            out is not None
+            and source == "pose"
             and self.max_offset < 0.5
             and len(framing.crop_regions(h, w, self.scale)) == 1
             and subject.centre_offset(out.landmarks, w) > self.max_offset
         ):
             self.stats["subject_pass"] += 1
-            model = self._model
             hidden = subject.hide(im, self._core(out, w, h))
-            mask_size = out.mask_logits.shape
-            other = model.run(hidden, framing.crop_regions(h, w, self.scale)[0], mask_size)
-            self._magnitude = None
+            mh, mw = out.mask_logits.shape
+            other = self._run_model().run(hidden, framing.crop_regions(h, w, self.scale)[0], (mh, mw))
             parts2, _ = self._judge(other, hidden)
-            self._magnitude = None
             if parts2 is not None and subject.is_subject(out.landmarks, other.landmarks, w):
                 return parts2, "", "pose", other
         return parts, reason, source, out
 
     @staticmethod
-    def _in_mask(out: PoseOutput, w: int, h: int) -> np.ndarray:
-        """A pass's landmarks in the pixels of its mask."""
-        mh, mw = out.mask_logits.shape
-        lm = out.landmarks[:33].copy()
-        lm[:, 0] *= mw / w
-        lm[:, 1] *= mh / h
-        return lm
+    def _in_mask(out: PoseOutput, w: int, h: int) -> np.ndarray:  # a pass's landmarks in its mask's pixels
+        return subject.scaled(out.landmarks[:33], out.mask_logits.shape, (h, w))
 
     def _core(self, out: PoseOutput, w: int, h: int) -> np.ndarray:
         """A pass's body alone: its part map within ``core_distance`` radii of the bones."""
@@ -336,10 +316,40 @@ class DirectParser(Parser):
                     **self.geometry, "max_distance": self.core_distance}
         return pose_geometry.part_map(lm, out.mask_logits, **geometry)
 
+    def _closer(self, im: np.ndarray, parts: np.ndarray, tight: PoseOutput,
+                mask_size: tuple[int, int]) -> tuple[np.ndarray, str, str, PoseOutput]:
+        """The tight pass's map or, when its heatmaps show two people (``min_rivals`` rival peaks)
+        and its person score is under ``doubt_score``, the crop's framed closer still
+        (``close_scale``) if surer: the box's own person fills more of the input, a neighbour less."""
+        if (
+            self.close_scale is None
+            or tight.heatmaps is None
+            or self.person_score(tight) >= self.doubt_score
+            or subject.rival_peaks(tight.heatmaps) < self.min_rivals
+        ):
+            return parts, "", "pose", tight
+        self.stats["close_pass"] += 1
+        close = self._framed(im, self.close_scale, mask_size)
+        parts2, _ = self._judge(close, im, self.tight_min_score)
+        if parts2 is not None and self.person_score(close) > self.person_score(tight):
+            return parts2, "", "pose", close
+        return parts, "", "pose", tight
+
+    def _run_model(self) -> PoseLandmarkModel:
+        if self._model is None:
+            raise RuntimeError("parser is closed")
+        return self._model
+
+    def _framed(self, im: np.ndarray, scale: float, mask_size: tuple[int, int]) -> PoseOutput:
+        """One pass over the crop framed at ``scale`` (the most confident square of a wide frame)."""
+        model = self._run_model()
+        h, w = im.shape[:2]
+        runs = [model.run(im, roi, mask_size) for roi in framing.crop_regions(h, w, scale)]
+        return max(runs, key=lambda o: o.presence)
+
     def _find(self, im: np.ndarray) -> tuple[np.ndarray | None, str, str, PoseOutput | None]:
         """(parts at the mask's size or None, reason, source, the pass used): the passes above."""
-        model = self._model
-        self._magnitude = None
+        model = self._run_model()
         h, w = im.shape[:2]
         mask_size = (h, w)
         if self.max_height > 0 and h > self.max_height:
@@ -348,14 +358,12 @@ class DirectParser(Parser):
         if self.tight_scale:
             # The person framed tight first: the landmarks (wrists, elbows) are located better on
             # a bigger person; believed only when sure, else the usual passes below decide.
-            runs = [model.run(im, roi, mask_size) for roi in framing.crop_regions(h, w, self.tight_scale)]
-            tight = max(runs, key=lambda o: o.presence)
+            tight = self._framed(im, self.tight_scale, mask_size)
             parts, _ = self._judge(tight, im, self.tight_min_score)
             if parts is not None and subject.spill(parts, self._in_mask(tight, w, h)) <= self.max_spill:
-                return parts, "", "pose", tight
+                return self._closer(im, parts, tight, mask_size)
             self.stats["wide_pass"] += 1
-        runs = [model.run(im, roi, mask_size) for roi in framing.crop_regions(h, w, self.scale)]
-        first = max(runs, key=lambda o: o.presence)
+        first = self._framed(im, self.scale, mask_size)
         parts, reason = self._judge(first, im)
         if parts is not None:
             return parts, "", "pose", first
@@ -365,28 +373,31 @@ class DirectParser(Parser):
             if roi is not None and roi[2] >= 0.05 * max(h, w):
                 self.stats["second_pass"] += 1
                 second = model.run(im, roi, mask_size)
-                parts2, reason2 = self._judge(second, im)
-                if parts2 is not None:
-                    return parts2, "", "pose", second
-                tried.append((second, reason2))
+                parts, reason = self._judge(second, im)
+                if parts is not None:
+                    return parts, "", "pose", second
+                tried.append((second, reason))
             # The segmentation often outlines a small person the landmarks missed: frame it.
             best = max(tried, key=lambda t: t[0].presence)[0]
-            roi = self._mask_region(best, (h, w))
+            roi = framing.mask_region(best.mask_logits > self._cut, (h, w), self.mask_scale,
+                                      0.8 * self.scale * max(h, w))
             if roi is not None:
                 self.stats["third_pass"] += 1
                 third = model.run(im, roi, mask_size)
-                parts3, reason3 = self._judge(third, im)
-                if parts3 is not None:
-                    return parts3, "", "pose", third
-                tried.append((third, reason3))
+                parts, reason = self._judge(third, im)
+                if parts is not None:
+                    return parts, "", "pose", third
+                tried.append((third, reason))
+        refused = ""
         if self.silhouette_fallback:
             for out, _ in sorted(tried, key=lambda t: -t[0].presence):
-                parts = self._silhouette(out, im)
+                parts, why = self._silhouette(out, im)
                 if parts is not None:
                     return parts, "", "silhouette", out
+                refused = refused or why
         # The reason of the most confident pass: the one that came nearest to a person.
         out, reason = max(tried, key=lambda t: t[0].presence)
-        return None, reason, "", out
+        return None, f"{reason}; standing silhouette refused: {refused}" if refused else reason, "", out
 
     def parse(self, rgb: np.ndarray) -> ParseResult:
         """Parse one H x W x 3 uint8 RGB image (grey and RGBA are accepted and converted).
@@ -405,30 +416,20 @@ class DirectParser(Parser):
             return ParseResult(None, f"no person: image {w} x {h} px, a person needs {self.min_height} px "
                                      f"of height and {self.min_size} of width")
         top, bottom, left, right = framing.content_box(im) if self.trim else (0, h, 0, w)
-        if (top, bottom, left, right) != (0, h, 0, w):
-            self.stats["trimmed"] += 1
+        self.stats["trimmed"] += (top, bottom, left, right) != (0, h, 0, w)
         picture = im[top:bottom, left:right]
-        if min(picture.shape[:2]) < self.min_size or picture.shape[0] < self.min_height:
-            ph, pw = picture.shape[:2]
+        ph, pw = picture.shape[:2]
+        if min(ph, pw) < self.min_size or ph < self.min_height:
             return ParseResult(None, f"no person: picture {pw} x {ph} px, a person needs {self.min_height} px "
                                      f"of height and {self.min_size} of width")
         parts, reason, source, out = self._parse_picture(np.ascontiguousarray(picture))
-        self._magnitude = None
+        self._picture_cues = None
         score = out.presence if out is not None else 0.0
-        if parts is None:
+        if parts is None or out is None:
             return ParseResult(None, reason, "", score)
         quality = self.quality(parts, out)
-        ph, pw = picture.shape[:2]
-        if parts.shape != (ph, pw):
-            import cv2
-
-            parts = cv2.resize(parts, (pw, ph), interpolation=cv2.INTER_NEAREST)
-        if parts.shape != (h, w):
-            full = np.zeros((h, w), dtype=np.uint8)
-            full[top:bottom, left:right] = parts
-            parts = full
         self.stats[source] += 1
-        return ParseResult(parts, "", source, score, quality)
+        return ParseResult(framing.place(parts, (top, bottom, left, right), (h, w)), "", source, score, quality)
 
     def quality(self, parts: np.ndarray, out: PoseOutput) -> float | None:
         """``quality.part_quality`` of a pass's map, its person mask and its person score."""

@@ -78,3 +78,40 @@ def crop_regions(
     n = min(max(2, int(np.ceil((width - height) / (step * height))) + 1), max(2, int(max_regions)))
     centres = np.linspace(half, width - half, n)
     return [(float(cx), height / 2.0, side) for cx in centres]
+
+
+def mask_region(
+    person: np.ndarray, image_size: tuple[int, int], mask_scale: float, max_side: float
+) -> tuple[float, float, float] | None:
+    """The square region ``(cx, cy, side)`` in image pixels around a person mask (boolean, at the
+    mask's size, which may be smaller than the image's ``(h, w)``): ``mask_scale`` x the mask
+    box's longer side. None when the mask is empty, the region under 5 % of the image's longer
+    side, or over ``max_side`` (it would frame the person no tighter than the first region)."""
+    from .pose import mask_roi
+
+    mh, mw = person.shape
+    h, w = image_size
+    roi = mask_roi(person, mask_scale)
+    if roi is None:
+        return None
+    cx, cy, side = roi[0] * w / mw, roi[1] * h / mh, roi[2] * max(w / mw, h / mh)
+    if side < 0.05 * max(h, w) or side > max_side:
+        return None
+    return cx, cy, side
+
+
+def place(parts: np.ndarray, box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
+    """A part map of the picture inside ``box`` (``content_box``'s top, bottom, left, right; the
+    map at any size) back in the whole image of ``size`` (h, w): resized to the box (nearest
+    label), the bars left background."""
+    top, bottom, left, right = box
+    ph, pw = bottom - top, right - left
+    if parts.shape != (ph, pw):
+        import cv2
+
+        parts = cv2.resize(parts, (pw, ph), interpolation=cv2.INTER_NEAREST)
+    if parts.shape == size:
+        return parts
+    full = np.zeros(size, dtype=np.uint8)
+    full[top:bottom, left:right] = parts
+    return full

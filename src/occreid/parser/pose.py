@@ -183,6 +183,8 @@ class PoseOutput:
     roi: tuple[float, float, float]
     #: each landmark's heatmap peak (0..1, ``refine_with_heatmaps``); None without refinement.
     peaks: np.ndarray | None = None
+    #: the 64 x 64 x 39 heatmap logits (how spread each landmark's evidence is); None without refinement.
+    heatmaps: np.ndarray | None = None
 
 
 class PoseLandmarkModel:
@@ -271,7 +273,7 @@ class PoseLandmarkModel:
             back = (np.vstack([matrix, [0, 0, 1]]) @ scale)[:2]
         mask = cv2.warpAffine(seg, back, (mw, mh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=-20.0)
-        return PoseOutput(lm, presence, mask, roi, peaks)
+        return PoseOutput(lm, presence, mask, roi, peaks, heat)
 
     def close(self) -> None:
         """Drop the interpreter."""

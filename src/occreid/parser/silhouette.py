@@ -197,3 +197,33 @@ def colour_overlap(rgb: np.ndarray, person: np.ndarray, levels: int = 4) -> floa
     if inside.sum() == 0 or outside.sum() == 0:
         return 1.0
     return float(np.minimum(inside / inside.sum(), outside / outside.sum()).sum())
+
+
+class PictureCues:
+    """``boundary_contrast`` and ``colour_overlap`` of one picture against person masks of any
+    size (the masks may be smaller than the picture): the gradient is computed once per size."""
+
+    def __init__(self, rgb: np.ndarray) -> None:
+        self.rgb = rgb
+        self._magnitude: dict[tuple[int, int], np.ndarray] = {}
+
+    def _resized(self, image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        if image.shape[:2] == shape:
+            return image
+        import cv2
+
+        return cv2.resize(image, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+
+    def contrast(self, person: np.ndarray) -> float:
+        """``boundary_contrast`` of the mask ``person`` on the picture."""
+        shape = (int(person.shape[0]), int(person.shape[1]))
+        if shape not in self._magnitude:
+            import cv2
+
+            grey = cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+            self._magnitude[shape] = gradient_magnitude(self._resized(grey, shape))
+        return boundary_contrast(self._magnitude[shape], person)
+
+    def colour_overlap(self, person: np.ndarray) -> float:
+        """``colour_overlap`` of the picture's colours inside and outside ``person``."""
+        return colour_overlap(self._resized(self.rgb, (int(person.shape[0]), int(person.shape[1]))), person)
