@@ -142,3 +142,17 @@ def test_occreids_imagefolder_gives_the_inputs_classes_and_samples(trees, torchv
     classes, index = find_classes(trees[name])
     made = torchvision.make_dataset(str(trees[name]), index, extensions=torchvision.IMG_EXTENSIONS)
     assert made == ds.samples and classes == original.classes
+
+
+def test_generate_prints_the_note_for_a_folder_output_only(trees, tmp_path):
+    """The user who would call ImageFolder(OUT) next reads how not to at the end of generate (merge
+    prints the same line), and only for a folder output."""
+    from harness import cli
+
+    res = cli("generate", str(trees["in"]), "--out", str(tmp_path / "occ"), "--parser", BOX, "--layout", "folder",
+              "-j", "1")
+    assert res.returncode == 0, res.stderr
+    assert "occreid.imagefolder.ImageFolder" in " ".join(res.stdout.split())
+    res = cli("generate", str(shared_dataset("market1501-mini")), "--out", str(tmp_path / "occ_market"), "--parser", BOX, "-j", "1")
+    assert res.returncode == 0, res.stderr
+    assert "ImageFolder" not in res.stdout

@@ -31,6 +31,7 @@ from .console import fail as _fail
 from .cores import usable_cores
 from .datasets import DATASETS
 from .engines import ENGINES
+from .imagefolder import imagefolder_note
 from .images import MAX_FILE_BYTES, MAX_PIXELS
 from .occlusion import DONOR_SPLITS, FILLS, PART_CHOICES, PRESETS, SHAPES, preset_params
 from .parser import PARSERS, ParserError, options_from_cli
@@ -310,11 +311,12 @@ def _notes(cfg: GenerateConfig, result) -> list[str]:
         if shard is not None:
             notes.append(f"all {shard.count} shards done: merged")
         notes.append(f"manifest: {output / '_occreid' / 'manifest.csv'}")
+        notes.append(imagefolder_note(output) or "")
     else:
         left = ", ".join(f"{i}/{shard.count}" for i in result.waiting[:8]) + (" ..." if len(result.waiting) > 8 else "")
         notes.append(f"shard {shard} done; waiting for {len(result.waiting)} of {shard.count} ({left}): the last to "
                      f"finish writes the manifest (or run occreid merge {output})")
-    return notes
+    return [n for n in notes if n]
 
 
 @click.command()
@@ -336,5 +338,8 @@ def merge(output):
         warn(w, "labels would be misread")
     print_table(summary_table(result.summary, f"occreid merge: {result.count} shards of {output}"))
     out.print(f"manifest: {output / '_occreid' / 'manifest.csv'}")
+    note = imagefolder_note(output)
+    if note:
+        out.print(Text(note))
     if result.unusable:
         sys.exit(EXIT_UNUSABLE)

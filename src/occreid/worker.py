@@ -73,10 +73,7 @@ class Worker:
     (with the donor bank when the shape pastes other images of the dataset). ``threads``: the
     parser's threads when the engine decides them (a Ray actor has one CPU)."""
 
-    def __init__(self, plan: RunPlan | GenerateConfig, layout: str | None = None, parser=None,
-                 threads: int | None = None):
-        if not isinstance(plan, RunPlan):  # a config alone (bench's cells): planned here, without donors
-            plan = RunPlan.build(plan, layout or "")
+    def __init__(self, plan: RunPlan, parser=None, threads: int | None = None):
         self.plan = plan
         self.config = plan.config
         self.roles, self.params, self.tree = plan.roles, plan.params, plan.tree

@@ -24,6 +24,7 @@ import numpy as np
 from ..config import GenerateConfig
 from ..datasets import read_dataset
 from ..evaluation.protocols import FeatureTable, evaluation_records, settings
+from ..plan import RunPlan
 from ..saved import RunFileError, part_map_path, read_part_map, read_run
 from ..status import Status
 from ..worker import Worker
@@ -164,7 +165,7 @@ def _make_cell(cfg, ds, cell, chosen, records, occluded, digests, parser, work, 
     folder = work / hashlib.sha1(cell.name.encode()).hexdigest()[:16]
     gen = GenerateConfig(input=Path(cfg.dataset), output=folder, layout=ds.layout, seed=cell.seed, parser=parser,
                          occlusion=cell_params(cell.severity), parts_from=Path(cfg.parts_from))
-    worker = Worker(gen, ds.layout, parser=_NoParser())
+    worker = Worker(RunPlan.build(gen, ds.layout), parser=_NoParser())
     worker.occluder = occluder_for(cell.part, cell.severity)
     cell_digests, paths, rows = dict(digests), {}, []
     for i in range(0, len(occluded), _CHUNK):
