@@ -131,6 +131,7 @@ def body_capsules(
     hip_outset: float = 0.25,
     hand_reach: float = 1.3,
     arm_visibility: float | None = None,
+    max_knee_rise: float | None = 0.25,
 ) -> list[Capsule]:
     """The body model: a list of ``(label, kind, points, radius_px)``.
 
@@ -151,6 +152,13 @@ def body_capsules(
     the forearm beyond the wrist when the knuckles are not seen); the lower leg through the foot
     (heel to toes). A forearm is drawn only with its upper arm: a forearm whose elbow the model
     calls hidden is, in side views, mostly the far arm behind the body.
+
+    Legs the picture does not show are not drawn. MediaPipe always returns a whole skeleton: on a
+    head-and-shoulders or upper-body crop it squeezes hips, knees and ankles into the torso's
+    pixels, often folding the thighs up, and the mask there (the torso's clothes) would rescue
+    them. So a thigh whose knee lies more than ``max_knee_rise`` x the torso length above its hip
+    (a pedestrian's knees are below the hips) is dropped with its lower leg (None: no check), and
+    the mask-support rescue needs the bone's far landmark inside the mask's image.
     """
     lm = check_landmarks(landmarks)
     r = dict(DEFAULT_RADII)
@@ -202,11 +210,14 @@ def body_capsules(
         on[ok] = mask[y[ok], x[ok]] > mask_threshold
         return float(on.mean())
 
+    def inside(p: np.ndarray) -> bool:
+        return mask is not None and 0 <= p[0] < mask.shape[1] and 0 <= p[1] < mask.shape[0]
+
     def limb(label: int, kind: str, i: int, j: int, rescue: bool = False, flat: bool = False) -> bool:
         a, end = xy[i], xy[j]
         least = arm_visibility if label in (UPPER_ARMS, LOWER_ARMS) and arm_visibility is not None else min_visibility
         visible = vis[i] >= least and vis[j] >= least
-        if not visible and rescue and leg_mask_support is not None:
+        if not visible and rescue and leg_mask_support is not None and inside(end):
             visible = support(a, end) >= leg_mask_support
         if visible:
             caps.append((label, "limb" if flat else "segment", np.stack([a, end]), r[kind] * tl))
@@ -230,11 +241,32 @@ def body_capsules(
         (LEFT_HIP, LEFT_KNEE, LEFT_ANKLE, LEFT_HEEL, LEFT_FOOT),
         (RIGHT_HIP, RIGHT_KNEE, RIGHT_ANKLE, RIGHT_HEEL, RIGHT_FOOT),
     ):
+        if max_knee_rise is not None and xy[kn, 1] < xy[hp, 1] - max_knee_rise * tl:
+            continue  # a thigh folded up: an extrapolated leg, not a pedestrian's
         thigh = limb(UPPER_LEGS, "upper_leg", hp, kn, rescue=True, flat=True)
         if thigh and limb(LOWER_LEGS, "lower_leg", kn, an, rescue=True):
             if vis[ft] >= min_visibility or vis[an] >= min_visibility:
                 caps.append((LOWER_LEGS, "segment", np.stack([xy[he], xy[ft]]), r["foot"] * tl))
+    if mask is not None and not any(c[0] == UPPER_LEGS for c in caps):
+        caps[0] = (TORSO, "polygon", torso_to_edge(quad, up, mask > mask_threshold), caps[0][3])
     return caps
+
+
+def torso_to_edge(quad: np.ndarray, up: np.ndarray, person: np.ndarray) -> np.ndarray:
+    """The torso quadrilateral (shoulder corners, then hip corners) run down to the picture's
+    bottom edge when the person does (``person``: the boolean mask) below the hips: a crop without
+    legs (head and shoulders, upper body) shows the torso down to its edge, and the hips MediaPipe
+    extrapolates lie inside it. Otherwise (the person ends above the edge) unchanged."""
+    h, w = person.shape
+    x0, x1 = sorted((int(np.floor(quad[2, 0])), int(np.floor(quad[3, 0]))))
+    x0, x1 = max(0, x0), min(w, x1 + 1)
+    down = -up
+    if x1 <= x0 or down[1] < 0.5 or not person[h - 1, x0:x1].any():
+        return quad
+    out = quad.copy()
+    for k in (2, 3):
+        out[k] = quad[k] + down * max(0.0, (h - quad[k, 1]) / down[1])
+    return out
 
 
 def joints(caps: list[Capsule]) -> list[tuple[int, int, np.ndarray, np.ndarray]]:

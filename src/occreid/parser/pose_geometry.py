@@ -61,6 +61,7 @@ def part_map(
     hip_outset: float = 0.25,
     hand_reach: float = 1.3,
     arm_visibility: float | None = None,
+    max_knee_rise: float | None = 0.25,
     limb_threshold: float | None = None,
     arms_in_front: bool = True,
     front_reach: float = 1.5,
@@ -77,8 +78,8 @@ def part_map(
         max_distance: person pixels farther than this many radii from every capsule are
             background (a second person, a bag, a bicycle).
         radii: overrides of ``DEFAULT_RADII`` (fractions of the torso length).
-        leg_mask_support, head_scale, head_min, head_max, shoulder_inset, hip_outset: the body
-            model, see ``body_capsules``.
+        leg_mask_support, head_scale, head_min, head_max, shoulder_inset, hip_outset,
+            max_knee_rise: the body model, see ``body_capsules``.
         limb_threshold: a lower threshold for the ends of the limbs: pixels with ``mask >
             limb_threshold`` inside a lower arm's (hand included) or lower leg's (foot included)
             capsule are person too (the segmentation is blurred across a thin forearm or shin and
@@ -118,6 +119,7 @@ def part_map(
         hip_outset=hip_outset,
         hand_reach=hand_reach,
         arm_visibility=arm_visibility,
+        max_knee_rise=max_knee_rise,
     )
     if not caps:
         return out
