@@ -43,11 +43,31 @@ def test_hidden_legs_whose_far_end_is_outside_are_not_rescued_by_the_mask():
     assert leg_labels(lm, mask) > 0
 
 
-def test_hidden_legs_inside_a_full_mask_are_still_rescued():
-    # Small pedestrians: the model calls plainly visible legs hidden; the mask rescues them.
+def legs_mask() -> np.ndarray:
+    """A standing person's mask: the body down to the hips, then two legs to the bottom edge."""
+    mask = np.zeros((200, 100), np.float32)
+    mask[:105, 30:70] = 1.0
+    mask[100:, 36:48] = mask[100:, 52:64] = 1.0
+    return mask
+
+
+def test_hidden_legs_on_the_mask_are_still_rescued():
+    # Small pedestrians: the model calls plainly visible legs hidden; the mask rescues them, feet
+    # standing on the bottom edge included.
     lm = standing()
     lm[25:33, 2] = 0.1
-    assert leg_labels(lm, np.ones((200, 100), np.float32)) > 0
+    assert leg_labels(lm, legs_mask()) > 0
+
+
+def test_hidden_legs_on_a_torso_cut_off_by_the_bottom_edge_are_not_rescued():
+    # An upper-body crop: the model squeezes hidden legs into the picture, onto the torso's
+    # clothes, which cross the bottom edge far wider than two feet.
+    lm = standing()
+    lm[25:33, 2] = 0.1
+    mask = np.zeros((200, 100), np.float32)
+    mask[:, 25:75] = 1.0
+    assert leg_labels(lm, mask) == 0
+    assert int(np.isin(pose_geometry.part_map(lm, mask, cut_width=None), LEGS).sum()) > 0
 
 
 def test_thighs_folded_up_into_the_torso_are_not_drawn():

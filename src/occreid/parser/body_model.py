@@ -132,6 +132,7 @@ def body_capsules(
     hand_reach: float = 1.3,
     arm_visibility: float | None = None,
     max_knee_rise: float | None = 0.25,
+    cut_width: float | None = 0.75,
 ) -> list[Capsule]:
     """The body model: a list of ``(label, kind, points, radius_px)``.
 
@@ -158,7 +159,10 @@ def body_capsules(
     pixels, often folding the thighs up, and the mask there (the torso's clothes) would rescue
     them. So a thigh whose knee lies more than ``max_knee_rise`` x the torso length above its hip
     (a pedestrian's knees are below the hips) is dropped with its lower leg (None: no check), and
-    the mask-support rescue needs the bone's far landmark inside the mask's image.
+    the mask-support rescue needs the bone's far landmark inside the mask's image and is refused
+    when the person mask crosses the picture's bottom edge wider than ``cut_width`` x the torso
+    length (a torso cut off by the edge; feet standing on it are narrower): the mask under such
+    "legs" is the torso's (None: no check).
     """
     lm = check_landmarks(landmarks)
     r = dict(DEFAULT_RADII)
@@ -210,6 +214,11 @@ def body_capsules(
         on[ok] = mask[y[ok], x[ok]] > mask_threshold
         return float(on.mean())
 
+    # A torso cut off by the picture's bottom edge: the person mask crosses it wider than
+    # ``cut_width`` x the torso length (feet on the edge are narrower). Its "legs" are on the torso.
+    cut_torso = mask is not None and cut_width is not None and \
+        float(np.count_nonzero(mask[-1] > mask_threshold)) >= cut_width * tl
+
     def inside(p: np.ndarray) -> bool:
         return mask is not None and 0 <= p[0] < mask.shape[1] and 0 <= p[1] < mask.shape[0]
 
@@ -217,7 +226,7 @@ def body_capsules(
         a, end = xy[i], xy[j]
         least = arm_visibility if label in (UPPER_ARMS, LOWER_ARMS) and arm_visibility is not None else min_visibility
         visible = vis[i] >= least and vis[j] >= least
-        if not visible and rescue and leg_mask_support is not None and inside(end):
+        if not visible and rescue and leg_mask_support is not None and inside(end) and not cut_torso:
             visible = support(a, end) >= leg_mask_support
         if visible:
             caps.append((label, "limb" if flat else "segment", np.stack([a, end]), r[kind] * tl))

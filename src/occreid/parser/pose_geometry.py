@@ -62,6 +62,7 @@ def part_map(
     hand_reach: float = 1.3,
     arm_visibility: float | None = None,
     max_knee_rise: float | None = 0.25,
+    cut_width: float | None = 0.75,
     limb_threshold: float | None = None,
     arms_in_front: bool = True,
     front_reach: float = 1.5,
@@ -79,7 +80,7 @@ def part_map(
             background (a second person, a bag, a bicycle).
         radii: overrides of ``DEFAULT_RADII`` (fractions of the torso length).
         leg_mask_support, head_scale, head_min, head_max, shoulder_inset, hip_outset,
-            max_knee_rise: the body model, see ``body_capsules``.
+            max_knee_rise, cut_width: the body model, see ``body_capsules``.
         limb_threshold: a lower threshold for the ends of the limbs: pixels with ``mask >
             limb_threshold`` inside a lower arm's (hand included) or lower leg's (foot included)
             capsule are person too (the segmentation is blurred across a thin forearm or shin and
@@ -120,6 +121,7 @@ def part_map(
         hand_reach=hand_reach,
         arm_visibility=arm_visibility,
         max_knee_rise=max_knee_rise,
+        cut_width=cut_width,
     )
     if not caps:
         return out
