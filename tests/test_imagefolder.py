@@ -153,6 +153,7 @@ def test_generate_prints_the_note_for_a_folder_output_only(trees, tmp_path):
               "-j", "1")
     assert res.returncode == 0, res.stderr
     assert "occreid.imagefolder.ImageFolder" in " ".join(res.stdout.split())
-    res = cli("generate", str(shared_dataset("market1501-mini")), "--out", str(tmp_path / "occ_market"), "--parser", BOX, "-j", "1")
+    res = cli("generate", str(shared_dataset("market1501-mini")), "--out", str(tmp_path / "occ_market"),
+              "--parser", BOX, "-j", "1")
     assert res.returncode == 0, res.stderr
     assert "ImageFolder" not in res.stdout
