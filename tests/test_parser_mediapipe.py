@@ -396,3 +396,25 @@ def test_parsing_is_deterministic_across_processes(parser, real_results):
         [sys.executable, "-c", code, *map(str, files)], capture_output=True, text=True, timeout=120, check=True
     )
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == here
+
+
+def test_folded_legs_are_implausible_not_small_and_the_reason_has_no_negative_span():
+    """Ankles above the hips on a full-size torso: the skeleton is wrong, not the person small (the
+    same crops are refused as before; only the reason changes)."""
+    lm = standing_landmarks(scale=0.35, dx=40, dy=100)  # a person of a third of the crop: plausible as it stands
+    mask = body_mask(lm)
+    assert pg.sanity_check(lm, mask, H, W) is None
+    hips_y = (lm[23, 1] + lm[24, 1]) / 2
+    folded = lm.copy()
+    folded[25:33, 1] = hips_y - 10  # knees, ankles, heels and toes drawn up above the hips
+    reason = pg.sanity_check(folded, mask, H, W)
+    assert reason == "skeleton implausible: ankles above the hips"
+    text = pg.describe(reason, folded, mask)
+    assert text.startswith(reason + " (the lower ankle 10 px above them, torso ")
+    # a tiny person whose ankles were extrapolated above the face: the torso alone, no "-N px" span
+    tiny = standing_landmarks(scale=0.15, dx=50, dy=200)
+    tiny[27:29, 1] = tiny[0:11, 1].min() - 5
+    text = pg.describe("person too small", tiny, mask)
+    assert "head to ankles" not in text and text.startswith("person too small (torso ")
+    full = pg.describe("person too small", standing_landmarks(scale=0.15, dx=50, dy=200), mask)
+    assert "head to ankles" in full

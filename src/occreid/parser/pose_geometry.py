@@ -204,7 +204,8 @@ def sanity_check(
       ``max_torso`` of the height, else "person too small" / "skeleton implausible: torso too long";
     - the vertical span from the highest face landmark to the lowest ankle is at least ``min_span``
       of the height, else "person too small" (MediaPipe extrapolates the ankles of legs cut off by
-      the crop below the image, so such crops pass);
+      the crop below the image, so such crops pass), or "skeleton implausible: ankles above the
+      hips" when the lower ankle is above the hips' midpoint (a folded or misplaced skeleton);
     - at least ``min_core_support`` of points along the shoulder-hip axis lie on the mask, else
       "skeleton off the person mask".
     """
@@ -232,7 +233,8 @@ def sanity_check(
     top = float(xy[list(FACE), 1].min())
     bottom = float(max(xy[LEFT_ANKLE, 1], xy[RIGHT_ANKLE, 1]))
     if bottom - top < min_span * height:
-        return "person too small"
+        # a short span with the ankles above the hips is a folded or misplaced skeleton, not a small person
+        return "skeleton implausible: ankles above the hips" if bottom < hip_mid[1] else "person too small"
     t = np.linspace(0.0, 1.0, 11)
     pts = sh_mid[None, :] + t[:, None] * (hip_mid - sh_mid)[None, :]
     x, y = np.floor(pts[:, 0]).astype(int), np.floor(pts[:, 1]).astype(int)
@@ -257,12 +259,16 @@ def describe(reason: str, landmarks: np.ndarray, mask: np.ndarray, *, mask_thres
         return f"no person: the person mask covers {100 * share:.1f} % of the crop"
     sh_mid, hip_mid = midpoint(lm, LEFT_SHOULDER, RIGHT_SHOULDER), midpoint(lm, LEFT_HIP, RIGHT_HIP)
     tl = float(np.linalg.norm(sh_mid - hip_mid))
+    if reason == "skeleton implausible: ankles above the hips":
+        ankles = float(max(lm[LEFT_ANKLE, 1], lm[RIGHT_ANKLE, 1]))
+        return f"{reason} (the lower ankle {hip_mid[1] - ankles:.0f} px above them, torso {tl:.0f} px)"
     if reason.startswith("skeleton implausible"):
         tilt = float(np.degrees(np.arccos(np.clip((hip_mid[1] - sh_mid[1]) / max(tl, 1e-6), -1, 1))))
         return f"{reason} (torso tilted {tilt:.0f} degrees, {tl:.0f} px long in a {h} px high crop)"
     if reason == "person too small":
         span = float(max(lm[LEFT_ANKLE, 1], lm[RIGHT_ANKLE, 1]) - lm[list(FACE), 1].min())
-        return f"{reason} (torso {tl:.0f} px, head to ankles {span:.0f} px in a {h} px high crop)"
+        reach = f", head to ankles {span:.0f} px" if span > 0 else ""
+        return f"{reason} (torso {tl:.0f} px{reach} in a {h} px high crop)"
     if reason == "skeleton off the person mask":
         t = np.linspace(0.0, 1.0, 11)
         pts = sh_mid[None, :] + t[:, None] * (hip_mid - sh_mid)[None, :]
