@@ -360,7 +360,8 @@ class DirectParser(Parser):
             # a bigger person; believed only when sure, else the usual passes below decide.
             tight = self._framed(im, self.tight_scale, mask_size)
             parts, _ = self._judge(tight, im, self.tight_min_score)
-            if parts is not None and subject.spill(parts, self._in_mask(tight, w, h)) <= self.max_spill:
+            if parts is not None and (self.max_spill >= 1.0  # a share is at most 1: nothing to measure
+                                      or subject.spill(parts, self._in_mask(tight, w, h)) <= self.max_spill):
                 return self._closer(im, parts, tight, mask_size)
             self.stats["wide_pass"] += 1
         first = self._framed(im, self.scale, mask_size)
