@@ -20,7 +20,7 @@ from rich.text import Text
 
 import occreid
 from occreid.cli import main
-from occreid.console import PIPE_WIDTH, LogProgress, make_console, print_table
+from occreid.console import PIPE_WIDTH, LogProgress, make_console, print_table, progress_callback
 from occreid.occlusion import preset_params
 from occreid.runner import GenerateConfig, generate
 
@@ -158,6 +158,24 @@ def test_log_progress_prints_a_line_per_interval_and_at_the_end():
     assert lines[0] == "occluding: 100 of 300 images (33 %), 10.0 images/s, 10 s"
     assert lines[-1] == "occluding: 300 of 300 images (100 %), 10.0 images/s, 30 s"
     assert len(lines) == 4
+
+
+def test_progress_callback_starts_the_bar_at_the_first_total():
+    """generate's and bench's one callback: nothing before the total is known (the checks), then
+    the count against it, in the bench's unit."""
+    console = make_console(file=io.StringIO())
+    now = [0.0]
+    bar = LogProgress(console, unit="cells", every=10, clock=lambda: now[0])
+    on_progress = progress_callback(bar, bar.add_task("cells", total=None))
+    assert bar.started is None
+    on_progress(total=40, advance=4)  # a resumed bench: 4 cells kept
+    for _ in range(6):
+        now[0] += 2
+        on_progress(advance=1)
+    bar.stop()
+    lines = console.file.getvalue().splitlines()
+    assert lines[0] == "cells: 9 of 40 cells (22 %), 0.9 cells/s, 10 s"
+    assert lines[-1] == "cells: 10 of 40 cells (25 %), 0.8 cells/s, 12 s"
 
 
 def test_embed_prints_one_line_and_exits_3_when_it_cannot_write(tmp_path):

@@ -23,6 +23,7 @@ from .console import (
     err,
     out,
     print_table,
+    progress_callback,
     progress_display,
     summary_table,
     warn,
@@ -258,14 +259,7 @@ def _run(cfg: GenerateConfig, progress: bool):
     cannot be written ends it here (exit 3), the other errors in the command group (``cli._Main``)."""
     bar = progress_display(TextColumn("[bold]occluding"), BarColumn(), MofNCompleteColumn(), RateColumn(),
                            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), show=progress)
-    task = bar.add_task("occluding", total=None)
-
-    def on_progress(total=None, advance=0):
-        if total is not None:
-            bar.update(task, total=total)
-            bar.start()
-        bar.advance(task, advance)
-
+    on_progress = progress_callback(bar, bar.add_task("occluding", total=None))
     try:
         with sigterm_stops():
             return run_generate(cfg, progress=on_progress)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import NoReturn
 
 from rich.console import Console
@@ -190,6 +191,20 @@ def progress_display(*columns, console: Console | None = None, show: bool = True
     if show and not console.is_terminal:
         return LogProgress(console, unit)
     return Progress(*columns, console=console, transient=transient, disable=not show)
+
+
+def progress_callback(bar: Progress | LogProgress, task: TaskID) -> Callable[..., None]:
+    """The ``progress(total=..., advance=...)`` callback the runner and the bench report through,
+    drawn on ``task`` of ``bar``: the first total starts the bar (so it appears only once the
+    checks before the first image have passed)."""
+
+    def on_progress(total: float | None = None, advance: float = 0) -> None:
+        if total is not None:
+            bar.update(task, total=total)
+            bar.start()
+        bar.advance(task, advance)
+
+    return on_progress
 
 
 def borderless_table(title: str | None = None) -> Table:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
-from ..console import EXIT_OUTPUT, EXIT_USAGE, fail_with
+from ..console import EXIT_OUTPUT, EXIT_USAGE, fail_with, progress_callback, progress_display
 from ..cores import usable_cores
 from ..datasets import DATASETS
 from ..errors import OccreidError
@@ -190,16 +190,10 @@ def bench(args, parts_from, out, model_path, layout, parts, severities, seeds, p
         else:
             pre = Preprocess(height, width, _triple(mean, "--mean"), _triple(std, "--std"))
             embedder = ModelEmbedder(model_path, pre, batch_size, True, device, workers)
-        bar = Progress(TextColumn("[bold]cells"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                       TextColumn("eta"), TimeRemainingColumn(), console=_err, disable=not progress, transient=True)
-        task = bar.add_task("cells", total=None)
-
-        def on_progress(total=None, advance=0):
-            if total is not None:
-                bar.reset(task, total=total)
-                bar.start()
-            bar.advance(task, advance)
-
+        bar = progress_display(TextColumn("[bold]cells"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                               TextColumn("eta"), TimeRemainingColumn(), console=_err, show=progress, unit="cells",
+                               transient=True)
+        on_progress = progress_callback(bar, bar.add_task("cells", total=None))
         try:
             result = run_bench(cfg, embedder, progress=on_progress)
         finally:
