@@ -77,8 +77,10 @@ class DirectParser(PassJudging, Parser):
             least this (0.5: the mask's pixels are on average 75 % sure).
         detector_band, min_detector_score: a map from the silhouette, or from a pass whose person
             score is under ``detector_band``, is kept only when MediaPipe's person detector scores
-            the picture at least ``min_detector_score`` (``judging.PassJudging._second_opinion``;
-            0: never asked, and the detector is not loaded).
+            the picture at least ``min_detector_score`` (0: never asked, and the detector is not
+            loaded); see ``judging.PassJudging._ask_detector``.
+        min_detection: on a miss or such a map, a detection at least this sure (MediaPipe's
+            own 0.5) frames one more pass, on the region MediaPipe derives from it.
         refine: when the first pass fails, run a second one on the landmark-derived region, and
             when that fails too, a third on the region around the person mask (``mask_scale`` x
             its box's longer side) if it frames the person tighter.
@@ -134,7 +136,8 @@ class DirectParser(PassJudging, Parser):
         max_spread: float = 20.0,
         min_silhouette_confidence: float = 0.5,
         detector_band: float = 3.0,
-        min_detector_score: float = 0.6,
+        min_detector_score: float = 0.3,
+        min_detection: float = 0.5,
         refine: bool = True,
         refine_scale: float = 1.5,
         mask_scale: float = 1.25,
@@ -181,6 +184,7 @@ class DirectParser(PassJudging, Parser):
         self.min_silhouette_confidence = float(min_silhouette_confidence)
         self.detector_band = float(detector_band)
         self.min_detector_score = float(min_detector_score)
+        self.min_detection = float(min_detection)
         self.refine = bool(refine)
         self.refine_scale = float(refine_scale)
         self.mask_scale = float(mask_scale)
@@ -205,11 +209,11 @@ class DirectParser(PassJudging, Parser):
         self._cut = evidence.logit(self.mask_threshold)  # the threshold on the segmentation's logits
         self._limb_cut = evidence.logit(limb_threshold)
         self.stats = {"images": 0, "pose": 0, "silhouette": 0, "second_pass": 0, "third_pass": 0, "subject_pass": 0,
-                      "trimmed": 0, "wide_pass": 0, "close_pass": 0, "detector_pass": 0}
+                      "trimmed": 0, "wide_pass": 0, "close_pass": 0, "detector_pass": 0, "detected_pass": 0}
         self._picture_cues = None
         self._model: PoseLandmarkModel | None = PoseLandmarkModel(threads=threads)
         # The person detector's second opinion, loaded here: a missing model fails before the first image.
-        self._detector = PersonDetector(threads, enough=self.min_detector_score) if self.min_detector_score > 0 else None
+        self._detector = PersonDetector(threads, enough=self.min_detector_score) if min_detector_score > 0 else None
 
     def _judge(self, out: PoseOutput, picture: np.ndarray,
                min_score: float | None = None) -> tuple[np.ndarray | None, str]:
@@ -310,14 +314,17 @@ class DirectParser(PassJudging, Parser):
         runs = [model.run(im, roi, mask_size) for roi in framing.crop_regions(h, w, scale)]
         return max(runs, key=lambda o: o.presence)
 
+    def _mask_size(self, h: int, w: int) -> tuple[int, int]:
+        """The size the maps are made at: the picture's, at most ``max_height`` high."""
+        if self.max_height > 0 and h > self.max_height:
+            return self.max_height, max(1, int(round(w * self.max_height / h)))
+        return h, w
+
     def _find(self, im: np.ndarray) -> tuple[np.ndarray | None, str, str, PoseOutput | None]:
         """(parts at the mask's size or None, reason, source, the pass used): the passes above."""
         model = self._run_model()
         h, w = im.shape[:2]
-        mask_size = (h, w)
-        if self.max_height > 0 and h > self.max_height:
-            k = self.max_height / h
-            mask_size = (self.max_height, max(1, int(round(w * k))))
+        mask_size = self._mask_size(h, w)
         if self.tight_scale:
             # The person framed tight first: the landmarks (wrists, elbows) are located better on
             # a bigger person; believed only when sure, else the usual passes below decide.
@@ -386,11 +393,10 @@ class DirectParser(PassJudging, Parser):
         if min(ph, pw) < self.min_size or ph < self.min_height:
             return ParseResult(None, f"no person: picture {pw} x {ph} px, a person needs {self.min_height} px "
                                      f"of height and {self.min_size} of width")
-        parts, reason, source, out = self._parse_picture(np.ascontiguousarray(picture))
+        picture = np.ascontiguousarray(picture)
+        # The person detector on a miss or a borderline map (``judging.PassJudging._ask_detector``).
+        parts, reason, source, out = self._ask_detector(picture, *self._parse_picture(picture))
         self._picture_cues = None
-        if parts is not None and out is not None:
-            reason = self._second_opinion(picture, source, out)  # the person detector on borderline maps
-            parts = None if reason else parts
         score = out.presence if out is not None else 0.0
         if parts is None or out is None:
             return ParseResult(None, reason, "", score)

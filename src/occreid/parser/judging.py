@@ -15,13 +15,13 @@ round").
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import evidence, silhouette
-from .detector import PersonDetector
-from .pose import PoseOutput
+from .detector import PersonDetector, body_roi
+from .pose import PoseLandmarkModel, PoseOutput
 from .silhouette import PictureCues
 
 
@@ -41,10 +41,17 @@ class PassJudging:
     silhouette: dict[str, Any]
     detector_band: float
     min_detector_score: float
+    min_detection: float
     stats: dict[str, int]
     _cut: float
     _picture_cues: PictureCues | None
     _detector: PersonDetector | None
+
+    if TYPE_CHECKING:  # provided by ``direct.DirectParser``
+        def _judge(self, out: PoseOutput, picture: np.ndarray,
+                   min_score: float | None = None) -> tuple[np.ndarray | None, str]: ...
+        def _run_model(self) -> PoseLandmarkModel: ...
+        def _mask_size(self, h: int, w: int) -> tuple[int, int]: ...
 
     def _cues(self, picture: np.ndarray) -> PictureCues:
         """The picture's image cues, kept while the same picture is judged."""
@@ -97,17 +104,35 @@ class PassJudging:
         parts = silhouette.silhouette_parts(person)
         return (parts, "") if parts.any() else (None, "")
 
-    def _second_opinion(self, picture: np.ndarray, source: str, out: PoseOutput) -> str:
-        """Why the person detector refuses a borderline map (a pass from the silhouette or with
-        a person score under ``detector_band``), or "" when it finds a person or is not asked."""
-        if self._detector is None or self.min_detector_score <= 0.0:
-            return ""
-        score = self.person_score(out)
-        if source != "silhouette" and score >= self.detector_band:
-            return ""
+    def _ask_detector(self, picture: np.ndarray, parts: np.ndarray | None, reason: str, source: str,
+                      out: PoseOutput | None) -> tuple[np.ndarray | None, str, str, PoseOutput | None]:
+        """The person detector on a miss or a borderline map (from the silhouette, or a person
+        score under ``detector_band``): a detection at least ``min_detection`` sure frames one more
+        pass, on the region MediaPipe's Pose graph derives from it, kept when it is judged a person
+        and is surer than the map it replaces (the HOG boxes of a street video often hold a small
+        person the crop-wide passes miss); a map still borderline then needs the detector's score
+        over wider framings (``PersonDetector.best_score``) to reach ``min_detector_score``."""
+        if self._detector is None or out is None or (parts is not None and not self._borderline(source, out)):
+            return parts, reason, source, out
         self.stats["detector_pass"] += 1
-        seen = self._detector.best_score(picture)
-        if seen >= self.min_detector_score:
-            return ""
-        kind = "standing silhouette" if source == "silhouette" else f"person score {score:.2f}"
-        return f"no person: the person detector's score {seen:.2f} < {self.min_detector_score:.2f} ({kind})"
+        seen, points = self._detector.detect(picture)
+        roi = body_roi(points)
+        h, w = picture.shape[:2]
+        if seen >= self.min_detection and roi[2] >= 0.25 * max(h, w):
+            self.stats["detected_pass"] += 1
+            other = self._run_model().run(picture, roi, self._mask_size(h, w))
+            found, _ = self._judge(other, picture)
+            if found is not None and (parts is None or self.person_score(other) > self.person_score(out)):
+                parts, reason, source, out = found, "", "pose", other
+        if parts is None or not self._borderline(source, out):
+            return parts, reason, source, out
+        best = self._detector.best_score(picture)
+        if best >= self.min_detector_score:
+            return parts, reason, source, out
+        kind = "standing silhouette" if source == "silhouette" else f"person score {self.person_score(out):.2f}"
+        return None, f"no person: the person detector's score {best:.2f} < {self.min_detector_score:.2f} ({kind})", \
+            "", out
+
+    def _borderline(self, source: str, out: PoseOutput) -> bool:
+        """Whether a map's own evidence is borderline: from the silhouette, or a low person score."""
+        return source == "silhouette" or self.person_score(out) < self.detector_band
