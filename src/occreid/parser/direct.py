@@ -79,8 +79,10 @@ class DirectParser(PassJudging, Parser):
             score is under ``detector_band``, is kept only when MediaPipe's person detector scores
             the picture at least ``min_detector_score`` (0: never asked, and the detector is not
             loaded); see ``judging.PassJudging._ask_detector``.
-        min_detection: on a miss or such a map, a detection at least this sure (MediaPipe's
-            own 0.5) frames one more pass, on the region MediaPipe derives from it.
+        min_detection, min_quality: on a miss, such a map or a map whose part quality is under
+            ``min_quality`` (0.18: the 2nd percentile of the shared sets' people), a detection at
+            least ``min_detection`` sure (MediaPipe's own 0.5) frames one more pass, on the region
+            MediaPipe derives from it; its map is kept when its part quality is higher.
         refine: when the first pass fails, run a second one on the landmark-derived region, and
             when that fails too, a third on the region around the person mask (``mask_scale`` x
             its box's longer side) if it frames the person tighter.
@@ -138,6 +140,7 @@ class DirectParser(PassJudging, Parser):
         detector_band: float = 3.0,
         min_detector_score: float = 0.3,
         min_detection: float = 0.5,
+        min_quality: float = 0.18,
         refine: bool = True,
         refine_scale: float = 1.5,
         mask_scale: float = 1.25,
@@ -185,6 +188,7 @@ class DirectParser(PassJudging, Parser):
         self.detector_band = float(detector_band)
         self.min_detector_score = float(min_detector_score)
         self.min_detection = float(min_detection)
+        self.min_quality = float(min_quality)
         self.refine = bool(refine)
         self.refine_scale = float(refine_scale)
         self.mask_scale = float(mask_scale)
@@ -395,12 +399,11 @@ class DirectParser(PassJudging, Parser):
                                      f"of height and {self.min_size} of width")
         picture = np.ascontiguousarray(picture)
         # The person detector on a miss or a borderline map (``judging.PassJudging._ask_detector``).
-        parts, reason, source, out = self._ask_detector(picture, *self._parse_picture(picture))
+        parts, reason, source, out, quality = self._ask_detector(picture, *self._parse_picture(picture))
         self._picture_cues = None
         score = out.presence if out is not None else 0.0
         if parts is None or out is None:
             return ParseResult(None, reason, "", score)
-        quality = self.quality(parts, out)
         self.stats[source] += 1
         return ParseResult(framing.place(parts, (top, bottom, left, right), (h, w)), "", source, score, quality)
 

@@ -42,6 +42,7 @@ class PassJudging:
     detector_band: float
     min_detector_score: float
     min_detection: float
+    min_quality: float
     stats: dict[str, int]
     _cut: float
     _picture_cues: PictureCues | None
@@ -52,6 +53,7 @@ class PassJudging:
                    min_score: float | None = None) -> tuple[np.ndarray | None, str]: ...
         def _run_model(self) -> PoseLandmarkModel: ...
         def _mask_size(self, h: int, w: int) -> tuple[int, int]: ...
+        def quality(self, parts: np.ndarray, out: PoseOutput) -> float | None: ...
 
     def _cues(self, picture: np.ndarray) -> PictureCues:
         """The picture's image cues, kept while the same picture is judged."""
@@ -105,15 +107,19 @@ class PassJudging:
         return (parts, "") if parts.any() else (None, "")
 
     def _ask_detector(self, picture: np.ndarray, parts: np.ndarray | None, reason: str, source: str,
-                      out: PoseOutput | None) -> tuple[np.ndarray | None, str, str, PoseOutput | None]:
-        """The person detector on a miss or a borderline map (from the silhouette, or a person
-        score under ``detector_band``): a detection at least ``min_detection`` sure frames one more
-        pass, on the region MediaPipe's Pose graph derives from it, kept when it is judged a person
-        and is surer than the map it replaces (the HOG boxes of a street video often hold a small
-        person the crop-wide passes miss); a map still borderline then needs the detector's score
-        over wider framings (``PersonDetector.best_score``) to reach ``min_detector_score``."""
-        if self._detector is None or out is None or (parts is not None and not self._borderline(source, out)):
-            return parts, reason, source, out
+                      out: PoseOutput | None) -> tuple[np.ndarray | None, str, str, PoseOutput | None, float | None]:
+        """The person detector on a doubtful outcome: a miss, a borderline map (from the
+        silhouette, or a person score under ``detector_band``) or a map of part quality under
+        ``min_quality``. A detection at least ``min_detection`` sure frames one more pass, on the
+        region MediaPipe's Pose graph derives from it (the HOG boxes of a street video often hold
+        a small person the crop-wide passes miss, or a signpost they take for one), kept when it
+        is judged a person and its map's part quality is higher. A map still borderline then
+        needs the detector's score over wider framings (``PersonDetector.best_score``) to reach
+        ``min_detector_score``. Returns (parts, reason, source, pass, part quality)."""
+        quality = None if parts is None or out is None else self.quality(parts, out)
+        if self._detector is None or out is None or (
+                quality is not None and quality >= self.min_quality and not self._borderline(source, out)):
+            return parts, reason, source, out, quality
         self.stats["detector_pass"] += 1
         seen, points = self._detector.detect(picture)
         roi = body_roi(points)
@@ -122,16 +128,17 @@ class PassJudging:
             self.stats["detected_pass"] += 1
             other = self._run_model().run(picture, roi, self._mask_size(h, w))
             found, _ = self._judge(other, picture)
-            if found is not None and (parts is None or self.person_score(other) > self.person_score(out)):
-                parts, reason, source, out = found, "", "pose", other
+            better = None if found is None else self.quality(found, other)
+            if better is not None and (quality is None or better > quality):
+                parts, reason, source, out, quality = found, "", "pose", other, better
         if parts is None or not self._borderline(source, out):
-            return parts, reason, source, out
+            return parts, reason, source, out, quality
         best = self._detector.best_score(picture)
         if best >= self.min_detector_score:
-            return parts, reason, source, out
+            return parts, reason, source, out, quality
         kind = "standing silhouette" if source == "silhouette" else f"person score {self.person_score(out):.2f}"
         return None, f"no person: the person detector's score {best:.2f} < {self.min_detector_score:.2f} ({kind})", \
-            "", out
+            "", out, None
 
     def _borderline(self, source: str, out: PoseOutput) -> bool:
         """Whether a map's own evidence is borderline: from the silhouette, or a low person score."""
