@@ -22,20 +22,23 @@ interest. Per image:
    reason is the most confident pass's, with its numbers;
 6. a skeleton whose centre line is far off the crop's may be a passer-by: it is hidden and the
    crop parsed again, keeping the more centred person (``subject.py``);
-7. a map whose evidence is borderline (from the silhouette, or a person score just above its
-   operating point) is kept only when MediaPipe's person detector also sees a person
-   (``judging.py``, ``detector.py``).
+7. on a miss, a borderline map (from the silhouette, or a person score just above its operating
+   point) or a map of low part quality, MediaPipe's person detector frames one more pass; a map
+   still borderline is kept only when the detector also sees a person (``judging.py``,
+   ``detector.py``).
 
-Whether a pass saw a person (``evidence.py``): its person score (presence + landmark heatmap
+Whether a pass saw a person (``judging.py`` with ``evidence.py``): its person score (presence + landmark heatmap
 peaks: a skeleton hallucinated on a van is vaguely located while it calls the limbs visible), its
 heatmaps' spread, and two image cues (the mask's outline on image edges, its colours unlike its
-surroundings); the silhouette fallback also needs a confident mask. Operating points and figures:
+surroundings); the silhouette fallback also needs a confident mask; a borderline map, the person
+detector's second opinion. Operating points and figures:
 docs/part-quality.md (``benchmarks/bench_parts.py``).
 
 Limits: crops are assumed upright (EXIF-rotated files are turned upright by the caller); a person
 lying down or upside down is often parsed wrong, where ``mediapipe-graph`` rejects them.
 
-One interpreter per parser, ``threads`` threads (default 1); no state is kept between images.
+One interpreter per model (pose landmarks, person detector) per parser, ``threads`` threads
+(default 1); no state is kept between images.
 """
 
 from __future__ import annotations
