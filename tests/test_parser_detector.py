@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import shared_dataset
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from occreid.parser import ParserError, build_parser, detector, make_parser
 
@@ -126,6 +126,32 @@ def test_a_borderline_map_needs_the_detector_and_a_confident_one_is_left_alone()
     p._detector = _FakeDetector(0.1)
     assert p._ask_detector(im, parts, "", "pose", out)[0] is None
     p.close()
+
+
+def test_the_detector_frames_a_small_person_the_crop_wide_pass_misses():
+    # A street video's HOG box often holds a small person: the detector finds them in the picture
+    # fitted whole and the region it gives frames them for the pose model (MediaPipe's own graph).
+    with Image.open(shared_dataset("ltcc-mini") / "query/028_2_c2_002001.png") as im:
+        crop = im.convert("RGB")
+    background = np.asarray(crop.filter(ImageFilter.GaussianBlur(30)))
+    one_pass = {"refine": False, "silhouette_fallback": False, "tight_scale": None}
+    with_detector = make_parser("mediapipe", **one_pass)
+    without = make_parser("mediapipe", **one_pass, min_detector_score=0.0)
+    found = found_without = 0
+    for frac, x in ((0.3, 10), (0.3, 40), (0.35, 10), (0.35, 70), (0.4, 10), (0.4, 70)):
+        w, h = int(128 * frac), int(256 * frac)
+        im = background.copy()
+        y = 256 - h - 4
+        im[y : y + h, x : x + w] = np.asarray(crop.resize((w, h), Image.BILINEAR))
+        r = with_detector.parse(im)
+        if r.parts is not None:  # on the small person
+            ys, xs = np.nonzero(r.parts)
+            found += np.mean((ys >= y - 4) & (xs >= x - 4) & (xs < x + w + 4)) > 0.9
+        found_without += without.parse(im).parts is not None
+    assert found >= 5 and found_without <= 2, (found, found_without)
+    assert with_detector.stats["detected_pass"] >= 5
+    with_detector.close()
+    without.close()
 
 
 def test_confident_maps_are_byte_identical_with_and_without_the_detector():
