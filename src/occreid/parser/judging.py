@@ -5,9 +5,11 @@ A pass is believed when its own outputs say so (``evidence.py``: the person scor
 spread; the silhouette fallback also needs a confident mask and a mask on image edges). Those
 outputs cannot tell a weakly seen person from a skeleton hallucinated on a van, a signpost or a
 row of cones: such skeletons are accepted just above the person score's operating point, or by
-the silhouette fallback. For exactly those maps a second network is asked, MediaPipe's person
-detector (``detector.PersonDetector``), on the picture framed three ways; the map is kept when
-it finds a person in any of them (operating point and figures: docs/part-quality.md, "Fifth
+the silhouette fallback. For exactly those maps, and for misses and maps of low part quality, a
+second network is asked, MediaPipe's person detector (``detector.PersonDetector``): its best
+detection on the picture fitted whole frames one more pass (as MediaPipe's Pose graph frames the
+landmark model), and a map still borderline is kept only when the detector finds a person in the
+picture centred in a wider square (operating points and figures: docs/part-quality.md, "Fifth
 round").
 
 ``PassJudging`` is a mixin: it reads the options ``DirectParser`` sets in its constructor.
@@ -110,9 +112,10 @@ class PassJudging:
                       out: PoseOutput | None) -> tuple[np.ndarray | None, str, str, PoseOutput | None, float | None]:
         """The person detector on a doubtful outcome: a miss, a borderline map (from the
         silhouette, or a person score under ``detector_band``) or a map of part quality under
-        ``min_quality``. A detection at least ``min_detection`` sure frames one more pass, on the
-        region MediaPipe's Pose graph derives from it (the HOG boxes of a street video often hold
-        a small person the crop-wide passes miss, or a signpost they take for one), kept when it
+        ``min_quality``. The HOG boxes of a street video often hold a small person the crop-wide
+        passes miss, or a signpost they take for one: a detection at least ``min_detection`` sure
+        frames one more pass, on the region MediaPipe's Pose graph derives from it (when at least
+        a quarter of the picture's longer side: a guard against degenerate regions), kept when it
         is judged a person and its map's part quality is higher. A map still borderline then
         needs the detector's score over wider framings (``PersonDetector.best_score``) to reach
         ``min_detector_score``. Returns (parts, reason, source, pass, part quality)."""
