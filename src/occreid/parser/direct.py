@@ -21,18 +21,24 @@ interest. Per image:
    and body proportions (source ``silhouette``); otherwise the image has no person, and the
    reason is the most confident pass's, with its numbers;
 6. a skeleton whose centre line is far off the crop's may be a passer-by: it is hidden and the
-   crop parsed again, keeping the more centred person (``subject.py``).
+   crop parsed again, keeping the more centred person (``subject.py``);
+7. on a miss, a borderline map (from the silhouette, or a person score just above its operating
+   point) or a map of low part quality, MediaPipe's person detector frames one more pass; a map
+   still borderline is kept only when the detector also sees a person (``judging.py``,
+   ``detector.py``).
 
-Whether a pass saw a person (``evidence.py``): its person score (presence + landmark heatmap
+Whether a pass saw a person (``judging.py`` with ``evidence.py``): its person score (presence + landmark heatmap
 peaks: a skeleton hallucinated on a van is vaguely located while it calls the limbs visible), its
 heatmaps' spread, and two image cues (the mask's outline on image edges, its colours unlike its
-surroundings); the silhouette fallback also needs a confident mask. Operating points and figures:
+surroundings); the silhouette fallback also needs a confident mask; a borderline map, the person
+detector's second opinion. Operating points and figures:
 docs/part-quality.md (``benchmarks/bench_parts.py``).
 
 Limits: crops are assumed upright (EXIF-rotated files are turned upright by the caller); a person
 lying down or upside down is often parsed wrong, where ``mediapipe-graph`` rejects them.
 
-One interpreter per parser, ``threads`` threads (default 1); no state is kept between images.
+One interpreter per model (pose landmarks, person detector) per parser, ``threads`` threads
+(default 1); no state is kept between images.
 """
 
 from __future__ import annotations
@@ -41,14 +47,15 @@ from typing import Any
 
 import numpy as np
 
-from . import evidence, framing, pose_geometry, silhouette, subject
+from . import evidence, framing, pose_geometry, subject
 from .base import Parser, ParseResult, as_rgb
+from .detector import PersonDetector
+from .judging import PassJudging
 from .pose import PoseLandmarkModel, PoseOutput, landmark_roi
 from .quality import part_quality
-from .silhouette import PictureCues
 
 
-class DirectParser(Parser):
+class DirectParser(PassJudging, Parser):
     """Body-part parser for person crops built on MediaPipe's pose landmark model (see the module
     docstring).
 
@@ -71,6 +78,14 @@ class DirectParser(Parser):
             cells of 64; the 99.9th percentile of the shared sets' people) has no skeleton.
         min_silhouette_confidence: the silhouette fallback needs ``evidence.mask_confidence`` at
             least this (0.5: the mask's pixels are on average 75 % sure).
+        detector_band, min_detector_score: a map from the silhouette, or from a pass whose person
+            score is under ``detector_band``, is kept only when MediaPipe's person detector scores
+            the picture at least ``min_detector_score`` (0: never asked, and the detector is not
+            loaded); see ``judging.PassJudging._ask_detector``.
+        min_detection, min_quality: on a miss, such a map or a map whose part quality is under
+            ``min_quality`` (0.18: the 2nd percentile of the shared sets' people), a detection at
+            least ``min_detection`` sure (MediaPipe's own 0.5) frames one more pass, on the region
+            MediaPipe derives from it; its map is kept when its part quality is higher.
         refine: when the first pass fails, run a second one on the landmark-derived region, and
             when that fails too, a third on the region around the person mask (``mask_scale`` x
             its box's longer side) if it frames the person tighter.
@@ -125,6 +140,10 @@ class DirectParser(Parser):
         overclaim_weight: float = 4.0,
         max_spread: float = 20.0,
         min_silhouette_confidence: float = 0.5,
+        detector_band: float = 3.0,
+        min_detector_score: float = 0.3,
+        min_detection: float = 0.5,
+        min_quality: float = 0.18,
         refine: bool = True,
         refine_scale: float = 1.5,
         mask_scale: float = 1.25,
@@ -169,6 +188,10 @@ class DirectParser(Parser):
         self.overclaim_weight = float(overclaim_weight)
         self.max_spread = float(max_spread)
         self.min_silhouette_confidence = float(min_silhouette_confidence)
+        self.detector_band = float(detector_band)
+        self.min_detector_score = float(min_detector_score)
+        self.min_detection = float(min_detection)
+        self.min_quality = float(min_quality)
         self.refine = bool(refine)
         self.refine_scale = float(refine_scale)
         self.mask_scale = float(mask_scale)
@@ -193,38 +216,11 @@ class DirectParser(Parser):
         self._cut = evidence.logit(self.mask_threshold)  # the threshold on the segmentation's logits
         self._limb_cut = evidence.logit(limb_threshold)
         self.stats = {"images": 0, "pose": 0, "silhouette": 0, "second_pass": 0, "third_pass": 0, "subject_pass": 0,
-                      "trimmed": 0, "wide_pass": 0, "close_pass": 0}
-        self._picture_cues: PictureCues | None = None
+                      "trimmed": 0, "wide_pass": 0, "close_pass": 0, "detector_pass": 0, "detected_pass": 0}
+        self._picture_cues = None
         self._model: PoseLandmarkModel | None = PoseLandmarkModel(threads=threads)
-
-    def _cues(self, picture: np.ndarray) -> PictureCues:
-        """The picture's image cues, kept while the same picture is judged."""
-        if self._picture_cues is None or self._picture_cues.rgb is not picture:
-            self._picture_cues = PictureCues(picture)
-        return self._picture_cues
-
-    def person_score(self, out: PoseOutput) -> float:
-        """How sure a pass is that it saw a person (``evidence.person_score``): a skeleton
-        hallucinated on a van has weak heatmap peaks while the model calls its limbs visible."""
-        return evidence.person_score(out.presence, out.peaks, out.landmarks[:, 2], self.peak_weight,
-                                     self.overclaim_weight)
-
-    def _spread(self, out: PoseOutput) -> float:
-        return 0.0 if out.heatmaps is None else evidence.heatmap_spread(out.heatmaps)
-
-    def _unsure(self, out: PoseOutput, min_score: float | None = None) -> str | None:
-        """Why a pass's person is not believed (presence or person score too low), or None."""
-        if out.presence < self.min_presence:
-            return f"no person: presence {out.presence:.2f} < {self.min_presence:.2f}"
-        score = self.person_score(out)
-        least = self.min_score if min_score is None else min_score
-        if score < least:
-            return f"no person: person score {score:.2f} < {least:.2f} (presence {out.presence:.2f})"
-        spread = self._spread(out)
-        if spread > self.max_spread:
-            return (f"no person: landmarks not located (heatmap spread {spread:.1f} > {self.max_spread:.1f} cells, "
-                    f"person score {score:.2f})")
-        return None
+        # The person detector's second opinion, loaded here: a missing model fails before the first image.
+        self._detector = PersonDetector(threads, enough=self.min_detector_score) if min_detector_score > 0 else None
 
     def _judge(self, out: PoseOutput, picture: np.ndarray,
                min_score: float | None = None) -> tuple[np.ndarray | None, str]:
@@ -258,28 +254,6 @@ class DirectParser(Parser):
         if cues.colour_overlap(person) > self.max_colour_overlap:
             return None, "person mask like its surroundings"
         return parts, ""
-
-    def _silhouette(self, out: PoseOutput, picture: np.ndarray) -> tuple[np.ndarray | None, str]:
-        """A pass's map from its silhouette, or None and, when the mask was a standing silhouette
-        refused for its evidence (heatmap spread, mask confidence), why (for the no_person reason)."""
-        if out.presence < self.min_silhouette_presence or self.person_score(out) < self.min_silhouette_score:
-            return None, ""
-        person = out.mask_logits > self._cut
-        if silhouette.silhouette_check(person, **self.silhouette) is not None:
-            return None, ""
-        spread = self._spread(out)
-        if spread > self.max_spread:
-            return None, f"heatmap spread {spread:.1f} > {self.max_spread:.1f}"
-        confidence = evidence.mask_confidence(out.mask_logits, self._cut)
-        if confidence < self.min_silhouette_confidence:
-            return None, f"mask confidence {confidence:.2f} < {self.min_silhouette_confidence:.2f}"
-        cues = self._cues(picture)
-        if cues.contrast(person) < self.min_silhouette_contrast:
-            return None, ""
-        if cues.colour_overlap(person) > self.max_colour_overlap:
-            return None, ""
-        parts = silhouette.silhouette_parts(person)
-        return (parts, "") if parts.any() else (None, "")
 
     def _parse_picture(self, im: np.ndarray) -> tuple[np.ndarray | None, str, str, PoseOutput | None]:
         """(parts at the mask's size or None, reason, source, the pass used) for a trimmed picture,
@@ -347,14 +321,17 @@ class DirectParser(Parser):
         runs = [model.run(im, roi, mask_size) for roi in framing.crop_regions(h, w, scale)]
         return max(runs, key=lambda o: o.presence)
 
+    def _mask_size(self, h: int, w: int) -> tuple[int, int]:
+        """The size the maps are made at: the picture's, at most ``max_height`` high."""
+        if self.max_height > 0 and h > self.max_height:
+            return self.max_height, max(1, int(round(w * self.max_height / h)))
+        return h, w
+
     def _find(self, im: np.ndarray) -> tuple[np.ndarray | None, str, str, PoseOutput | None]:
         """(parts at the mask's size or None, reason, source, the pass used): the passes above."""
         model = self._run_model()
         h, w = im.shape[:2]
-        mask_size = (h, w)
-        if self.max_height > 0 and h > self.max_height:
-            k = self.max_height / h
-            mask_size = (self.max_height, max(1, int(round(w * k))))
+        mask_size = self._mask_size(h, w)
         if self.tight_scale:
             # The person framed tight first: the landmarks (wrists, elbows) are located better on
             # a bigger person; believed only when sure, else the usual passes below decide.
@@ -423,12 +400,13 @@ class DirectParser(Parser):
         if min(ph, pw) < self.min_size or ph < self.min_height:
             return ParseResult(None, f"no person: picture {pw} x {ph} px, a person needs {self.min_height} px "
                                      f"of height and {self.min_size} of width")
-        parts, reason, source, out = self._parse_picture(np.ascontiguousarray(picture))
+        picture = np.ascontiguousarray(picture)
+        # The person detector on a miss or a borderline map (``judging.PassJudging._ask_detector``).
+        parts, reason, source, out, quality = self._ask_detector(picture, *self._parse_picture(picture))
         self._picture_cues = None
         score = out.presence if out is not None else 0.0
         if parts is None or out is None:
             return ParseResult(None, reason, "", score)
-        quality = self.quality(parts, out)
         self.stats[source] += 1
         return ParseResult(framing.place(parts, (top, bottom, left, right), (h, w)), "", source, score, quality)
 
@@ -441,6 +419,8 @@ class DirectParser(Parser):
         model, self._model = self._model, None
         if model is not None:
             model.close()
+        if self._detector is not None:
+            self._detector.close()
 
     def __enter__(self) -> DirectParser:
         return self
