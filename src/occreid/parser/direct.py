@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from . import evidence, framing, pose_geometry, subject
+from . import evidence, framing, mask, pose_geometry, subject
 from .base import Parser, ParseResult, as_rgb
 from .detector import PersonDetector
 from .judging import PassJudging
@@ -243,10 +243,10 @@ class DirectParser(PassJudging, Parser):
             "max_distance": self.max_distance,
             **self.geometry,
         }
-        parts = pose_geometry.part_map(lm, out.mask_logits, **geometry)
+        person = out.mask_logits > self._cut
+        parts = mask.readmit(pose_geometry.part_map(lm, out.mask_logits, **geometry), person, lm)  # mask.py
         if not parts.any():
             return None, "no person: the person mask lies off the skeleton"
-        person = out.mask_logits > self._cut
         cues = self._cues(picture)
         contrast = cues.contrast(person)
         if contrast < self.min_contrast:
