@@ -75,3 +75,56 @@ def test_readmit_reaches_a_share_of_the_torso_length():
     lm[11, 0] = np.nan
     assert torso_length(lm) == 0.0
     assert readmit(parts, person, lm) is parts
+
+
+def test_the_part_quality_of_a_grown_map_measures_agreement_before_it_grew():
+    """A map grown towards the mask agrees with it by construction: its score's agreement is the
+    core map's (``agreement_map``), so a map that missed part of the person still scores lower."""
+    from occreid.parser.quality import agreement, part_quality
+
+    parts, person = _scene()
+    person[10:30, 34:38] = False  # one person: the map plus the shoulder it missed
+    grown = grow(parts, person, reach=5)
+    assert agreement(grown, person) == 1.0 > agreement(parts, person)
+    assert part_quality(grown, None, person) > part_quality(grown, None, person, agreement_map=parts)
+    assert part_quality(grown, None, person, agreement_map=parts) == part_quality(parts, None, person)
+
+
+def test_the_embedded_parser_scores_its_grown_maps_on_their_cores():
+    """On real crops, every map ``DirectParser`` grows with ``readmit`` is scored with the
+    agreement measured on the map before it grew."""
+    pytest.importorskip("ai_edge_litert")
+    from conftest import shared_dataset
+    from PIL import Image
+
+    from occreid.parser import direct
+
+    files = sorted(shared_dataset("prcc-mini").rglob("*.jpg"))[::40][:12]
+    grown: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    scored: list[tuple[np.ndarray, np.ndarray | None]] = []
+    readmit_, part_quality_ = direct.mask.readmit, direct.part_quality
+
+    def readmit_spy(core, person, lm, *a, **k):
+        out = readmit_(core, person, lm, *a, **k)
+        grown[id(out)] = (out, core)
+        return out
+
+    def quality_spy(parts, score=None, person=None, agreement_map=None):
+        scored.append((parts, agreement_map))
+        return part_quality_(parts, score, person, agreement_map=agreement_map)
+
+    direct.mask.readmit, direct.part_quality = readmit_spy, quality_spy
+    try:
+        with direct.DirectParser() as parser:
+            for f in files:
+                with Image.open(f) as im:
+                    parser.parse(np.asarray(im.convert("RGB")))
+    finally:
+        direct.mask.readmit, direct.part_quality = readmit_, part_quality_
+    checked = 0
+    for parts, core in scored:
+        kept = grown.get(id(parts))
+        if kept is not None and kept[0] is parts and (parts != kept[1]).any():
+            assert core is kept[1]
+            checked += 1
+    assert checked, "no scored map grew on these crops"

@@ -218,6 +218,7 @@ class DirectParser(PassJudging, Parser):
         self.stats = {"images": 0, "pose": 0, "silhouette": 0, "second_pass": 0, "third_pass": 0, "subject_pass": 0,
                       "trimmed": 0, "wide_pass": 0, "close_pass": 0, "detector_pass": 0, "detected_pass": 0}
         self._picture_cues = None
+        self._cores: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id(map) -> (map, map before readmit)
         self._model: PoseLandmarkModel | None = PoseLandmarkModel(threads=threads)
         # The person detector's second opinion, loaded here: a missing model fails before the first image.
         self._detector = PersonDetector(threads, enough=self.min_detector_score) if min_detector_score > 0 else None
@@ -244,7 +245,9 @@ class DirectParser(PassJudging, Parser):
             **self.geometry,
         }
         person = out.mask_logits > self._cut
-        parts = mask.readmit(pose_geometry.part_map(lm, out.mask_logits, **geometry), person, lm)  # mask.py
+        core = pose_geometry.part_map(lm, out.mask_logits, **geometry)
+        parts = mask.readmit(core, person, lm)  # mask.py
+        self._cores[id(parts)] = (parts, core)  # the part-quality score's agreement is the core's
         if not parts.any():
             return None, "no person: the person mask lies off the skeleton"
         cues = self._cues(picture)
@@ -404,6 +407,7 @@ class DirectParser(PassJudging, Parser):
         # The person detector on a miss or a borderline map (``judging.PassJudging._ask_detector``).
         parts, reason, source, out, quality = self._ask_detector(picture, *self._parse_picture(picture))
         self._picture_cues = None
+        self._cores.clear()
         score = out.presence if out is not None else 0.0
         if parts is None or out is None:
             return ParseResult(None, reason, "", score)
@@ -411,8 +415,12 @@ class DirectParser(PassJudging, Parser):
         return ParseResult(framing.place(parts, (top, bottom, left, right), (h, w)), "", source, score, quality)
 
     def quality(self, parts: np.ndarray, out: PoseOutput) -> float | None:
-        """``quality.part_quality`` of a pass's map, its person mask and its person score."""
-        return part_quality(parts, self.person_score(out), out.mask_logits > self._cut)
+        """``quality.part_quality`` of a pass's map, its person mask and its person score. The
+        agreement with the mask is measured on the map before ``mask.readmit`` gave it mask pixels
+        (a map grown towards the mask would agree with it by construction)."""
+        kept = self._cores.get(id(parts))
+        core = kept[1] if kept is not None and kept[0] is parts else None
+        return part_quality(parts, self.person_score(out), out.mask_logits > self._cut, agreement_map=core)
 
     def close(self) -> None:
         """Release the interpreter (the parser cannot parse afterwards)."""

@@ -130,7 +130,7 @@ def quality_components(parts: np.ndarray, person_score: float | None = None,
 
 
 def part_quality(parts: np.ndarray | None, person_score: float | None = None,
-                 person: np.ndarray | None = None) -> float | None:
+                 person: np.ndarray | None = None, agreement_map: np.ndarray | None = None) -> float | None:
     """The part-quality score of a map in [0, 1], higher for a more trustworthy map; None for no
     map, 0 for an empty one.
 
@@ -139,7 +139,8 @@ def part_quality(parts: np.ndarray | None, person_score: float | None = None,
     attached to their parents, the map's IoU with the person mask, and the person score's
     confidence. A parser without a person score or mask (SCHP, a plugin) is scored on the map's
     consistency alone. Rounded to 4 decimals, so that the manifest, the part map's PNG text and
-    a reused map carry the same number."""
+    a reused map carry the same number. ``agreement_map``: the map the agreement is measured on
+    when ``parts`` was grown towards the person mask (``mask.readmit``); default ``parts``."""
     if parts is None:
         return None
     parts = np.asarray(parts)
@@ -147,7 +148,8 @@ def part_quality(parts: np.ndarray | None, person_score: float | None = None,
         return 0.0
     order, attached = _order_attached(parts)
     comps = {"order": order, "attached": attached,
-             "agreement": None if person is None else agreement(parts, person),
+             "agreement": None if person is None else agreement(parts if agreement_map is None else agreement_map,
+                                                               person),
              "confidence": None if person_score is None else confidence(person_score)}
     score = 1.0
     for k in FACTORS:
