@@ -132,27 +132,34 @@ def part_map(
     arm_which = np.zeros(px.shape, dtype=np.int16)
     end = np.zeros(px.shape, dtype=bool)  # inside a lower arm's or lower leg's capsule
     head = np.full(px.shape, np.inf, dtype=np.float32)
+    # Every decision below compares a normalised distance with at most ``reach`` (the cut-off, the
+    # arms' reach, a capsule's own radius): a capsule is measured only on the rows it can reach
+    # (the pixels are in row order, so those are one slice), and farther pixels keep infinity.
+    reach = max(max_distance, front_reach if arms_in_front else 0.0, 1.0)
     for k, (lab, kind, pts, rad) in enumerate(caps):
+        s, e = _row_span(ys, pts, reach * rad)
+        if s >= e:
+            continue
         if kind == "polygon":
-            d2 = polygon_distance2(px, py, pts)
+            d2 = polygon_distance2(px[s:e], py[s:e], pts)
         else:
-            d2 = segment_distance2(px, py, pts[0], pts[1], flat_start=kind == "limb")
+            d2 = segment_distance2(px[s:e], py[s:e], pts[0], pts[1], flat_start=kind == "limb")
         d2 *= np.float32(1.0 / max(rad, 1e-6) ** 2)
-        closer = d2 < best
-        np.copyto(best, d2, where=closer)
-        which[closer] = k
+        closer = d2 < best[s:e]
+        np.copyto(best[s:e], d2, where=closer)
+        np.copyto(which[s:e], np.int16(k), where=closer)
         if lab in (UPPER_ARMS, LOWER_ARMS):
-            nearer = d2 < arm
-            np.copyto(arm, d2, where=nearer)
-            arm_which[nearer] = k
+            nearer = d2 < arm[s:e]
+            np.copyto(arm[s:e], d2, where=nearer)
+            np.copyto(arm_which[s:e], np.int16(k), where=nearer)
         if lab in (LOWER_ARMS, LOWER_LEGS):
-            end |= d2 <= 1.0
+            end[s:e] |= d2 <= 1.0
         if lab == HEAD:
-            head = d2
+            head[s:e] = d2
     labels = np.array([c[0] for c in caps], dtype=np.uint8)
     label = labels[which]
     if arms_in_front:
-        front = (arm <= np.float32(front_reach * front_reach)) & np.isin(label, (TORSO, UPPER_LEGS))
+        front = (arm <= np.float32(front_reach * front_reach)) & ((label == TORSO) | (label == UPPER_LEGS))
         which[front] = arm_which[front]
         label[front] = labels[arm_which[front]]
         label[(head <= 1.0) & (label == TORSO)] = HEAD
@@ -170,9 +177,18 @@ def part_map(
         upper_label = np.array([labels[f[0]] for f in found], dtype=np.uint8)
         label[on] = np.where(side > 0, upper_label[g] + np.uint8(1), upper_label[g])  # lower = upper + 1
     label[best > np.float32(max_distance * max_distance)] = 0
-    label[~strong & ~(end & np.isin(label, (LOWER_ARMS, LOWER_LEGS)))] = 0
+    label[~strong & ~(end & ((label == LOWER_ARMS) | (label == LOWER_LEGS)))] = 0
     out[ys, xs] = label
     return out
+
+
+def _row_span(ys: np.ndarray, pts: np.ndarray, reach: float) -> tuple[int, int]:
+    """The slice of the row-sorted pixel rows ``ys`` within ``reach`` px (and 2 px to spare for
+    rounding) of the rows ``pts`` spans: no pixel outside it lies within ``reach`` of ``pts``."""
+    lo, hi = float(np.min(pts[:, 1])) - reach - 2.0, float(np.max(pts[:, 1])) + reach + 2.0
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return 0, len(ys)
+    return int(np.searchsorted(ys, np.floor(lo), "left")), int(np.searchsorted(ys, np.ceil(hi), "right"))
 
 
 def sanity_check(

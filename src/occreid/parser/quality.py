@@ -69,20 +69,27 @@ def _order_attached(parts: np.ndarray) -> tuple[float | None, float | None]:
     centroids, one connected-components pass and one dilation per limb present)."""
     import cv2
 
-    h, w = parts.shape
-    flat = parts.ravel()
+    # Only the box around the labelled pixels is looked at: the centroids' row sums are offset back
+    # (exact: integer sums), the limb pieces and their parents all lie inside it.
+    rows_on, cols_on = np.flatnonzero(parts.any(axis=1)), np.flatnonzero(parts.any(axis=0))
+    if len(rows_on) == 0:
+        return None, None
+    y0, x0 = int(rows_on[0]), int(cols_on[0])
+    box = np.ascontiguousarray(parts[y0:int(rows_on[-1]) + 1, x0:int(cols_on[-1]) + 1])
+    h, w = box.shape
+    flat = box.ravel()
     counts = np.bincount(flat, minlength=7)
-    rows = np.bincount(flat, weights=np.repeat(np.arange(h, dtype=np.float64), w), minlength=7)
+    rows = np.bincount(flat, weights=np.repeat(np.arange(y0, y0 + h, dtype=np.float64), w), minlength=7)
     chain = [rows[k] / counts[k] for k in CHAIN if counts[k]]
     order = float(np.mean([a < b for a, b in zip(chain, chain[1:])])) if len(chain) >= 2 else None
     on = total = 0
     for limb, parents in PARENTS:
         if not counts[limb]:
             continue
-        n, comp, st, _ = cv2.connectedComponentsWithStats((parts == limb).view(np.uint8), connectivity=8)
-        lut = np.zeros(max(7, int(counts.size)), np.uint8)  # labels -> 1 for the parents
+        n, comp, st, _ = cv2.connectedComponentsWithStats((box == limb).view(np.uint8), connectivity=8)
+        lut = np.zeros(max(256, int(counts.size)), np.uint8)  # labels -> 1 for the parents
         lut[list(parents)] = 1
-        near = cv2.dilate(lut[parts], _KERNEL).view(bool)
+        near = cv2.dilate(cv2.LUT(box, lut) if box.dtype == np.uint8 else lut[box], _KERNEL).view(bool)
         touching = np.bincount(comp[near], minlength=n) > 0
         sizes = st[:, cv2.CC_STAT_AREA]
         big = sizes >= 4
