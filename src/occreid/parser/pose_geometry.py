@@ -1,4 +1,4 @@
-"""Pose landmarks + person mask -> 7-label Pascal-Person-Part map, in pure NumPy.
+"""Pose landmarks + person mask -> 7-label Pascal-Person-Part map, in NumPy (OpenCV lists the mask's pixels).
 
 The embedded parsers (``occreid.parser.direct``, default, and ``occreid.parser.mediapipe``) get 33
 MediaPipe Pose landmarks and a float person mask (or its logits, with the threshold given as a
@@ -18,6 +18,9 @@ edges: good enough to choose and shape an occluder, not a parsing benchmark.
 
 from __future__ import annotations
 
+import math
+
+import cv2
 import numpy as np
 
 from .body_model import (
@@ -102,9 +105,10 @@ def part_map(
         raise ValueError(f"mask must be H x W, got shape {mask.shape}")
     out = np.zeros(mask.shape, dtype=np.uint8)
     weak_cut = mask_threshold if limb_threshold is None else min(limb_threshold, mask_threshold)
-    ys, xs = np.nonzero(mask > weak_cut)
-    if len(ys) == 0:
+    found = cv2.findNonZero((mask > weak_cut).view(np.uint8))  # x, y in row order, as np.nonzero
+    if found is None:
         return out
+    xs, ys = found[:, 0, 0], found[:, 0, 1]
     strong = mask[ys, xs] > mask_threshold
     caps = body_capsules(
         landmarks,
@@ -136,8 +140,9 @@ def part_map(
     # arms' reach, a capsule's own radius): a capsule is measured only on the rows it can reach
     # (the pixels are in row order, so those are one slice), and farther pixels keep infinity.
     reach = max(max_distance, front_reach if arms_in_front else 0.0, 1.0)
+    row_start = np.searchsorted(ys, np.arange(mask.shape[0] + 1)).tolist()  # row r's first pixel
     for k, (lab, kind, pts, rad) in enumerate(caps):
-        s, e = _row_span(ys, pts, reach * rad)
+        s, e = _row_span(row_start, pts, reach * rad)
         if s >= e:
             continue
         if kind == "polygon":
@@ -182,13 +187,16 @@ def part_map(
     return out
 
 
-def _row_span(ys: np.ndarray, pts: np.ndarray, reach: float) -> tuple[int, int]:
-    """The slice of the row-sorted pixel rows ``ys`` within ``reach`` px (and 2 px to spare for
-    rounding) of the rows ``pts`` spans: no pixel outside it lies within ``reach`` of ``pts``."""
-    lo, hi = float(np.min(pts[:, 1])) - reach - 2.0, float(np.max(pts[:, 1])) + reach + 2.0
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return 0, len(ys)
-    return int(np.searchsorted(ys, np.floor(lo), "left")), int(np.searchsorted(ys, np.ceil(hi), "right"))
+def _row_span(row_start: list[int], pts: np.ndarray, reach: float) -> tuple[int, int]:
+    """The slice of the row-ordered pixels (``row_start[r]``: row r's first) on the rows within
+    ``reach`` px (and 2 px to spare for rounding) of the rows ``pts`` spans: no pixel outside it
+    lies within ``reach`` of ``pts``."""
+    rows = pts[:, 1].tolist()
+    lo, hi = min(rows) - reach - 2.0, max(rows) + reach + 2.0
+    last = len(row_start) - 1
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return 0, row_start[last]
+    return row_start[min(last, max(0, math.floor(lo)))], row_start[min(last, max(0, math.ceil(hi) + 1))]
 
 
 def sanity_check(
@@ -233,7 +241,7 @@ def sanity_check(
     mask = np.asarray(mask)
     if mask.shape != (height, width):
         raise ValueError(f"mask shape {mask.shape} does not match {(height, width)}")
-    if height <= 0 or width <= 0 or float(np.mean(mask > mask_threshold)) < min_mask_fraction:
+    if height <= 0 or width <= 0 or np.count_nonzero(mask > mask_threshold) / mask.size < min_mask_fraction:
         return "no person"
     xy = lm[:, :2]
     sh_mid, hip_mid = midpoint(lm, LEFT_SHOULDER, RIGHT_SHOULDER), midpoint(lm, LEFT_HIP, RIGHT_HIP)

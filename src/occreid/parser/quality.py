@@ -109,8 +109,8 @@ def agreement(parts: np.ndarray, person: np.ndarray) -> float:
         person = cv2.resize(person.astype(np.uint8), (parts.shape[1], parts.shape[0]),
                             interpolation=cv2.INTER_NEAREST).astype(bool)
     mapped = parts > 0
-    union = int(np.logical_or(mapped, person).sum())
-    return float(np.logical_and(mapped, person).sum() / union) if union else 1.0
+    union = np.count_nonzero(mapped | person)
+    return float(np.count_nonzero(mapped & person) / union) if union else 1.0
 
 
 def confidence(person_score: float, low: float = 1.5, high: float = 12.0) -> float:
