@@ -141,8 +141,10 @@ def part_map(
     # (the pixels are in row order, so those are one slice), and farther pixels keep infinity.
     reach = max(max_distance, front_reach if arms_in_front else 0.0, 1.0)
     row_start = np.searchsorted(ys, np.arange(mask.shape[0] + 1)).tolist()  # row r's first pixel
+    spans = []  # each capsule's slice: no pixel outside it is nearest to the capsule
     for k, (lab, kind, pts, rad) in enumerate(caps):
         s, e = _row_span(row_start, pts, reach * rad)
+        spans.append((0, len(ys)) if k == 0 else (s, e))  # (every pixel starts at capsule 0)
         if s >= e:
             continue
         if kind == "polygon":
@@ -170,17 +172,19 @@ def part_map(
         label[(head <= 1.0) & (label == TORSO)] = HEAD
     found = joints(caps) if joint_planes else []
     if found:
-        # Each joint's two capsules, by capsule index: the joint, its plane's normal, its labels.
-        jid = np.full(len(caps), -1, dtype=np.int16)
-        geo = np.zeros((len(found), 4), dtype=np.float32)  # joint x, y, normal x, y
-        for n, (upper, lower, joint, normal) in enumerate(found):
-            jid[[upper, lower]] = n
-            geo[n] = (joint[0], joint[1], normal[0], normal[1])
-        on = np.nonzero(jid[which] >= 0)[0]
-        g = jid[which[on]]
-        side = (px[on] - geo[g, 0]) * geo[g, 2] + (py[on] - geo[g, 1]) * geo[g, 3]
-        upper_label = np.array([labels[f[0]] for f in found], dtype=np.uint8)
-        label[on] = np.where(side > 0, upper_label[g] + np.uint8(1), upper_label[g])  # lower = upper + 1
+        # Each joint's two capsules' pixels: on the far side of its plane lower, else upper (float32, as
+        # the distances); a capsule in two joints (elbows at one point) takes the later's plane.
+        for upper, lower, joint, normal in found:
+            s, e = min(spans[upper][0], spans[lower][0]), max(spans[upper][1], spans[lower][1])
+            near = which[s:e]
+            on = np.flatnonzero((near == upper) | (near == lower))
+            if len(on) == 0:
+                continue
+            on += s
+            side = (px[on] - np.float32(joint[0])) * np.float32(normal[0])
+            side += (py[on] - np.float32(joint[1])) * np.float32(normal[1])
+            upper_label = labels[upper]
+            label[on] = np.where(side > 0, upper_label + np.uint8(1), upper_label)  # lower = upper + 1
     label[best > np.float32(max_distance * max_distance)] = 0
     label[~strong & ~(end & ((label == LOWER_ARMS) | (label == LOWER_LEGS)))] = 0
     out[ys, xs] = label

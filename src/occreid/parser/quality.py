@@ -71,11 +71,15 @@ def _order_attached(parts: np.ndarray) -> tuple[float | None, float | None]:
 
     # Only the box around the labelled pixels is looked at: the centroids' row sums are offset back
     # (exact: integer sums), the limb pieces and their parents all lie inside it.
-    rows_on, cols_on = np.flatnonzero(parts.any(axis=1)), np.flatnonzero(parts.any(axis=0))
-    if len(rows_on) == 0:
+    if parts.dtype == np.uint8:
+        x0, y0, bw, bh = cv2.boundingRect(parts)  # of the non-zero pixels
+    else:
+        rows_on, cols_on = np.flatnonzero(parts.any(axis=1)), np.flatnonzero(parts.any(axis=0))
+        y0, x0 = (int(rows_on[0]), int(cols_on[0])) if len(rows_on) else (0, 0)
+        bh, bw = (int(rows_on[-1]) + 1 - y0, int(cols_on[-1]) + 1 - x0) if len(rows_on) else (0, 0)
+    if bh == 0 or bw == 0:
         return None, None
-    y0, x0 = int(rows_on[0]), int(cols_on[0])
-    box = np.ascontiguousarray(parts[y0:int(rows_on[-1]) + 1, x0:int(cols_on[-1]) + 1])
+    box = np.ascontiguousarray(parts[y0:y0 + bh, x0:x0 + bw])
     h, w = box.shape
     flat = box.ravel()
     counts = np.bincount(flat, minlength=7)
@@ -86,11 +90,17 @@ def _order_attached(parts: np.ndarray) -> tuple[float | None, float | None]:
     for limb, parents in PARENTS:
         if not counts[limb]:
             continue
-        n, comp, st, _ = cv2.connectedComponentsWithStats((box == limb).view(np.uint8), connectivity=8)
+        # The limb's own box (its pieces lie inside) and, 2 px around it, the parents the 5 x 5
+        # dilation can bring next to it: the same pieces, sizes and contacts as over the whole map.
+        own = (box == limb).view(np.uint8)
+        x, y, bw, bh = cv2.boundingRect(own)
+        ly, lx = max(0, y - 2), max(0, x - 2)
+        around = box[ly:min(h, y + bh + 2), lx:min(w, x + bw + 2)]
+        n, comp, st, _ = cv2.connectedComponentsWithStats(own[y:y + bh, x:x + bw], connectivity=8)
         lut = np.zeros(max(256, int(counts.size)), np.uint8)  # labels -> 1 for the parents
         lut[list(parents)] = 1
-        near = cv2.dilate(cv2.LUT(box, lut) if box.dtype == np.uint8 else lut[box], _KERNEL).view(bool)
-        touching = np.bincount(comp[near], minlength=n) > 0
+        near = cv2.dilate(cv2.LUT(around, lut) if box.dtype == np.uint8 else lut[around], _KERNEL).view(bool)
+        touching = np.bincount(comp[near[y - ly:y - ly + bh, x - lx:x - lx + bw]], minlength=n) > 0
         sizes = st[:, cv2.CC_STAT_AREA]
         big = sizes >= 4
         big[0] = False
