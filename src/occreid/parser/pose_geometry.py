@@ -105,10 +105,10 @@ def part_map(
         raise ValueError(f"mask must be H x W, got shape {mask.shape}")
     out = np.zeros(mask.shape, dtype=np.uint8)
     weak_cut = mask_threshold if limb_threshold is None else min(limb_threshold, mask_threshold)
-    found = cv2.findNonZero((mask > weak_cut).view(np.uint8))  # x, y in row order, as np.nonzero
-    if found is None:
+    pixels = cv2.findNonZero((mask > weak_cut).view(np.uint8))  # x, y in row order, as np.nonzero
+    if pixels is None:
         return out
-    xs, ys = found[:, 0, 0], found[:, 0, 1]
+    xs, ys = pixels[:, 0, 0], pixels[:, 0, 1]
     strong = mask[ys, xs] > mask_threshold
     caps = body_capsules(
         landmarks,
