@@ -46,9 +46,12 @@ def heatmap_spread(heatmaps: np.ndarray, landmarks: slice = BODY) -> float:
     each landmark's sigmoid heatmap mass from its peak cell. Real people: median about 12, 99th
     percentile 17.7, 99.9th 20.0 (docs/part-quality.md). From the row and column marginals: the squared
     distance splits into a row and a column term."""
-    hm = np.asarray(heatmaps, dtype=np.float32)[:, :, landmarks]
-    hh, hw, n = hm.shape
-    prob = 0.5 * (np.tanh(0.5 * hm) + 1.0)
+    prob = np.array(np.asarray(heatmaps, dtype=np.float32)[:, :, landmarks], order="C")  # a copy: the sigmoid in place
+    hh, hw, n = prob.shape
+    prob *= np.float32(0.5)
+    np.tanh(prob, out=prob)
+    prob += np.float32(1.0)
+    prob *= np.float32(0.5)
     top = np.argmax(prob.reshape(hh * hw, n), axis=0)
     r0, c0 = (top // hw).astype(np.float64), (top % hw).astype(np.float64)
     rows, cols = prob.sum(axis=1, dtype=np.float64), prob.sum(axis=0, dtype=np.float64)  # hh x n, hw x n

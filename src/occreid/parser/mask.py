@@ -76,10 +76,13 @@ def grow(parts: np.ndarray, person: np.ndarray, reach: float) -> np.ndarray:
     if not reach > 0 or not dropped.any() or not body.any():
         return parts
     n, pieces = cv2.connectedComponents((person | body).astype(np.uint8), connectivity=8)
-    touched = np.zeros(n, dtype=bool)
-    touched[pieces[body]] = True
-    touched[0] = False
-    add = dropped & touched[pieces]
+    if n == 2:  # one piece, and the map is in it
+        add = dropped
+    else:
+        touched = np.zeros(n, dtype=bool)
+        touched[pieces[body]] = True
+        touched[0] = False
+        add = dropped & touched[pieces]
     if not add.any():
         return parts
     # Distance to, and index of, the nearest map pixel (the zero pixels of the transform's input).

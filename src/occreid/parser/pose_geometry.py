@@ -1,4 +1,4 @@
-"""Pose landmarks + person mask -> 7-label Pascal-Person-Part map, in pure NumPy.
+"""Pose landmarks + person mask -> 7-label Pascal-Person-Part map, in NumPy (OpenCV lists the mask's pixels).
 
 The embedded parsers (``occreid.parser.direct``, default, and ``occreid.parser.mediapipe``) get 33
 MediaPipe Pose landmarks and a float person mask (or its logits, with the threshold given as a
@@ -18,6 +18,9 @@ edges: good enough to choose and shape an occluder, not a parsing benchmark.
 
 from __future__ import annotations
 
+import math
+
+import cv2
 import numpy as np
 
 from .body_model import (
@@ -102,9 +105,10 @@ def part_map(
         raise ValueError(f"mask must be H x W, got shape {mask.shape}")
     out = np.zeros(mask.shape, dtype=np.uint8)
     weak_cut = mask_threshold if limb_threshold is None else min(limb_threshold, mask_threshold)
-    ys, xs = np.nonzero(mask > weak_cut)
-    if len(ys) == 0:
+    pixels = cv2.findNonZero((mask > weak_cut).view(np.uint8))  # x, y in row order, as np.nonzero
+    if pixels is None:
         return out
+    xs, ys = pixels[:, 0, 0], pixels[:, 0, 1]
     strong = mask[ys, xs] > mask_threshold
     caps = body_capsules(
         landmarks,
@@ -132,47 +136,71 @@ def part_map(
     arm_which = np.zeros(px.shape, dtype=np.int16)
     end = np.zeros(px.shape, dtype=bool)  # inside a lower arm's or lower leg's capsule
     head = np.full(px.shape, np.inf, dtype=np.float32)
+    # Every decision below compares a normalised distance with at most ``reach`` (the cut-off, the
+    # arms' reach, a capsule's own radius): a capsule is measured only on the rows it can reach
+    # (the pixels are in row order, so those are one slice), and farther pixels keep infinity.
+    reach = max(max_distance, front_reach if arms_in_front else 0.0, 1.0)
+    row_start = np.searchsorted(ys, np.arange(mask.shape[0] + 1)).tolist()  # row r's first pixel
+    spans = []  # each capsule's slice: no pixel outside it is nearest to the capsule
     for k, (lab, kind, pts, rad) in enumerate(caps):
+        s, e = _row_span(row_start, pts, reach * rad)
+        spans.append((0, len(ys)) if k == 0 else (s, e))  # (every pixel starts at capsule 0)
+        if s >= e:
+            continue
         if kind == "polygon":
-            d2 = polygon_distance2(px, py, pts)
+            d2 = polygon_distance2(px[s:e], py[s:e], pts)
         else:
-            d2 = segment_distance2(px, py, pts[0], pts[1], flat_start=kind == "limb")
+            d2 = segment_distance2(px[s:e], py[s:e], pts[0], pts[1], flat_start=kind == "limb")
         d2 *= np.float32(1.0 / max(rad, 1e-6) ** 2)
-        closer = d2 < best
-        np.copyto(best, d2, where=closer)
-        which[closer] = k
+        closer = d2 < best[s:e]
+        np.copyto(best[s:e], d2, where=closer)
+        np.copyto(which[s:e], np.int16(k), where=closer)
         if lab in (UPPER_ARMS, LOWER_ARMS):
-            nearer = d2 < arm
-            np.copyto(arm, d2, where=nearer)
-            arm_which[nearer] = k
+            nearer = d2 < arm[s:e]
+            np.copyto(arm[s:e], d2, where=nearer)
+            np.copyto(arm_which[s:e], np.int16(k), where=nearer)
         if lab in (LOWER_ARMS, LOWER_LEGS):
-            end |= d2 <= 1.0
+            end[s:e] |= d2 <= 1.0
         if lab == HEAD:
-            head = d2
+            head[s:e] = d2
     labels = np.array([c[0] for c in caps], dtype=np.uint8)
     label = labels[which]
     if arms_in_front:
-        front = (arm <= np.float32(front_reach * front_reach)) & np.isin(label, (TORSO, UPPER_LEGS))
+        front = (arm <= np.float32(front_reach * front_reach)) & ((label == TORSO) | (label == UPPER_LEGS))
         which[front] = arm_which[front]
         label[front] = labels[arm_which[front]]
         label[(head <= 1.0) & (label == TORSO)] = HEAD
     found = joints(caps) if joint_planes else []
     if found:
-        # Each joint's two capsules, by capsule index: the joint, its plane's normal, its labels.
-        jid = np.full(len(caps), -1, dtype=np.int16)
-        geo = np.zeros((len(found), 4), dtype=np.float32)  # joint x, y, normal x, y
-        for n, (upper, lower, joint, normal) in enumerate(found):
-            jid[[upper, lower]] = n
-            geo[n] = (joint[0], joint[1], normal[0], normal[1])
-        on = np.nonzero(jid[which] >= 0)[0]
-        g = jid[which[on]]
-        side = (px[on] - geo[g, 0]) * geo[g, 2] + (py[on] - geo[g, 1]) * geo[g, 3]
-        upper_label = np.array([labels[f[0]] for f in found], dtype=np.uint8)
-        label[on] = np.where(side > 0, upper_label[g] + np.uint8(1), upper_label[g])  # lower = upper + 1
+        # Each joint's two capsules' pixels: on the far side of its plane lower, else upper (float32, as
+        # the distances); a capsule in two joints (elbows at one point) takes the later's plane.
+        for upper, lower, joint, normal in found:
+            s, e = min(spans[upper][0], spans[lower][0]), max(spans[upper][1], spans[lower][1])
+            near = which[s:e]
+            on = np.flatnonzero((near == upper) | (near == lower))
+            if len(on) == 0:
+                continue
+            on += s
+            side = (px[on] - np.float32(joint[0])) * np.float32(normal[0])
+            side += (py[on] - np.float32(joint[1])) * np.float32(normal[1])
+            upper_label = labels[upper]
+            label[on] = np.where(side > 0, upper_label + np.uint8(1), upper_label)  # lower = upper + 1
     label[best > np.float32(max_distance * max_distance)] = 0
-    label[~strong & ~(end & np.isin(label, (LOWER_ARMS, LOWER_LEGS)))] = 0
+    label[~strong & ~(end & ((label == LOWER_ARMS) | (label == LOWER_LEGS)))] = 0
     out[ys, xs] = label
     return out
+
+
+def _row_span(row_start: list[int], pts: np.ndarray, reach: float) -> tuple[int, int]:
+    """The slice of the row-ordered pixels (``row_start[r]``: row r's first) on the rows within
+    ``reach`` px (and 2 px to spare for rounding) of the rows ``pts`` spans: no pixel outside it
+    lies within ``reach`` of ``pts``."""
+    rows = pts[:, 1].tolist()
+    lo, hi = min(rows) - reach - 2.0, max(rows) + reach + 2.0
+    last = len(row_start) - 1
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return 0, row_start[last]
+    return row_start[min(last, max(0, math.floor(lo)))], row_start[min(last, max(0, math.ceil(hi) + 1))]
 
 
 def sanity_check(
@@ -217,7 +245,7 @@ def sanity_check(
     mask = np.asarray(mask)
     if mask.shape != (height, width):
         raise ValueError(f"mask shape {mask.shape} does not match {(height, width)}")
-    if height <= 0 or width <= 0 or float(np.mean(mask > mask_threshold)) < min_mask_fraction:
+    if height <= 0 or width <= 0 or np.count_nonzero(mask > mask_threshold) / mask.size < min_mask_fraction:
         return "no person"
     xy = lm[:, :2]
     sh_mid, hip_mid = midpoint(lm, LEFT_SHOULDER, RIGHT_SHOULDER), midpoint(lm, LEFT_HIP, RIGHT_HIP)

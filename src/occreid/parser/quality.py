@@ -69,21 +69,38 @@ def _order_attached(parts: np.ndarray) -> tuple[float | None, float | None]:
     centroids, one connected-components pass and one dilation per limb present)."""
     import cv2
 
-    h, w = parts.shape
-    flat = parts.ravel()
+    # Only the box around the labelled pixels is looked at: the centroids' row sums are offset back
+    # (exact: integer sums), the limb pieces and their parents all lie inside it.
+    if parts.dtype == np.uint8:
+        x0, y0, bw, bh = cv2.boundingRect(parts)  # of the non-zero pixels
+    else:
+        rows_on, cols_on = np.flatnonzero(parts.any(axis=1)), np.flatnonzero(parts.any(axis=0))
+        y0, x0 = (int(rows_on[0]), int(cols_on[0])) if len(rows_on) else (0, 0)
+        bh, bw = (int(rows_on[-1]) + 1 - y0, int(cols_on[-1]) + 1 - x0) if len(rows_on) else (0, 0)
+    if bh == 0 or bw == 0:
+        return None, None
+    box = np.ascontiguousarray(parts[y0:y0 + bh, x0:x0 + bw])
+    h, w = box.shape
+    flat = box.ravel()
     counts = np.bincount(flat, minlength=7)
-    rows = np.bincount(flat, weights=np.repeat(np.arange(h, dtype=np.float64), w), minlength=7)
+    rows = np.bincount(flat, weights=np.repeat(np.arange(y0, y0 + h, dtype=np.float64), w), minlength=7)
     chain = [rows[k] / counts[k] for k in CHAIN if counts[k]]
     order = float(np.mean([a < b for a, b in zip(chain, chain[1:])])) if len(chain) >= 2 else None
     on = total = 0
     for limb, parents in PARENTS:
         if not counts[limb]:
             continue
-        n, comp, st, _ = cv2.connectedComponentsWithStats((parts == limb).view(np.uint8), connectivity=8)
-        lut = np.zeros(max(7, int(counts.size)), np.uint8)  # labels -> 1 for the parents
+        # The limb's own box (its pieces lie inside) and, 2 px around it, the parents the 5 x 5
+        # dilation can bring next to it: the same pieces, sizes and contacts as over the whole map.
+        own = (box == limb).view(np.uint8)
+        x, y, bw, bh = cv2.boundingRect(own)
+        ly, lx = max(0, y - 2), max(0, x - 2)
+        around = box[ly:min(h, y + bh + 2), lx:min(w, x + bw + 2)]
+        n, comp, st, _ = cv2.connectedComponentsWithStats(own[y:y + bh, x:x + bw], connectivity=8)
+        lut = np.zeros(max(256, int(counts.size)), np.uint8)  # labels -> 1 for the parents
         lut[list(parents)] = 1
-        near = cv2.dilate(lut[parts], _KERNEL).view(bool)
-        touching = np.bincount(comp[near], minlength=n) > 0
+        near = cv2.dilate(cv2.LUT(around, lut) if box.dtype == np.uint8 else lut[around], _KERNEL).view(bool)
+        touching = np.bincount(comp[near[y - ly:y - ly + bh, x - lx:x - lx + bw]], minlength=n) > 0
         sizes = st[:, cv2.CC_STAT_AREA]
         big = sizes >= 4
         big[0] = False
@@ -102,8 +119,8 @@ def agreement(parts: np.ndarray, person: np.ndarray) -> float:
         person = cv2.resize(person.astype(np.uint8), (parts.shape[1], parts.shape[0]),
                             interpolation=cv2.INTER_NEAREST).astype(bool)
     mapped = parts > 0
-    union = int(np.logical_or(mapped, person).sum())
-    return float(np.logical_and(mapped, person).sum() / union) if union else 1.0
+    union = np.count_nonzero(mapped | person)
+    return float(np.count_nonzero(mapped & person) / union) if union else 1.0
 
 
 def confidence(person_score: float, low: float = 1.5, high: float = 12.0) -> float:

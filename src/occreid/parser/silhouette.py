@@ -13,6 +13,7 @@ beside the trunk. Pure NumPy; the maths knows nothing of the model.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 HEAD, TORSO, UPPER_ARMS, LOWER_ARMS, UPPER_LEGS, LOWER_LEGS = 1, 2, 3, 4, 5, 6
@@ -167,15 +168,21 @@ def boundary_contrast(magnitude: np.ndarray, person: np.ndarray) -> float:
     mag = np.asarray(magnitude, dtype=np.float32)
     if m.shape != mag.shape:
         raise ValueError(f"mask {m.shape} and magnitude {mag.shape} differ in shape")
-    inner = m.copy()
-    inner[1:, :] &= m[:-1, :]
-    inner[:-1, :] &= m[1:, :]
-    inner[:, 1:] &= m[:, :-1]
-    inner[:, :-1] &= m[:, 1:]
-    edge = m & ~inner
+    return _contrast(mag, float(mag.mean()), m)
+
+
+_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
+
+
+def _contrast(mag: np.ndarray, mean: float, m: np.ndarray) -> float:
+    """``boundary_contrast`` with the magnitude's mean given (a picture's is computed once)."""
+    # The mask's boundary: its pixels with a 4-neighbour off it (outside the image counts as on it,
+    # OpenCV's default erosion border).
+    inner = cv2.erode(np.ascontiguousarray(m).view(np.uint8), _CROSS)
+    edge = m > inner.view(bool)
     if not edge.any():
         return 0.0
-    return float(mag[edge].mean()) / (float(mag.mean()) + 1e-3)
+    return float(mag[edge].mean()) / (mean + 1e-3)
 
 
 def colour_overlap(rgb: np.ndarray, person: np.ndarray, levels: int = 4) -> float:
@@ -189,11 +196,16 @@ def colour_overlap(rgb: np.ndarray, person: np.ndarray, levels: int = 4) -> floa
     if im.shape[:2] != m.shape or im.ndim != 3:
         raise ValueError(f"image {im.shape} and mask {m.shape} do not match")
     step = 256 // levels
-    q = (im // step).astype(np.int32)
-    code = (q[..., 0] * levels + q[..., 1]) * levels + q[..., 2]
+    if im.dtype == np.uint8 and levels**3 <= 256:
+        q = im // np.uint8(step)  # uint8: the codes fit
+        code = (q[..., 0] * np.uint8(levels) + q[..., 1]) * np.uint8(levels) + q[..., 2]
+    else:
+        q = (im // step).astype(np.int32)
+        code = (q[..., 0] * levels + q[..., 1]) * levels + q[..., 2]
     bins = levels**3
-    inside = np.bincount(code[m], minlength=bins).astype(np.float64)
-    outside = np.bincount(code[~m], minlength=bins).astype(np.float64)
+    inside_n = np.bincount(code[m], minlength=bins)
+    inside = inside_n.astype(np.float64)
+    outside = (np.bincount(code.ravel(), minlength=bins) - inside_n).astype(np.float64)
     if inside.sum() == 0 or outside.sum() == 0:
         return 1.0
     return float(np.minimum(inside / inside.sum(), outside / outside.sum()).sum())
@@ -205,7 +217,7 @@ class PictureCues:
 
     def __init__(self, rgb: np.ndarray) -> None:
         self.rgb = rgb
-        self._magnitude: dict[tuple[int, int], np.ndarray] = {}
+        self._magnitude: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
 
     def _resized(self, image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         if image.shape[:2] == shape:
@@ -221,8 +233,10 @@ class PictureCues:
             import cv2
 
             grey = cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-            self._magnitude[shape] = gradient_magnitude(self._resized(grey, shape))
-        return boundary_contrast(self._magnitude[shape], person)
+            mag = gradient_magnitude(self._resized(grey, shape))
+            self._magnitude[shape] = (mag, float(mag.mean()))
+        mag, mean = self._magnitude[shape]
+        return _contrast(mag, mean, np.asarray(person, dtype=bool))
 
     def colour_overlap(self, person: np.ndarray) -> float:
         """``colour_overlap`` of the picture's colours inside and outside ``person``."""
