@@ -16,6 +16,9 @@ outside it) and MediaPipe's visibility in [0, 1].
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -116,25 +119,44 @@ def polygon_distance2(px: np.ndarray, py: np.ndarray, poly: np.ndarray) -> np.nd
     return dist
 
 
+@dataclass(frozen=True)
+class BodyOptions:
+    """The body model's settings, in one place (``body_capsules`` and ``pose_geometry.part_map``
+    take them as keyword arguments and build this). Lengths are fractions of the torso length.
+
+    ``min_visibility``: a limb bone is kept when both its landmarks are at least this visible
+    (arms: ``arm_visibility`` when set). ``radii``: overrides of ``DEFAULT_RADII``.
+    ``head_scale``, ``head_min``, ``head_max``: the head's radius. ``leg_mask_support``: a less
+    visible leg bone is kept when this share of it lies on the person mask (None: never).
+    ``shoulder_inset``, ``hip_outset``: the torso quadrilateral's corners. ``hand_reach``: the lower
+    arm's end past the wrist, in wrist-to-knuckles vectors. ``max_knee_rise``, ``cut_width``: legs
+    the picture does not show (None: no check). See ``body_capsules`` for each rule.
+    """
+
+    min_visibility: float = 0.25
+    radii: Mapping[str, float] | None = None
+    head_scale: float = 0.62
+    head_min: float = 0.16
+    head_max: float = 0.32
+    leg_mask_support: float | None = 0.6
+    shoulder_inset: float = 0.15
+    hip_outset: float = 0.25
+    hand_reach: float = 1.3
+    arm_visibility: float | None = None
+    max_knee_rise: float | None = 0.25
+    cut_width: float | None = 0.75
+
+
 def body_capsules(
     landmarks: np.ndarray,
+    options: BodyOptions | None = None,
     *,
-    min_visibility: float = 0.25,
-    radii: dict[str, float] | None = None,
-    head_scale: float = 0.62,
-    head_min: float = 0.16,
-    head_max: float = 0.32,
     mask: np.ndarray | None = None,
     mask_threshold: float = 0.5,
-    leg_mask_support: float | None = 0.6,
-    shoulder_inset: float = 0.15,
-    hip_outset: float = 0.25,
-    hand_reach: float = 1.3,
-    arm_visibility: float | None = None,
-    max_knee_rise: float | None = 0.25,
-    cut_width: float | None = 0.75,
+    **settings: Any,
 ) -> list[Capsule]:
-    """The body model: a list of ``(label, kind, points, radius_px)``.
+    """The body model: a list of ``(label, kind, points, radius_px)``, with ``options`` (default
+    ``BodyOptions()``) and any of its fields given as keyword arguments (``settings``) over them.
 
     ``kind`` is ``"segment"`` (points: 2 x 2, the bone's ends), ``"limb"`` (the same, cut square at
     the proximal joint: upper arms and thighs) or ``"polygon"`` (points: k x 2, the torso
@@ -164,13 +186,14 @@ def body_capsules(
     length (a torso cut off by the edge; feet standing on it are narrower): the mask under such
     "legs" is the torso's (None: no check).
     """
+    o = replace(options, **settings) if options is not None else BodyOptions(**settings)
     lm = check_landmarks(landmarks)
     r = dict(DEFAULT_RADII)
-    if radii:
-        unknown = set(radii) - set(r)
+    if o.radii:
+        unknown = set(o.radii) - set(r)
         if unknown:
             raise ValueError(f"unknown radius names: {sorted(unknown)}")
-        r.update(radii)
+        r.update(o.radii)
     xy, vis = lm[:, :2], lm[:, 2]
     sh_mid, hip_mid = midpoint(lm, LEFT_SHOULDER, RIGHT_SHOULDER), midpoint(lm, LEFT_HIP, RIGHT_HIP)
     tl = float(np.linalg.norm(sh_mid - hip_mid))
@@ -183,8 +206,8 @@ def body_capsules(
     # pushed out by ``hip_outset`` of the hip width (hip joints sit inside the pelvis), plus a
     # margin that grows as the view turns sideways (narrow quadrilateral, deep chest).
     ls, rs, lh, rh_ = xy[LEFT_SHOULDER], xy[RIGHT_SHOULDER], xy[LEFT_HIP], xy[RIGHT_HIP]
-    ls, rs = ls + shoulder_inset * (rs - ls), rs + shoulder_inset * (ls - rs)
-    lh, rh_ = lh + hip_outset * (lh - rh_), rh_ + hip_outset * (rh_ - lh)
+    ls, rs = ls + o.shoulder_inset * (rs - ls), rs + o.shoulder_inset * (ls - rs)
+    lh, rh_ = lh + o.hip_outset * (lh - rh_), rh_ + o.hip_outset * (rh_ - lh)
     quad = np.stack([ls, rs, rh_, lh])
     sw = float(np.linalg.norm(xy[LEFT_SHOULDER] - xy[RIGHT_SHOULDER])) / tl
     margin = float(np.clip(r["torso"] + 0.2 - 0.5 * sw, r["torso"], r["torso"] + 0.15))
@@ -198,7 +221,7 @@ def body_capsules(
     centre = 0.5 * ear_mid + 0.5 * face_mid
     ear_dist = float(np.linalg.norm(xy[LEFT_EAR] - xy[RIGHT_EAR]))
     sh_dist = float(np.linalg.norm(xy[LEFT_SHOULDER] - xy[RIGHT_SHOULDER]))
-    rh = float(np.clip(max(head_scale * ear_dist, 0.5 * head_scale * sh_dist), head_min * tl, head_max * tl))
+    rh = float(np.clip(max(o.head_scale * ear_dist, 0.5 * o.head_scale * sh_dist), o.head_min * tl, o.head_max * tl))
     centre = centre + up * 0.25 * rh
     caps.append((HEAD, "segment", np.stack([centre - up * 0.35 * rh, centre + up * 0.35 * rh]), rh))
 
@@ -216,18 +239,19 @@ def body_capsules(
 
     # A torso cut off by the picture's bottom edge: the person mask crosses it wider than
     # ``cut_width`` x the torso length (feet on the edge are narrower). Its "legs" are on the torso.
-    cut_torso = mask is not None and cut_width is not None and \
-        float(np.count_nonzero(mask[-1] > mask_threshold)) >= cut_width * tl
+    cut_torso = mask is not None and o.cut_width is not None and \
+        float(np.count_nonzero(mask[-1] > mask_threshold)) >= o.cut_width * tl
 
     def inside(p: np.ndarray) -> bool:
         return mask is not None and 0 <= p[0] < mask.shape[1] and 0 <= p[1] < mask.shape[0]
 
     def limb(label: int, kind: str, i: int, j: int, rescue: bool = False, flat: bool = False) -> bool:
         a, end = xy[i], xy[j]
-        least = arm_visibility if label in (UPPER_ARMS, LOWER_ARMS) and arm_visibility is not None else min_visibility
+        arm = label in (UPPER_ARMS, LOWER_ARMS) and o.arm_visibility is not None
+        least = o.arm_visibility if arm else o.min_visibility
         visible = vis[i] >= least and vis[j] >= least
-        if not visible and rescue and leg_mask_support is not None and inside(end) and not cut_torso:
-            visible = support(a, end) >= leg_mask_support
+        if not visible and rescue and o.leg_mask_support is not None and inside(end) and not cut_torso:
+            visible = support(a, end) >= o.leg_mask_support
         if visible:
             caps.append((label, "limb" if flat else "segment", np.stack([a, end]), r[kind] * tl))
         return visible
@@ -240,8 +264,8 @@ def body_capsules(
             # Pascal-Person-Part's lower arm runs through the hand: from the wrist to past the
             # knuckles (MediaPipe's pinky and index points), or along the forearm when they are
             # not seen (a hand is about 0.4 of a forearm long).
-            if vis[pi] >= min_visibility and vis[ix] >= min_visibility:
-                hand = xy[wr] + hand_reach * ((xy[pi] + xy[ix]) / 2.0 - xy[wr])
+            if vis[pi] >= o.min_visibility and vis[ix] >= o.min_visibility:
+                hand = xy[wr] + o.hand_reach * ((xy[pi] + xy[ix]) / 2.0 - xy[wr])
             else:
                 hand = xy[wr] + 0.4 * (xy[wr] - xy[el])
             caps.append((LOWER_ARMS, "segment", np.stack([xy[wr], hand]), r["hand"] * tl))
@@ -250,11 +274,11 @@ def body_capsules(
         (LEFT_HIP, LEFT_KNEE, LEFT_ANKLE, LEFT_HEEL, LEFT_FOOT),
         (RIGHT_HIP, RIGHT_KNEE, RIGHT_ANKLE, RIGHT_HEEL, RIGHT_FOOT),
     ):
-        if max_knee_rise is not None and xy[kn, 1] < xy[hp, 1] - max_knee_rise * tl:
+        if o.max_knee_rise is not None and xy[kn, 1] < xy[hp, 1] - o.max_knee_rise * tl:
             continue  # a thigh folded up: an extrapolated leg, not a pedestrian's
         thigh = limb(UPPER_LEGS, "upper_leg", hp, kn, rescue=True, flat=True)
         if thigh and limb(LOWER_LEGS, "lower_leg", kn, an, rescue=True):
-            if vis[ft] >= min_visibility or vis[an] >= min_visibility:
+            if vis[ft] >= o.min_visibility or vis[an] >= o.min_visibility:
                 caps.append((LOWER_LEGS, "segment", np.stack([xy[he], xy[ft]]), r["foot"] * tl))
     if mask is not None and not any(c[0] == UPPER_LEGS for c in caps):
         caps[0] = (TORSO, "polygon", torso_to_edge(quad, up, mask > mask_threshold), caps[0][3])

@@ -19,6 +19,7 @@ edges: good enough to choose and shape an occluder, not a parsing benchmark.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import cv2
 import numpy as np
@@ -37,6 +38,7 @@ from .body_model import (
     TORSO,
     UPPER_ARMS,
     UPPER_LEGS,
+    BodyOptions,
     body_capsules,
     check_landmarks,
     joints,
@@ -45,31 +47,20 @@ from .body_model import (
     segment_distance2,
 )
 
-__all__ = ["HEAD", "LOWER_ARMS", "LOWER_LEGS", "TORSO", "UPPER_ARMS", "UPPER_LEGS", "body_capsules", "describe",
-           "part_map", "sanity_check"]
+__all__ = ["HEAD", "LOWER_ARMS", "LOWER_LEGS", "TORSO", "UPPER_ARMS", "UPPER_LEGS", "BodyOptions", "body_capsules",
+           "describe", "part_map", "sanity_check"]
 
 def part_map(
     landmarks: np.ndarray,
     mask: np.ndarray,
     *,
     mask_threshold: float = 0.5,
-    min_visibility: float = 0.25,
     max_distance: float = 2.5,
-    radii: dict[str, float] | None = None,
-    leg_mask_support: float | None = 0.6,
-    head_scale: float = 0.62,
-    head_min: float = 0.16,
-    head_max: float = 0.32,
-    shoulder_inset: float = 0.15,
-    hip_outset: float = 0.25,
-    hand_reach: float = 1.3,
-    arm_visibility: float | None = None,
-    max_knee_rise: float | None = 0.25,
-    cut_width: float | None = 0.75,
     limb_threshold: float | None = None,
     arms_in_front: bool = True,
     front_reach: float = 1.5,
     joint_planes: bool = True,
+    **body: Any,
 ) -> np.ndarray:
     """Label each person-mask pixel with its nearest body capsule.
 
@@ -77,13 +68,8 @@ def part_map(
         landmarks: (33, 3) MediaPipe landmarks, x and y in pixels of ``mask``, then visibility.
         mask: H x W float person mask (MediaPipe's segmentation, 0..1).
         mask_threshold: a pixel is "person" when ``mask > mask_threshold``.
-        min_visibility: limb bones whose landmarks are less visible are dropped (see
-            ``body_capsules`` for the leg rescue by mask support).
         max_distance: person pixels farther than this many radii from every capsule are
             background (a second person, a bag, a bicycle).
-        radii: overrides of ``DEFAULT_RADII`` (fractions of the torso length).
-        leg_mask_support, head_scale, head_min, head_max, shoulder_inset, hip_outset,
-            max_knee_rise, cut_width: the body model, see ``body_capsules``.
         limb_threshold: a lower threshold for the ends of the limbs: pixels with ``mask >
             limb_threshold`` inside a lower arm's (hand included) or lower leg's (foot included)
             capsule are person too (the segmentation is blurred across a thin forearm or shin and
@@ -95,6 +81,9 @@ def part_map(
         joint_planes: the upper and lower arm (thigh and lower leg) meet at the plane bisecting
             the elbow's (knee's) angle (``body_model.joints``), not where the nearer capsule
             ends: the upper arm's and thigh's wider capsules would otherwise swell past the joint.
+        body: the body model's settings (``body_model.BodyOptions``: ``min_visibility``,
+            ``radii``, ``arm_visibility``, ``leg_mask_support``, ``max_knee_rise`` ...), or
+            ``options=BodyOptions(...)``.
 
     Returns:
         H x W uint8 map, 0 background, 1 head, 2 torso, 3 upper arms, 4 lower arms, 5 upper legs,
@@ -110,23 +99,7 @@ def part_map(
         return out
     xs, ys = pixels[:, 0, 0], pixels[:, 0, 1]
     strong = mask[ys, xs] > mask_threshold
-    caps = body_capsules(
-        landmarks,
-        min_visibility=min_visibility,
-        radii=radii,
-        mask=mask,
-        mask_threshold=mask_threshold,
-        leg_mask_support=leg_mask_support,
-        head_scale=head_scale,
-        head_min=head_min,
-        head_max=head_max,
-        shoulder_inset=shoulder_inset,
-        hip_outset=hip_outset,
-        hand_reach=hand_reach,
-        arm_visibility=arm_visibility,
-        max_knee_rise=max_knee_rise,
-        cut_width=cut_width,
-    )
+    caps = body_capsules(landmarks, mask=mask, mask_threshold=mask_threshold, **body)
     if not caps:
         return out
     px, py = xs.astype(np.float32) + 0.5, ys.astype(np.float32) + 0.5
