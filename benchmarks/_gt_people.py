@@ -10,8 +10,9 @@ them (docs/part-quality.md says which public files, and how to get them).
 A person is a dict: ``name``, ``source`` (the ``--gt`` folder's name), ``rgb`` (256 x 128 x 3),
 ``keypoints`` [(joint, x, y)] (the nine scored joint kinds of ``ALLOWED``), ``extra``
 [(kind, x, y, source)] (the kinds of ``EXTRA_ALLOWED``), ``mask`` (bool or None) and ``mask_kind``,
-``regions`` and ``points`` (part labels: ``_gt_parts`` sets them) and ``vis_known`` (False where the
-file only says "labelled").
+``regions`` and ``points`` (part labels: ``_gt_parts`` sets them), ``vis_known`` (False where the
+file only says "labelled") and ``others`` (bool: the annotated masks of the image's other people,
+crowd regions included, where the file has masks; else None).
 """
 
 from __future__ import annotations
@@ -206,7 +207,8 @@ def _fitted_mask(root: Path, image: Path, h: int, w: int) -> np.ndarray | None:
 
 
 def _coco_people(ann_file: Path, folder: Path):
-    """(image path, bbox, names, keypoints (N x 3), visible-is-2, extra (kind, x, y, v) list, seg) per person."""
+    """(image path, bbox, names, keypoints (N x 3), visible-is-2, extra (kind, x, y, v) list, seg,
+    the other annotations' segs of the same image) per person."""
     try:
         data = json.loads(ann_file.read_text())
     except (OSError, ValueError):
@@ -215,6 +217,10 @@ def _coco_people(ann_file: Path, folder: Path):
         return
     cats = {c["id"]: c.get("keypoints", []) for c in data["categories"]}
     images = {im["id"]: im for im in data["images"]}
+    segs: dict = {}  # image id -> [(annotation id, seg)] of every annotation with a mask
+    for a in data["annotations"]:
+        if a.get("segmentation"):
+            segs.setdefault(a.get("image_id"), []).append((id(a), a["segmentation"]))
     anns = [a for a in data["annotations"] if a.get("keypoints")]
     marks = [v for a in anns for v in a["keypoints"][2::3]]
     vis_known = any(v == 2 for v in marks)
@@ -242,7 +248,8 @@ def _coco_people(ann_file: Path, folder: Path):
             box = [x0, y0, x1 - x0, y1 - y0]
         path = _find_image(ann_file.parent, folder, im["file_name"])
         if path is not None:
-            yield path, box, names, kp, vis_known, extra, ann.get("segmentation")
+            others = [seg for key, seg in segs.get(ann.get("image_id"), []) if key != id(ann)]
+            yield path, box, names, kp, vis_known, extra, ann.get("segmentation"), others
 
 
 def _npz_people(npz: Path, folder: Path):
@@ -259,7 +266,7 @@ def _npz_people(npz: Path, folder: Path):
         if path is None or len(pts) < 2:
             continue
         (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
-        yield path, [x0, y0, x1 - x0, y1 - y0], MPI_INF_3DHP17, kp.astype(np.float64), False, [], None
+        yield path, [x0, y0, x1 - x0, y1 - y0], MPI_INF_3DHP17, kp.astype(np.float64), False, [], None, []
 
 
 def annotated_people(folders: list[Path], min_keypoints: int = 6, min_height: int = 64) -> list[dict]:
@@ -278,7 +285,7 @@ def annotated_people(folders: list[Path], min_keypoints: int = 6, min_height: in
         files = sorted(folder.rglob("*.json")) + sorted(folder.rglob("*.npz"))
         for f in files:
             reader = _coco_people(f, folder) if f.suffix == ".json" else _npz_people(f, folder)
-            for path, box, names, kp, vis_known, extra_pts, seg in reader:
+            for path, box, names, kp, vis_known, extra_pts, seg, others in reader:
                 if path not in keys:
                     keys[path] = _image_key(path)
                 key = (keys[path], tuple(round(float(v)) for v in box))
@@ -301,9 +308,13 @@ def annotated_people(folders: list[Path], min_keypoints: int = 6, min_height: in
                     mask, mask_kind = _fitted_mask(folder, path, h, w), "fitted body model"
                 person = {"name": f"{path.parent.name}/{path.stem}#{len(people)}", "source": source,
                           "rgb": crop.rgb, "crop": crop, "keypoints": [], "extra": [], "mask": None,
-                          "mask_kind": None, "regions": None, "points": [], "vis_known": vis_known}
+                          "mask_kind": None, "regions": None, "points": [], "vis_known": vis_known,
+                          "others": None}
                 if mask is not None:
                     person["mask"], person["mask_kind"] = crop.labels(mask).astype(bool), mask_kind
+                other_masks = [m for m in (person_mask(o, h, w) for o in others) if m is not None]
+                if other_masks and mask_kind == "annotated":
+                    person["others"] = crop.labels(np.logical_or.reduce(other_masks)).astype(bool)
                 person["keypoints"] = [(j, *xy) for j, x, y in vis if (xy := crop.point(x, y))]
                 _merge(person, extra, None, source)
                 seen[key] = person

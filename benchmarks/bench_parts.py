@@ -19,6 +19,7 @@ Prints, for the parser's saved part maps:
   whose person is not found counts all its keypoints as misses; the first measurement's people
   (``ORIGINAL``) apart, then per source; extra points (head top, neck, feet, hands ...) apart;
 - the person mask (union of the six parts) against the annotated person mask: median IoU;
+- the crop's subject: the share of the map on the annotated masks of the crop's other people;
 - part IoU against Pascal-Part's person parts, region IoU against LIP / CIHP, DensePose points on
   their part;
 - with ``--video``: the share of non-person crops occluded, cut from the video's real footage
@@ -157,6 +158,18 @@ def read_rgb(path: Path) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------
 
 
+def spill(parts: np.ndarray | None, subject: np.ndarray | None, others: np.ndarray | None) -> float | None:
+    """The share of the map's pixels on another annotated person and off the subject's annotated
+    mask; None when the crop shows no other person's mask, or there is no map or subject mask."""
+    if parts is None or subject is None or others is None:
+        return None
+    off = others & ~subject
+    mapped = parts > 0
+    if not off.any() or not mapped.any():
+        return None
+    return float(np.count_nonzero(mapped & off) / np.count_nonzero(mapped))
+
+
 def _share(hit: int, n: int) -> str:
     return f"{hit}/{n} ({100 * hit / n:.1f}%)" if n else "-"
 
@@ -169,6 +182,7 @@ def annotated_figures(parser, people: list[dict], show: bool) -> None:
     masks: dict[str, list[float]] = defaultdict(list)
     overlap: dict[tuple[str, str], np.ndarray] = defaultdict(lambda: np.zeros(2))  # (scheme, part): [I, U]
     points: dict[int, list[tuple[bool, bool]]] = defaultdict(list)
+    spills: list[tuple[float, str]] = []  # (share of the map on another annotated person, crop)
     for p in people:
         r = parser.parse(p["rgb"])
         orig = p["source"] in ORIGINAL and p["vis_known"]
@@ -186,6 +200,9 @@ def annotated_figures(parser, people: list[dict], show: bool) -> None:
         if p["mask"] is not None and p["mask"].any():
             iou_p = iou(p["mask"], r.parts > 0) if r.parts is not None else 0.0
             masks[p["mask_kind"]].append(iou_p)
+        share = spill(r.parts, p["mask"], p.get("others"))
+        if share is not None:
+            spills.append((share, p["name"]))
         for scheme, truth, names in (("regions", p["regions"], REGION), ("parts", p.get("parts"), PARTS)):
             if truth is None:
                 continue
@@ -234,6 +251,13 @@ def annotated_figures(parser, people: list[dict], show: bool) -> None:
     orig_iou = [i for p, _, _, _, i in rows if i is not None and p["source"] in ORIGINAL and p["vis_known"]]
     if orig_iou:
         print(f"  of which the first measurement's {len(orig_iou)}: median {np.median(orig_iou):.3f}")
+    if spills:
+        shares = np.array([s for s, _ in spills])
+        worst = ", ".join(f"{n} {100 * s:.0f}%" for s, n in sorted(spills, reverse=True) if s > 0.1)
+        print(f"map on another annotated person (off the subject's mask), {len(shares)} crops with another "
+              f"person's mask in view and a map: median {100 * np.median(shares):.1f}%, mean "
+              f"{100 * shares.mean():.1f}% of the map; over 10%: {int((shares > 0.1).sum())}"
+              + (f" ({worst})" if worst else ""))
     crops = {"parts": [p for p in people if p.get("parts") is not None],
              "regions": [p for p in people if p["regions"] is not None]}
     crops["legs"] = [p for p in crops["parts"] if np.isin(p["parts"], (5, 6)).any()]

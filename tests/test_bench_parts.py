@@ -7,7 +7,9 @@ puts them; the same person listed in a second file adds only its extra points; f
 visibility flags count labelled points and say so; MPII-TRB's box-less people are boxed by their
 points; Halpe's unnamed 136 points are read by position; parsing labels map to the documented
 regions (LIP's label 10 ignored, CIHP's torso skin kept) and touching CIHP people are skipped;
-DensePose points keep their part, and a pickle naming anything but arrays is refused unread.
+DensePose points keep their part, and a pickle naming anything but arrays is refused unread; the
+masks of the image's other people come with each crop, and the share of a map on them counts only
+pixels off the subject's own mask.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ cv2 = pytest.importorskip("cv2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 gt = importlib.import_module("_gt_people")
 gparts = importlib.import_module("_gt_parts")
+bench_parts = importlib.import_module("bench_parts")
 
 COCO17 = gt.HALPE136[:17]
 
@@ -244,3 +247,49 @@ def test_pascal_part_people_map_to_occreid_labels(tmp_path):
     col = p["parts"][:, gt.CROP_W // 2]
     assert [int(v) for i, v in enumerate(col) if i == 0 or v != col[i - 1]] == [0, 1, 255, 2, 255, 5, 6, 0]
     assert p["mask"].sum() == (p["parts"] > 0).sum()
+
+
+def _rect(x0, y0, x1, y1) -> list[list[float]]:
+    return [[x0, y0, x1, y0, x1, y1, x0, y1]]
+
+
+def test_other_peoples_masks_come_with_the_crop(tmp_path):
+    _image(tmp_path / "im.jpg")
+    subject = _person((100, 50, 80, 300), segmentation=_rect(100, 50, 180, 350))
+    # a passer-by overlapping the subject's right side, and a crowd region with a mask but no keypoints
+    passer = _person((160, 60, 60, 280), segmentation=_rect(160, 60, 220, 340))
+    crowd = {"id": 99, "image_id": 1, "category_id": 1, "bbox": [0, 0, 40, 40], "iscrowd": 1,
+             "segmentation": _rect(0, 0, 40, 40)}
+    _coco(tmp_path / "a.json", [subject, passer, crowd])
+    people = gt.annotated_people([tmp_path])
+    assert len(people) == 2  # the crowd region is nobody's crop
+    p = people[0]  # the subject's crop (the file's order)
+    crop = gt.Crop(np.zeros((400, 300, 3), np.uint8), (100, 50, 80, 300))
+    inside = crop.point(200, 200)  # the passer-by alone
+    assert p["others"] is not None and p["others"][int(inside[1]), int(inside[0])]
+    left = crop.point(120, 200)  # the subject alone
+    assert not p["others"][int(left[1]), int(left[0])] and p["mask"][int(left[1]), int(left[0])]
+
+
+def test_a_crop_without_a_mask_of_its_own_gets_no_others(tmp_path):
+    _image(tmp_path / "im.jpg")
+    _coco(tmp_path / "a.json", [_person((100, 50, 80, 300)),
+                               _person((160, 60, 60, 280), segmentation=_rect(160, 60, 220, 340))])
+    lone = [p for p in gt.annotated_people([tmp_path]) if p["mask"] is None]
+    assert lone and all(p["others"] is None for p in lone)
+
+
+def test_spill_counts_map_pixels_on_another_person_off_the_subject():
+    subject = np.zeros((10, 10), bool)
+    subject[:, :5] = True
+    others = np.zeros((10, 10), bool)
+    others[:, 3:] = True  # overlaps the subject on columns 3-4
+    parts = np.zeros((10, 10), np.uint8)
+    parts[:, :5] = 2  # all on the subject (some also on the other's mask): no spill
+    assert bench_parts.spill(parts, subject, others) == 0.0
+    parts[:, 5:7] = 4  # 20 of 70 pixels on the other person alone
+    assert bench_parts.spill(parts, subject, others) == pytest.approx(20 / 70)
+    assert bench_parts.spill(parts, subject, np.zeros_like(others)) is None  # nobody else in view
+    assert bench_parts.spill(None, subject, others) is None
+    assert bench_parts.spill(parts, None, others) is None
+    assert bench_parts.spill(np.zeros_like(parts), subject, others) is None
