@@ -173,11 +173,10 @@ def test_confident_maps_are_byte_identical_with_and_without_the_detector():
 
 
 def test_a_missing_detector_model_is_one_sentence_before_the_first_image(monkeypatch, tmp_path: Path):
-    def missing() -> Path:
-        raise RuntimeError(
-            "the person detector was not found: install mediapipe==0.10.21, whose wheel ships "
-            "mediapipe/modules/pose_detection/pose_detection.tflite"
-        )
+    from occreid.parser.pose import wheel_model
+
+    def missing() -> Path:  # the real lookup, of a file no wheel ships
+        return wheel_model("modules/pose_detection/no_such_model.tflite", "the person detector")
 
     monkeypatch.setattr(detector, "model_path", missing)
     with pytest.raises(ParserError) as err:

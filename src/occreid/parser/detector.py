@@ -25,12 +25,12 @@ facing the camera; it is asked only about passes whose own evidence is borderlin
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
 import numpy as np
 
+from .pose import wheel_model
 from .stderr import filtered_stderr
 
 #: Side of the detector's square input, in pixels.
@@ -43,18 +43,8 @@ NUM_ANCHORS = 2254
 
 
 def model_path() -> Path:
-    """Where ``pose_detection.tflite`` lies inside the installed ``mediapipe`` wheel (found without
-    importing mediapipe); RuntimeError with one sentence when it is not there."""
-    spec = importlib.util.find_spec("mediapipe")
-    roots = list(spec.submodule_search_locations or []) if spec is not None else []
-    for root in roots:
-        path = Path(root) / "modules" / "pose_detection" / "pose_detection.tflite"
-        if path.is_file():
-            return path
-    raise RuntimeError(
-        "the person detector was not found: install mediapipe==0.10.21, whose wheel ships "
-        "mediapipe/modules/pose_detection/pose_detection.tflite"
-    )
+    """Where ``pose_detection.tflite`` lies inside the installed ``mediapipe`` wheel."""
+    return wheel_model("modules/pose_detection/pose_detection.tflite", "the person detector")
 
 
 def anchor_centres() -> np.ndarray:

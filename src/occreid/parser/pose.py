@@ -44,19 +44,22 @@ NUM_OUTPUT_LANDMARKS = 39
 ROI_CENTRE, ROI_SCALE = 33, 34
 
 
-def model_path() -> Path:
-    """Where ``pose_landmark_full.tflite`` lies inside the installed ``mediapipe`` wheel (found
-    without importing mediapipe); RuntimeError with one sentence when it is not there."""
+def wheel_model(relpath: str, what: str) -> Path:
+    """Where the model file ``relpath`` (under ``mediapipe/``) lies inside the installed
+    ``mediapipe`` wheel, found without importing mediapipe; RuntimeError with one sentence naming
+    ``what`` when it is not there."""
     spec = importlib.util.find_spec("mediapipe")
     roots = list(spec.submodule_search_locations or []) if spec is not None else []
     for root in roots:
-        path = Path(root) / "modules" / "pose_landmark" / "pose_landmark_full.tflite"
+        path = Path(root) / relpath
         if path.is_file():
             return path
-    raise RuntimeError(
-        "the pose landmark model was not found: install mediapipe==0.10.21, whose wheel ships "
-        "mediapipe/modules/pose_landmark/pose_landmark_full.tflite"
-    )
+    raise RuntimeError(f"{what} was not found: install mediapipe==0.10.21, whose wheel ships mediapipe/{relpath}")
+
+
+def model_path() -> Path:
+    """Where ``pose_landmark_full.tflite`` lies inside the installed ``mediapipe`` wheel."""
+    return wheel_model("modules/pose_landmark/pose_landmark_full.tflite", "the pose landmark model")
 
 
 # ------------------------------------------------------------------------------------------------
