@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import shared_dataset
-from harness import BOX, cli, not_a_regular_file
+from harness import BOX, cli, not_a_regular_file, outputs
 from PIL import Image
 
-from occreid.config import GenerateConfig
+from occreid import config
+from occreid.config import GenerateConfig, code_digest, source_digest
 from occreid.occlusion import OcclusionParams
 from occreid.runner import RunError, generate
 from occreid.saved import part_map_path, read_labels, read_part_map
@@ -204,9 +205,9 @@ def test_a_checkpoint_that_is_not_a_regular_file_is_refused(tmp_path, kind):
 
 # -- the fingerprint -----------------------------------------------------------------------------
 DEFAULT_FINGERPRINT = {
-    "format_version": 3, "layout": "folder", "seed": 0, "parser": "mediapipe", "parser_options": {},
-    "preset": "default", "splits": "all", "fraction": 1.0, "jpeg_quality": "keep", "save_parts": False,
-    "save_masks": False, "max_pixels": 50_000_000, "max_file_bytes": 64 * 1024 * 1024,
+    "format_version": 3, "code": code_digest(), "layout": "folder", "seed": 0, "parser": "mediapipe",
+    "parser_options": {}, "preset": "default", "splits": "all", "fraction": 1.0, "jpeg_quality": "keep",
+    "save_parts": False, "save_masks": False, "max_pixels": 50_000_000, "max_file_bytes": 64 * 1024 * 1024,
 }
 
 
@@ -216,6 +217,59 @@ def test_the_default_fingerprint_is_unchanged(tmp_path):
     assert fp == DEFAULT_FINGERPRINT
     assert occlusion == OcclusionParams().as_dict()
     assert "textures" not in fp and "checkpoint_sha256" not in fp
+
+
+def test_the_code_digest_follows_every_source_file_and_nothing_else(tmp_path):
+    root = tmp_path / "pkg"
+    (root / "sub" / "__pycache__").mkdir(parents=True)
+    (root / "a.py").write_text("x = 1\n")
+    (root / "sub" / "b.py").write_text("y = 2\n")
+    first = source_digest(root)
+    assert len(first) == 16 and int(first, 16) >= 0
+    (root / "sub" / "__pycache__" / "b.cpython-311.py").write_text("cache")
+    (root / "notes.txt").write_text("not code")
+    assert source_digest(root) == first
+    (root / "sub" / "b.py").write_text("y = 3\n")
+    assert source_digest(root) != first
+    (root / "sub" / "b.py").write_text("y = 2\n")
+    (root / "sub" / "b.py").rename(root / "b2.py")  # the same bytes elsewhere: other code
+    assert source_digest(root) != first
+    assert code_digest() == source_digest(Path(config.__file__).resolve().parent)
+
+
+def test_an_output_begun_by_other_code_is_refused_and_redone_with_overwrite(tmp_path, monkeypatch):
+    data, out = tmp_path / "data", tmp_path / "out"
+    crops_tree(data, 3)
+    cfg = GenerateConfig(input=data, output=out, layout="folder", parser=BOX)
+    generate(cfg)
+    before, run_file = outputs(out), (out / "_occreid" / "run.json").read_bytes()
+    monkeypatch.setattr(config, "code_digest", lambda: "0" * 16)  # the source changed since
+    with pytest.raises(RunError, match="another version of occreid's code") as err:
+        generate(cfg)
+    assert "--overwrite" in str(err.value) and "\n" not in str(err.value)
+    assert outputs(out) == before and (out / "_occreid" / "run.json").read_bytes() == run_file  # nothing touched
+    generate(GenerateConfig(input=data, output=out, layout="folder", parser=BOX, overwrite=True))
+    assert outputs(out) == before  # this test's box parser draws the same whatever the digest
+    assert '"code": "0000000000000000"' in (out / "_occreid" / "run.json").read_text()
+
+
+def test_overwrite_keeps_saved_part_maps_of_the_same_code_only(tmp_path, monkeypatch):
+    data, out = tmp_path / "data", tmp_path / "out"
+    crops_tree(data, 3)
+
+    def run() -> dict:  # each saved map's modification time after a start-over, then set back to 1 s
+        generate(GenerateConfig(input=data, output=out, layout="folder", parser=BOX, save_parts=True, overwrite=True))
+        times = {}
+        for p in (out / "_occreid" / "parts").rglob("*.png"):
+            times[p.relative_to(out)] = p.stat().st_mtime_ns
+            os.utime(p, ns=(10**9, 10**9))
+        return times
+
+    assert len(run()) == 3
+    assert set(run().values()) == {10**9}  # the same code: the maps are kept and reused, not written again
+    monkeypatch.setattr(config, "code_digest", lambda: "0" * 16)
+    again = run()
+    assert len(again) == 3 and all(t > 10**9 for t in again.values())  # other code: parsed and written anew
 
 
 def test_texture_contents_and_checkpoint_bytes_are_in_the_fingerprint(tmp_path):

@@ -3,6 +3,7 @@ the output bytes, and the error a run that cannot start as asked raises."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -25,6 +26,27 @@ FORMAT_VERSION = 3
 #: How draws are grouped: every image on its own, or one part order per video tracklet.
 PER_CHOICES = ("image", "tracklet")
 SEED_MAX = 2**32 - 1  # the seed enters each image's generator as 32 bits: larger ones would alias
+
+
+def source_digest(root: Path) -> str:
+    """The first 16 hex digits of SHA-256 over the ``.py`` files under ``root`` (relative path and
+    bytes of each, in path order; ``__pycache__`` left out)."""
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if "__pycache__" in path.relative_to(root).parts:
+            continue
+        h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+@functools.cache
+def code_digest() -> str:
+    """``source_digest`` of the installed occreid package. Other code may draw other part maps or
+    occluders from the same options, so the fingerprint holds it: an output resumes, and shards
+    merge, only under the code that began them (a changed source is refused in one sentence,
+    never mixed into the same output)."""
+    return source_digest(Path(__file__).resolve().parent)
 
 
 class RunError(OccreidError, RuntimeError):
@@ -73,6 +95,7 @@ class GenerateConfig:
             extra["checkpoint_sha256"] = checkpoint_digest(self.parser_options["checkpoint"])
         return extra | {
             "format_version": FORMAT_VERSION,
+            "code": code_digest(),
             "layout": layout,
             "seed": self.seed,
             "parser": self.parser,

@@ -68,13 +68,25 @@ def _open_state(plan: RunPlan, wanted: set[str], state_file: Path | None = None,
         diffs = [k for k in sorted(set(fingerprint) | set(previous)) if previous.get(k) != fingerprint.get(k)]
         detail = "; ".join(f"{k}: was {previous.get(k)!r}, now {fingerprint.get(k)!r}" for k in diffs)
         state.close()
+        if diffs == ["code"]:
+            raise RunError(
+                f"{cfg.output} was begun by another version of occreid's code (source digest {previous.get('code')!r},"
+                f" now {fingerprint['code']!r}), whose part maps or occluders may differ. Rerun with --overwrite to "
+                "redo it with this version, or choose another --out."
+            )
         raise RunError(
             f"{cfg.output} holds an occreid output made with other parameters ({detail}). "
             "Rerun with --overwrite to replace it, or choose another --out."
         )
-    remove_previous(state, tree, wanted, exports)
+    remove_previous(state, tree, _kept_parts(previous, fingerprint, wanted), exports)
     state.set_meta("fingerprint", json.dumps(fingerprint, sort_keys=True))
     return state, False
+
+
+def _kept_parts(previous: dict, fingerprint: dict, wanted: set[str]) -> set[str]:
+    """The inputs whose saved part maps a start-over keeps: all of ``wanted`` when the previous run
+    ran the same code, none when other code made them (its parser may draw other maps)."""
+    return wanted if previous.get("code") == fingerprint.get("code") else set()
 
 
 def _refuse_foreign(output: Path) -> None:
@@ -110,8 +122,9 @@ def _drop_state_files(state_file: Path, exports: tuple[Path, ...]) -> None:
 def remove_previous(state: RunState, tree: OutputTree, keep_parts: set[str],
                     exports: tuple[Path, ...] | None = None) -> None:
     """--overwrite: remove every file the previous run recorded writing, then forget it. Saved part
-    maps of current inputs are kept: they are costly to remake, and a run reuses one only when its
-    recorded source hash and parser match."""
+    maps of ``keep_parts`` (current inputs, when the same code made them: ``_kept_parts``) are kept:
+    they are costly to remake, and a run reuses one only when its recorded source hash and parser
+    match."""
     entries, bad = state.entries()
     for rel, e in entries.items():
         for kind in e.outputs:
@@ -147,7 +160,11 @@ def _no_shards(plan: RunPlan, wanted: set[str]) -> None:
                 raise
             continue  # damaged: its outputs are overwritten in place instead
         try:
-            remove_previous(state, tree, wanted)
+            previous = json.loads(state.get_meta("fingerprint") or "{}")
+            kept = _kept_parts(previous if isinstance(previous, dict) else {}, plan.fingerprint, wanted)
+            remove_previous(state, tree, kept)
+        except ValueError:  # damaged parameters: no saved map is trusted
+            remove_previous(state, tree, set())
         finally:
             state.close()
     sharding.remove_all(tree)
