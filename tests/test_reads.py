@@ -270,6 +270,12 @@ def test_overwrite_keeps_saved_part_maps_of_the_same_code_only(tmp_path, monkeyp
     monkeypatch.setattr(config, "code_digest", lambda: "0" * 16)
     again = run()
     assert len(again) == 3 and all(t > 10**9 for t in again.values())  # other code: parsed and written anew
+    # the run state deleted: run.json alone says which code made the maps
+    (out / "_occreid" / "state.sqlite").unlink()
+    assert set(run().values()) == {10**9}
+    (out / "_occreid" / "state.sqlite").unlink()
+    monkeypatch.setattr(config, "code_digest", lambda: "1" * 16)
+    assert all(t > 10**9 for t in run().values())
 
 
 def test_texture_contents_and_checkpoint_bytes_are_in_the_fingerprint(tmp_path):

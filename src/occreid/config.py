@@ -33,10 +33,9 @@ def source_digest(root: Path) -> str:
     bytes of each, in path order; ``__pycache__`` left out)."""
     h = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
-        rel = path.relative_to(root).as_posix()
-        if "__pycache__" in path.relative_to(root).parts:
-            continue
-        h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+        rel = path.relative_to(root)
+        if "__pycache__" not in rel.parts:
+            h.update(rel.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 
 

@@ -17,6 +17,7 @@ from .config import RunError
 from .datasets import STATE_DIR
 from .output import STATE_FILE
 from .plan import RunPlan
+from .saved import RunFileError, read_run_file
 from .shards import ShardError
 from .state import RunState, StateError
 from .writer import OutputTree
@@ -51,6 +52,8 @@ def _open_state(plan: RunPlan, wanted: set[str], state_file: Path | None = None,
             raise StateError(f"{cfg.output} holds an occreid output without a run state (made by an older occreid, "
                              "or its state.sqlite was deleted); rerun with --overwrite to start it over.")
         _refuse_foreign(cfg.output)
+    # Which code made what is here, read before a damaged state and its run.json are dropped.
+    made_by = _run_file_fingerprint(tree) if cfg.overwrite and not private else {}
     try:
         state = RunState.open(state_file, create=True, private=private)
     except StateError as exc:
@@ -60,6 +63,9 @@ def _open_state(plan: RunPlan, wanted: set[str], state_file: Path | None = None,
         state = RunState.open(state_file, create=True, private=private)
     previous = _previous_fingerprint(state, cfg.output, cfg.overwrite)
     if previous is None:
+        if cfg.overwrite and not private:  # no state to list them: saved maps are trusted by run.json alone
+            for rel in wanted - _kept_parts(made_by, fingerprint, wanted):
+                tree.remove("parts", rel)
         state.set_meta("fingerprint", json.dumps(fingerprint, sort_keys=True))
         return state, False
     if previous == fingerprint and not cfg.overwrite:
@@ -87,6 +93,14 @@ def _kept_parts(previous: dict, fingerprint: dict, wanted: set[str]) -> set[str]
     """The inputs whose saved part maps a start-over keeps: all of ``wanted`` when the previous run
     ran the same code, none when other code made them (its parser may draw other maps)."""
     return wanted if previous.get("code") == fingerprint.get("code") else set()
+
+
+def _run_file_fingerprint(tree: OutputTree) -> dict:
+    """The fingerprint ``run.json`` records ({} when there is none, or it cannot be read)."""
+    try:
+        return read_run_file(tree.root)["fingerprint"]
+    except RunFileError:
+        return {}
 
 
 def _refuse_foreign(output: Path) -> None:
