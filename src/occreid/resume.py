@@ -173,12 +173,9 @@ def _no_shards(plan: RunPlan, wanted: set[str]) -> None:
             if "another occreid run" in str(exc):
                 raise
             continue  # damaged: its outputs are overwritten in place instead
-        try:
-            previous = json.loads(state.get_meta("fingerprint") or "{}")
-            kept = _kept_parts(previous if isinstance(previous, dict) else {}, plan.fingerprint, wanted)
-            remove_previous(state, tree, kept)
-        except ValueError:  # damaged parameters: no saved map is trusted
-            remove_previous(state, tree, set())
+        try:  # damaged or missing parameters ({}): no saved map is trusted
+            previous = _previous_fingerprint(state, cfg.output, overwrite=True) or {}
+            remove_previous(state, tree, _kept_parts(previous, plan.fingerprint, wanted))
         finally:
             state.close()
     sharding.remove_all(tree)
