@@ -388,15 +388,22 @@ def main() -> None:
     ap.add_argument("--demo-crops", type=Path, help="the demo's HOG crops of the video (occreid crops VIDEO --out DIR)")
     ap.add_argument("--per-set", type=int, default=200, help="shared-set crops per set for the consistency checks")
     ap.add_argument("--show-misses", action="store_true", help="print each miss and each occluded non-person crop")
+    ap.add_argument("--parser", default="mediapipe", choices=("mediapipe", "mediapipe-movenet"),
+                    help="the embedded parser, or it with MoveNet Thunder's keypoints (scripts/get-movenet.sh first)")
     args = ap.parse_args()
     missing = [str(f) for f in args.gt if not f.is_dir()]
     if missing:
         print(f"no such folder: {', '.join(missing)}", file=sys.stderr)
         sys.exit(2)
-    from occreid.parser.direct import DirectParser
+    from occreid.parser import ParserError, make_parser, options_from_cli
 
     start = time.perf_counter()
-    parser = DirectParser()
+    try:
+        parser = make_parser(args.parser, **options_from_cli(args.parser, {}))
+    except ParserError as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(2)
+    print(f"parser: {args.parser}")
     if args.gt:
         people = annotated_people(args.gt) + parsed_people(args.gt) + pascal_part_people(args.gt)
         people += densepose_people(args.gt)

@@ -57,8 +57,8 @@ def test_plugin_references_resolve_by_the_same_path_as_builtins():
 
 
 def test_parsers_builtin_and_plugin_are_built_by_make_parser(tmp_path, monkeypatch):
-    assert list(PARSERS) == ["mediapipe", "mediapipe-graph", "schp"]
-    assert "mediapipe" in PARSERS and ", ".join(PARSERS) == "mediapipe, mediapipe-graph, schp"
+    assert list(PARSERS) == ["mediapipe", "mediapipe-graph", "mediapipe-movenet", "schp"]
+    assert "mediapipe" in PARSERS and ", ".join(PARSERS) == "mediapipe, mediapipe-graph, mediapipe-movenet, schp"
     (tmp_path / "my_parsers.py").write_text(
         "import numpy as np\nfrom occreid.parser import ParseResult, Parser\n"
         "class Empty(Parser):\n    name = 'empty'\n"
@@ -67,7 +67,7 @@ def test_parsers_builtin_and_plugin_are_built_by_make_parser(tmp_path, monkeypat
     monkeypatch.syspath_prepend(str(tmp_path))
     parser = make_parser("my_parsers:Empty", reason="nobody")
     assert isinstance(parser, Parser) and parser.parse(np.zeros((8, 8, 3), np.uint8)).reason == "nobody"
-    with pytest.raises(ValueError, match="unknown parser 'nope'; use one of mediapipe, mediapipe-graph, schp or"):
+    with pytest.raises(ValueError, match="unknown parser 'nope'; use one of mediapipe, mediapipe-graph, mediapipe-movenet, schp or"):
         make_parser("nope")
     sys.modules.pop("my_parsers", None)
 

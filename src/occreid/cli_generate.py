@@ -96,11 +96,15 @@ _RUN_OPTIONS = _options(
 _PARSER_OPTIONS = _options(
     click.option("--parser", default="mediapipe", show_default=True, metavar="|".join(PARSERS) + "|module:Class",
                  help="Body-part parser: 'mediapipe' (embedded, offline: MediaPipe's pose model run on the crop "
-                      "itself), 'mediapipe-graph' (MediaPipe's whole Pose graph, person detector first: for frames "
+                      "itself), 'mediapipe-movenet' (the same with MoveNet Thunder's joints: better elbows and wrists, "
+                      "about 2x slower; needs onnxruntime and scripts/get-movenet.sh once), "
+                      "'mediapipe-graph' (MediaPipe's whole Pose graph, person detector first: for frames "
                       "that are not person crops), 'schp' (the paper's parser; needs --checkpoint and torch), or "
                       "'package.module:Class' for your own."),
     click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-                 help="SCHP Pascal-Person-Part checkpoint (exp-schp-201908270938-pascal-person-part.pth)."),
+                 help="The parser's model file: SCHP's Pascal-Person-Part checkpoint "
+                      "(exp-schp-201908270938-pascal-person-part.pth), or for mediapipe-movenet the converted "
+                      "MoveNet Thunder (default ~/.cache/occreid/movenet-thunder.onnx, from scripts/get-movenet.sh)."),
     click.option("--device", default=None, help="SCHP device: cpu, cuda, cuda:1 ... (default: cuda if available)."),
     click.option("--batch-size", type=click.IntRange(1), default=None, help="SCHP images per forward pass."),
 )

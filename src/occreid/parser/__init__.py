@@ -18,6 +18,9 @@ PARSERS.register("mediapipe", "occreid.parser.direct:DirectParser",
                  help="the default, offline: MediaPipe's pose landmark model run directly on person crops")
 PARSERS.register("mediapipe-graph", "occreid.parser.mediapipe:MediaPipeParser",
                  help="MediaPipe's whole Pose graph, person detector first (slower; for wide frames)")
+PARSERS.register("mediapipe-movenet", "occreid.parser.movenet:MoveNetParser",
+                 help="the default with MoveNet Thunder's keypoints in its maps (better elbows and wrists, about 2x "
+                      "slower; needs onnxruntime and scripts/get-movenet.sh once)")
 PARSERS.register("schp", "occreid.parser.schp:SCHPParser",
                  help="the paper's parser, SCHP (needs torch and --checkpoint)")
 

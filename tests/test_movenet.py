@@ -1,0 +1,269 @@
+"""``--parser mediapipe-movenet``: MoveNet Thunder's keypoints in the embedded parser's maps.
+
+The keypoint substitution and the same-person check are pure functions; the model wrapper and the
+parser are tested with small ONNX models written here (a constant output where the keypoints are
+wanted), since MoveNet itself is fetched and converted by scripts/get-movenet.sh, not shipped.
+A test with the converted model runs when ``OCCREID_MOVENET`` (or the default path) holds it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import shared_dataset
+from harness import cli, one_sentence
+
+from occreid.parser import ParserError, make_parser, options_from_cli
+from occreid.parser.movenet import COCO_TO_BLAZEPOSE, FOLLOWERS, default_path, same_person, substitute
+
+
+def landmarks(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    lm = np.zeros((33, 3))
+    lm[:, 0] = rng.uniform(10, 100, 33)
+    lm[:, 1] = rng.uniform(10, 240, 33)
+    lm[:, 2] = rng.uniform(0.3, 1.0, 33)
+    return lm
+
+
+def test_sure_keypoints_replace_their_landmarks_and_hands_and_feet_follow():
+    lm = landmarks()
+    kp = np.zeros((17, 3))
+    kp[:, 0], kp[:, 1], kp[:, 2] = lm[list(COCO_TO_BLAZEPOSE), 0] + 5, lm[list(COCO_TO_BLAZEPOSE), 1] - 3, 0.9
+    kp[9, 2] = 0.1  # left wrist unsure: its landmark and the left hand stay
+    out = substitute(lm, kp, 0.2)
+    for k, b in enumerate(COCO_TO_BLAZEPOSE):
+        expected = lm[b, :2] if k == 9 else kp[k, :2]
+        np.testing.assert_allclose(out[b, :2], expected)
+    np.testing.assert_allclose(out[:, 2], lm[:, 2])  # visibilities are the pose model's
+    for f in FOLLOWERS[16] + FOLLOWERS[27] + FOLLOWERS[28]:  # right hand, both feet: moved with their joint
+        np.testing.assert_allclose(out[f, :2], lm[f, :2] + [5, -3])
+    for f in FOLLOWERS[15]:  # the left hand stays with its unsure wrist
+        np.testing.assert_allclose(out[f, :2], lm[f, :2])
+    untouched = [i for i in range(33) if i not in COCO_TO_BLAZEPOSE and all(i not in v for v in FOLLOWERS.values())]
+    np.testing.assert_array_equal(out[untouched], lm[untouched])  # mouth, inner eye corners ...
+    assert out is not lm and np.array_equal(lm, landmarks())  # a copy; the input is left alone
+
+
+def test_nan_scores_and_wrong_shapes():
+    lm = landmarks()
+    kp = np.full((17, 3), np.nan)
+    np.testing.assert_array_equal(substitute(lm, kp, 0.2), lm)
+    with pytest.raises(ValueError, match="17, 3"):
+        substitute(lm, np.zeros((33, 3)), 0.2)
+
+
+def test_same_person_needs_three_sure_torso_points_on_the_mask():
+    person = np.zeros((256, 128), dtype=bool)
+    person[60:200, 40:90] = True
+    kp = np.zeros((17, 3))
+    kp[[5, 6, 11, 12], :2] = [[45, 70], [85, 70], [50, 150], [80, 150]]
+    kp[[5, 6, 11, 12], 2] = 0.8
+    assert same_person(kp, person, 0.2)
+    kp[11, :2] = [10, 230]  # a hip on someone else
+    assert not same_person(kp, person, 0.2)
+    kp[11, 2] = 0.1  # ... unless MoveNet is unsure of it: three sure points on the mask
+    assert same_person(kp, person, 0.2)
+    kp[12, 2] = 0.1  # two sure points are not enough
+    assert not same_person(kp, person, 0.2)
+    kp[[11, 12], :2], kp[[11, 12], 2] = [[50, 150], [80, 150]], 0.8
+    kp[5, :2] = [38, 58]  # 2 px off the mask's corner: within reach
+    assert same_person(kp, person, 0.2)
+    kp[5, :2] = [35, 55]
+    assert not same_person(kp, person, 0.2)
+
+
+# ------------------------------------------------------------------------------------------------
+# The model wrapper and the parser, with constant ONNX models
+# ------------------------------------------------------------------------------------------------
+
+
+def constant_model(path: Path, yxs: np.ndarray, size: int = 256) -> Path:
+    """An ONNX model with MoveNet SinglePose's input (1 x size x size x 3 int32) whose output is
+    ``yxs`` (17 x 3: y, x in [0, 1] of the input, score) whatever the picture."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    const = numpy_helper.from_array(np.asarray(yxs, np.float32).reshape(1, 1, 17, 3), "keypoints")
+    graph = helper.make_graph(
+        [helper.make_node("Shape", ["input:0"], ["shape"]),  # the input is read, as MoveNet's is
+         helper.make_node("Identity", ["keypoints"], ["Identity:0"])],
+        "constant_movenet",
+        [helper.make_tensor_value_info("input:0", TensorProto.INT32, [1, size, size, 3])],
+        [helper.make_tensor_value_info("Identity:0", TensorProto.FLOAT, [1, 1, 17, 3])],
+        initializer=[const])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_keypoints_come_back_in_the_pictures_pixels(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from occreid.parser.movenet import MoveNet
+
+    yxs = np.zeros((17, 3))
+    yxs[0] = [0.5, 0.5, 0.9]  # the input's centre
+    yxs[1] = [0.0, 0.25, 0.4]  # top edge, a quarter across: the left bar's inner edge on a 1:2 picture
+    net = MoveNet(constant_model(tmp_path / "m.onnx", yxs), threads=1)
+    kp = net.keypoints(np.zeros((256, 128, 3), np.uint8))  # letterboxed: a 64 px bar each side
+    np.testing.assert_allclose(kp[0], [64, 128, 0.9], atol=1e-4)
+    np.testing.assert_allclose(kp[1], [0, 0, 0.4], atol=1e-4)
+    kp = net.keypoints(np.zeros((100, 300, 3), np.uint8))  # wide: 100 px bars above and below, shrunk
+    np.testing.assert_allclose(kp[0], [150, 50, 0.9], atol=1e-4)
+    np.testing.assert_allclose(kp[1, :2], [75, -100], atol=1e-4)
+    net.close()
+
+
+def test_a_missing_or_foreign_model_is_refused_in_one_sentence(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    from occreid.parser.movenet import MoveNet
+
+    with pytest.raises(FileNotFoundError, match="get-movenet.sh"):
+        MoveNet(tmp_path / "absent.onnx")
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "other",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 224, 224])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 224, 224])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "other.onnx"))
+    with pytest.raises(ValueError, match="not MoveNet"):
+        MoveNet(tmp_path / "other.onnx")
+    monkeypatch.setenv("OCCREID_MOVENET", str(tmp_path / "absent.onnx"))
+    assert default_path() == tmp_path / "absent.onnx"
+    with pytest.raises(ParserError, match="scripts/get-movenet.sh"):
+        options_from_cli("mediapipe-movenet", {"checkpoint": None, "device": None, "batch_size": None})
+    with pytest.raises(ParserError, match="schp only"):
+        options_from_cli("mediapipe-movenet", {"checkpoint": None, "device": "cpu", "batch_size": None})
+
+
+def test_the_cli_refuses_a_missing_model_before_the_first_image(tmp_path):
+    pytest.importorskip("onnxruntime")
+    src = shared_dataset("market1501-mini")
+    out = tmp_path / "out"
+    res = cli("generate", src, "--out", out, "--parser", "mediapipe-movenet",
+              env={"OCCREID_MOVENET": str(tmp_path / "absent.onnx")})
+    assert res.returncode == 2
+    assert "scripts/get-movenet.sh" in one_sentence(res)
+    assert not out.exists()
+
+
+def _crops(n: int) -> list[np.ndarray]:
+    from PIL import Image
+
+    root = shared_dataset("prcc-mini")
+    files = sorted(root.rglob("*.jpg"))[:: 97][:n]
+    return [np.asarray(Image.open(f).convert("RGB")) for f in files]
+
+
+def test_unsure_or_other_keypoints_leave_the_maps_as_the_embedded_parsers(tmp_path):
+    """All scores under the threshold, or a sure skeleton off every person mask (in the corner):
+    every map, reason and score is the embedded parser's."""
+    pytest.importorskip("onnxruntime")
+    unsure = np.zeros((17, 3))
+    unsure[:, :2], unsure[:, 2] = 0.5, 0.1
+    corner = np.zeros((17, 3))
+    corner[:, :2], corner[:, 2] = 0.01, 0.99
+    plain = make_parser("mediapipe")
+    images = _crops(4)
+    expected = [plain.parse(im) for im in images]
+    for name, yxs in (("unsure", unsure), ("corner", corner)):
+        parser = make_parser("mediapipe-movenet", checkpoint=str(constant_model(tmp_path / f"{name}.onnx", yxs)))
+        for im, want in zip(images, expected, strict=True):
+            got = parser.parse(im)
+            assert (got.parts is None) == (want.parts is None) and got.reason == want.reason
+            if want.parts is not None:
+                assert np.array_equal(got.parts, want.parts) and got.quality == want.quality
+        parser.close()
+    plain.close()
+
+
+def test_a_sure_wrist_moves_the_lower_arm_to_it(tmp_path):
+    """MoveNet's keypoints placed on the pose model's own landmarks except one wrist, moved down
+    the body: the map's lower arm reaches the new wrist, which the plain map leaves elsewhere."""
+    pytest.importorskip("onnxruntime")
+
+    im = _crops(1)[0]
+    h, w = im.shape[:2]
+    plain = make_parser("mediapipe")
+    want = plain.parse(im)
+    assert want.parts is not None
+    out = plain._framed(im, plain.tight_scale, (h, w))  # the tight pass, the map's pass on a clear crop
+    lm = out.landmarks[:33, :2]
+    plain.close()
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    pts = lm[list(COCO_TO_BLAZEPOSE)].copy()
+    hip_y = (lm[23, 1] + lm[24, 1]) / 2
+    pts[10] = [lm[24, 0], hip_y + 0.4 * (lm[28, 1] - hip_y)]  # right wrist: down by the right thigh
+    yxs = np.column_stack([(pts[:, 1] + top) / side, (pts[:, 0] + left) / side, np.full(17, 0.9)])
+    parser = make_parser("mediapipe-movenet", checkpoint=str(constant_model(tmp_path / "w.onnx", yxs)))
+    got = parser.parse(im)
+    parser.close()
+    assert got.parts is not None
+    x, y = int(round(pts[10, 0])), int(round(pts[10, 1]))
+    window = (slice(max(0, y - 3), y + 4), slice(max(0, x - 3), x + 4))
+    assert (got.parts[window] == 4).any()  # lower arm at the new wrist
+    assert not (want.parts[window] == 4).any()
+    assert not np.array_equal(got.parts, want.parts)
+
+
+def test_the_converted_model_finds_the_joints_of_a_real_crop():
+    """With MoveNet Thunder converted (scripts/get-movenet.sh): its keypoints on a clear prcc crop
+    lie on the person's map, head above hips above ankles."""
+    pytest.importorskip("onnxruntime")
+    path = default_path()
+    if not path.is_file():
+        pytest.skip(f"MoveNet Thunder is not converted at {path} (bash scripts/get-movenet.sh; OCCREID_MOVENET)")
+    from occreid.parser.movenet import MoveNet
+
+    im = _crops(1)[0]
+    kp = MoveNet(path).keypoints(im)
+    parts = make_parser("mediapipe").parse(im).parts
+    assert parts is not None
+    sure = kp[kp[:, 2] >= 0.3]
+    assert len(sure) >= 12
+    h, w = parts.shape
+
+    def near_map(x: float, y: float) -> bool:  # within 3 px of the map, as bench_parts.py counts
+        x0, y0 = int(x), int(y)
+        return bool(parts[max(0, y0 - 3):min(h, y0 + 4), max(0, x0 - 3):min(w, x0 + 4)].any())
+
+    assert sum(near_map(x, y) for x, y, _ in sure) >= 0.9 * len(sure)
+    assert kp[0, 1] < (kp[11, 1] + kp[12, 1]) / 2 < (kp[15, 1] + kp[16, 1]) / 2
+
+
+def test_the_converter_adds_the_fused_ops_missing_attribute(tmp_path):
+    """scripts/movenet_to_onnx.py's repair, on a two-node graph model written here (the conversion
+    itself needs tensorflow and runs in get-movenet.sh's throwaway environment)."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("movenet_to_onnx", Path(__file__).parents[1] / "scripts"
+                                                  / "movenet_to_onnx.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    dst.mkdir()
+    graph = {"modelTopology": {"node": [
+        {"name": "c", "op": "_FusedConv2D", "input": ["x", "w", "b"], "attr": {"num_args": {"i": "1"}}},
+        {"name": "e", "op": "_FusedConv2D", "input": ["c", "w3", "b3", "p3"], "attr": {}},
+        {"name": "d", "op": "FusedDepthwiseConv2dNative", "input": ["c", "w2", "b2", "p"], "attr": {}},
+        {"name": "r", "op": "Relu", "input": ["d"], "attr": {}}]},
+        "weightsManifest": [{"paths": ["group1-shard1of1.bin"], "weights": []}]}
+    (src / "model.json").write_text(json.dumps(graph))
+    (src / "group1-shard1of1.bin").write_bytes(b"\x00" * 8)
+    out = module.repaired(src / "model.json", dst)
+    nodes = {n["name"]: n for n in json.loads(out.read_text())["modelTopology"]["node"]}
+    assert nodes["c"]["attr"]["TArgs"] == {"list": {"type": ["DT_FLOAT"]}}
+    assert nodes["e"]["attr"]["TArgs"] == {"list": {"type": ["DT_FLOAT", "DT_FLOAT"]}}  # from its inputs
+    assert "TArgs" not in nodes["d"]["attr"] and "TArgs" not in nodes["r"]["attr"]  # TensorFlow takes none there
+    assert (dst / "group1-shard1of1.bin").read_bytes() == b"\x00" * 8
+    assert json.loads((src / "model.json").read_text()) == graph  # the original is left alone
