@@ -67,7 +67,8 @@ def test_parsers_builtin_and_plugin_are_built_by_make_parser(tmp_path, monkeypat
     monkeypatch.syspath_prepend(str(tmp_path))
     parser = make_parser("my_parsers:Empty", reason="nobody")
     assert isinstance(parser, Parser) and parser.parse(np.zeros((8, 8, 3), np.uint8)).reason == "nobody"
-    with pytest.raises(ValueError, match="unknown parser 'nope'; use one of mediapipe, mediapipe-graph, mediapipe-movenet, schp or"):
+    listed = "mediapipe, mediapipe-graph, mediapipe-movenet, schp"
+    with pytest.raises(ValueError, match=f"unknown parser 'nope'; use one of {listed} or"):
         make_parser("nope")
     sys.modules.pop("my_parsers", None)
 
