@@ -267,3 +267,30 @@ def test_the_converter_adds_the_fused_ops_missing_attribute(tmp_path):
     assert "TArgs" not in nodes["d"]["attr"] and "TArgs" not in nodes["r"]["attr"]  # TensorFlow takes none there
     assert (dst / "group1-shard1of1.bin").read_bytes() == b"\x00" * 8
     assert json.loads((src / "model.json").read_text()) == graph  # the original is left alone
+
+
+def test_outputs_are_the_same_bytes_with_one_or_two_workers(tmp_path):
+    """With the converted model: two workers write the same twin, part maps and manifest as one
+    (ONNX Runtime runs with one thread, so the keypoints do not depend on the worker)."""
+    pytest.importorskip("onnxruntime")
+    path = default_path()
+    if not path.is_file():
+        pytest.skip(f"MoveNet Thunder is not converted at {path} (bash scripts/get-movenet.sh; OCCREID_MOVENET)")
+    from harness import outputs
+
+    from occreid.runner import GenerateConfig, generate
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for f in sorted(shared_dataset("ltcc-mini").rglob("*.png"))[::40][:12]:
+        (src / f.name).write_bytes(f.read_bytes())
+    runs = {}
+    for workers in (1, 2):
+        out = tmp_path / f"out{workers}"
+        result = generate(GenerateConfig(input=src, output=out, layout="folder", workers=workers, save_parts=True,
+                                         parser="mediapipe-movenet", parser_options={"checkpoint": str(path)}))
+        assert {r.status for r in result.rows} <= {"occluded", "no_person"}
+        runs[workers] = (outputs(out), (out / "_occreid" / "manifest.csv").read_bytes(),
+                         {p.name: p.read_bytes() for p in (out / "_occreid" / "parts").rglob("*.png")})
+    assert runs[1] == runs[2]
+    assert len(runs[1][2]) >= 10  # the maps were made
