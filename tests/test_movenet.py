@@ -73,6 +73,8 @@ def test_same_person_needs_three_sure_torso_points_on_the_mask():
     assert same_person(kp, person, 0.2)
     kp[5, :2] = [35, 55]
     assert not same_person(kp, person, 0.2)
+    kp[5, :2] = [np.nan, 70]  # a broken model's output is nobody's
+    assert not same_person(kp, person, 0.2)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -5,8 +5,9 @@ landmark errors, not the map, are most of the keypoints the embedded parser puts
 (docs/part-quality.md). MoveNet SinglePose Thunder (Google, Apache-2.0) is a COCO-trained
 single-person model that locates those joints better on re-ID crops. It runs once per picture,
 the whole picture letterboxed into its 256 x 256 input; wherever it is sure of a joint (score at
-least ``min_score``), its point replaces the pose model's in every pass's map (``substitute``),
-and the hand and foot landmarks move with their wrist and ankle. The pose model's own landmarks
+least ``min_keypoint_score``) and its person is the pass's (``same_person``), its point replaces
+the pose model's where that pass's map is drawn (``substitute``), and the hand and foot landmarks
+move with their wrist and ankle. The pose model's own landmarks
 still judge whether a pass saw a person, and its segmentation still outlines the parts.
 
 No registry package ships MoveNet in a form occreid can run, so ``scripts/get-movenet.sh``
@@ -77,6 +78,8 @@ def same_person(keypoints: np.ndarray, person: np.ndarray, min_score: float, rea
     if len(sure) < 3:
         return False
     for k in sure:
+        if not np.isfinite(keypoints[k, :2]).all():
+            return False
         x, y = int(round(keypoints[k, 0])), int(round(keypoints[k, 1]))
         window = person[max(0, y - reach):max(0, y + reach + 1), max(0, x - reach):max(0, x + reach + 1)]
         if not window.any():
@@ -167,7 +170,7 @@ class MoveNetParser(DirectParser):
                               f"'bash scripts/get-movenet.sh' once, or pass --checkpoint FILE.")
         return {"checkpoint": str(path)}
 
-    def _parse_picture(self, im: np.ndarray):
+    def _parse_picture(self, im: np.ndarray) -> tuple[np.ndarray | None, str, str, PoseOutput | None]:
         if self._movenet is None:
             raise RuntimeError("parser is closed")
         self._keypoints = self._movenet.keypoints(im)
