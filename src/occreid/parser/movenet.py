@@ -4,7 +4,7 @@ The pose model inside the ``mediapipe`` wheel places elbows and wrists worst of 
 landmark errors, not the map, are most of the keypoints the embedded parser puts on the wrong part
 (docs/part-quality.md). MoveNet SinglePose Thunder (Google, Apache-2.0) is a COCO-trained
 single-person model that locates those joints better on re-ID crops. It runs once per picture,
-the whole picture letterboxed into its 256 x 256 input; wherever it is sure of a joint (score at
+the picture at its own aspect with its longer side 256 px (``MoveNet``); wherever it is sure of a joint (score at
 least ``min_keypoint_score``) and its person is the pass's (``same_person``), its point replaces
 the pose model's where that pass's map is drawn (``substitute``), and the hand and foot landmarks
 move with their wrist and ankle. The pose model's own landmarks
@@ -87,9 +87,43 @@ def same_person(keypoints: np.ndarray, person: np.ndarray, min_score: float, rea
     return True
 
 
+#: The four output maps of a heads model (``scripts/movenet_to_onnx.py`` cuts the graph there).
+HEADS = ("center", "regress", "heatmap", "offset")
+#: MoveNet's decoding constants: its output stride, and the distance term of its centre prior and
+#: keypoint weighting (both 1 / (distance + 1.8)).
+STRIDE, SOFTEN = 4, 1.8
+
+
+def decode(center: np.ndarray, regress: np.ndarray, heatmap: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """MoveNet SinglePose's own decoding, on its four head maps of an h x w grid (``center`` 1 x h x
+    w, ``regress`` and ``offset`` 34 x h x w as y, x per keypoint, ``heatmap`` 17 x h x w; the
+    graph's last operations, written out so that the grid need not be square). The person is the
+    centre peak weighted by 1 / (distance to the grid's centre + 1.8); each keypoint is its
+    heatmap's peak weighted by 1 / (distance to the regressed point + 1.8), refined by its offset.
+    Returns 17 x 3: y, x in grid cells, and the score (the heatmap at the peak). On the 64 x 64 grid
+    of a 256 x 256 input it gives what the whole graph gives (to 1.4e-6 of the input's size on 50
+    ltcc-mini crops, docs/part-quality.md, eleventh round)."""
+    h, w = heatmap.shape[1:]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    prior = 1 / (np.sqrt((yy - h / 2) ** 2 + (xx - w / 2) ** 2) + SOFTEN)
+    cy, cx = divmod(int(np.argmax(center[0] * prior)), w)
+    reg = regress[:, cy, cx].reshape(17, 2)
+    ry, rx = cy + reg[:, 0], cx + reg[:, 1]
+    dist = np.sqrt((yy[None] - ry[:, None, None]) ** 2 + (xx[None] - rx[:, None, None]) ** 2) + SOFTEN
+    ky, kx = np.divmod(np.argmax((heatmap / dist).reshape(17, -1), axis=1), w)
+    k = np.arange(17)
+    off = offset.reshape(17, 2, h, w)[k, :, ky, kx]
+    return np.stack([ky + off[:, 0], kx + off[:, 1], heatmap[k, ky, kx]], axis=1).astype(np.float64)
+
+
 class MoveNet:
     """MoveNet Thunder as ONNX in an ONNX Runtime session (``threads`` intra-op threads).
-    ``keypoints(rgb)`` gives its 17 keypoints in the picture's pixels: (x, y, score)."""
+    ``keypoints(rgb)`` gives its 17 keypoints in the picture's pixels: (x, y, score).
+
+    Two forms of the model are read. ``scripts/get-movenet.sh`` writes the *heads* form: the graph
+    cut before its decoding, with a free input size (outputs ``HEADS``), so that a 1:2 crop is run
+    at 256 x 128 instead of inside a 256 x 256 letterbox, half the work (``decode`` does the rest).
+    The converter's whole graph (one 1 x 1 x 17 x 3 output, a square input) is run letterboxed."""
 
     def __init__(self, path: str | os.PathLike | None = None, threads: int = 1) -> None:
         import onnxruntime as ort
@@ -105,28 +139,47 @@ class MoveNet:
         self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         inp = self._session.get_inputs()[0]
         shape = inp.shape
-        if len(shape) != 4 or shape[1] != shape[2] or not isinstance(shape[1], int) or shape[3] != 3:
-            raise ValueError(f"{self.path} is not MoveNet SinglePose (its input is {inp.name} {shape})")
-        self._input = inp.name
-        self.size = int(shape[1])
+        outputs = [o.name for o in self._session.get_outputs()]
+        self.heads = sorted(outputs) == sorted(HEADS)
+        square = len(shape) == 4 and shape[1] == shape[2] and isinstance(shape[1], int) and shape[3] == 3
+        if not (self.heads and len(shape) == 4 and shape[3] == 3) and not (square and len(outputs) == 1):
+            raise ValueError(f"{self.path} is not MoveNet SinglePose (its input is {inp.name} {shape}, its "
+                             f"outputs {outputs})")
+        self._input, self._outputs = inp.name, outputs
+        self.size = 256 if self.heads else int(shape[1])
 
     def keypoints(self, rgb: np.ndarray) -> np.ndarray:
         """The 17 COCO keypoints of the H x W x 3 uint8 picture: a 17 x 3 float64 array of x, y
-        (the picture's pixels) and score. The picture is centred in a square of its longer side
-        (black bars, as MoveNet's own preprocessing pads) and resized to the model's input."""
+        (the picture's pixels) and score. The picture is resized so that its longer side is the
+        model's input size and centred on black: in a square (the whole graph, as MoveNet's own
+        preprocessing pads), or in the least multiple of 32 px around it (the heads form)."""
         import cv2
 
         h, w = rgb.shape[:2]
         side = max(h, w)
-        top, left = (side - h) // 2, (side - w) // 2
-        square = np.zeros((side, side, 3), dtype=np.uint8)
-        square[top:top + h, left:left + w] = rgb
-        if side != self.size:
-            interp = cv2.INTER_AREA if side > self.size else cv2.INTER_LINEAR
-            square = np.asarray(cv2.resize(square, (self.size, self.size), interpolation=interp), dtype=np.uint8)
-        (out,) = self._session.run(None, {self._input: square[None].astype(np.int32)})
-        yxs = np.asarray(out, dtype=np.float64).reshape(17, 3)
-        return np.stack([yxs[:, 1] * side - left, yxs[:, 0] * side - top, yxs[:, 2]], axis=1)
+        if not self.heads:
+            top, left = (side - h) // 2, (side - w) // 2
+            square = np.zeros((side, side, 3), dtype=np.uint8)
+            square[top:top + h, left:left + w] = rgb
+            if side != self.size:
+                interp = cv2.INTER_AREA if side > self.size else cv2.INTER_LINEAR
+                square = np.asarray(cv2.resize(square, (self.size, self.size), interpolation=interp), np.uint8)
+            (out,) = self._session.run(None, {self._input: square[None].astype(np.int32)})
+            yxs = np.asarray(out, dtype=np.float64).reshape(17, 3)
+            return np.stack([yxs[:, 1] * side - left, yxs[:, 0] * side - top, yxs[:, 2]], axis=1)
+        scale = self.size / side
+        nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+        if (nh, nw) != (h, w):
+            interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            rgb = np.asarray(cv2.resize(rgb, (nw, nh), interpolation=interp), np.uint8)
+        height, width = -(-nh // 32) * 32, -(-nw // 32) * 32  # the network's coarsest stride is 32
+        top, left = (height - nh) // 2, (width - nw) // 2
+        canvas = np.zeros((1, height, width, 3), dtype=np.int32)
+        canvas[0, top:top + nh, left:left + nw] = rgb
+        maps = dict(zip(self._outputs, self._session.run(None, {self._input: canvas}), strict=True))
+        yxs = decode(*(np.asarray(maps[name][0], dtype=np.float32) for name in HEADS))
+        return np.stack([(yxs[:, 1] * STRIDE - left) / scale, (yxs[:, 0] * STRIDE - top) / scale, yxs[:, 2]],
+                        axis=1)
 
     def close(self) -> None:
         """Drop the session."""
