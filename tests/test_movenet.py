@@ -427,3 +427,53 @@ def test_outputs_are_the_same_bytes_with_one_or_two_workers(tmp_path, converted)
                          {p.name: p.read_bytes() for p in (out / "_occreid" / "parts").rglob("*.png")})
     assert runs[1] == runs[2]
     assert len(runs[1][2]) >= 10  # the maps were made
+
+
+def _two_people() -> tuple[np.ndarray, tuple[float, float, float], tuple[float, float, float]]:
+    """Two real prcc people on one 192 x 256 grey picture, apart: a small one at the left edge and
+    a larger one nearer the centre line; with each one's region (centre x, y, side) to frame."""
+    import cv2
+
+    a, b = _crops(2)
+    pic = np.full((256, 192, 3), 128, np.uint8)
+    pic[64:192, 0:64] = cv2.resize(a, (64, 128), interpolation=cv2.INTER_AREA)
+    pic[32:224, 64:160] = cv2.resize(b, (96, 192), interpolation=cv2.INTER_AREA)
+    return pic, (32.0, 128.0, 150.0), (112.0, 128.0, 230.0)
+
+
+def _as_keypoints(landmarks: np.ndarray) -> np.ndarray:
+    """A pose pass's landmarks (picture pixels) as MoveNet's 17 keypoints, all sure."""
+    return np.column_stack([landmarks[list(COCO_TO_BLAZEPOSE), :2], np.full(17, 0.9)])
+
+
+def test_a_pass_framed_on_movenets_person_replaces_a_neighbours_pass(tmp_path):
+    """The pose model's pass on the small person at the edge, MoveNet on the larger one nearer the
+    centre line: one more pass, framed on MoveNet's keypoints, gives a map of that person instead.
+    MoveNet on the same person, or ``movenet_apart=0``, leaves the pass as it was."""
+    pytest.importorskip("onnxruntime")
+    from occreid.parser.subject import centre_line
+
+    pic, roi_a, roi_b = _two_people()
+    model = constant_model(tmp_path / "m.onnx", np.zeros((17, 3)))  # unused: the keypoints are set below
+    parser = make_parser("mediapipe-movenet", checkpoint=str(model))
+    off = make_parser("mediapipe-movenet", checkpoint=str(model), movenet_apart=0)
+    size = parser._mask_size(*pic.shape[:2])
+    on_a = parser._run_model().run(pic, roi_a, size)
+    on_b = parser._run_model().run(pic, roi_b, size)
+    parts_a, why = parser._judge(on_a, pic)
+    assert parts_a is not None, why
+    assert centre_line(on_a.landmarks) < 64 <= centre_line(on_b.landmarks)  # each pass on its person
+
+    parser._keypoints = off._keypoints = _as_keypoints(on_b.landmarks)
+    parts, reason, source, out = parser._movenet_subject(pic, parts_a, "", "pose", on_a)
+    assert parser.stats["movenet_pass"] == 1 and out is not on_a and parts is not None and source == "pose"
+    assert 64 <= centre_line(out.landmarks) < 160  # the larger person's skeleton
+    ys, xs = np.nonzero(parts)
+    assert np.median(xs) * pic.shape[1] / parts.shape[1] >= 64  # and their map
+    assert off._movenet_subject(pic, parts_a, "", "pose", on_a)[3] is on_a and off.stats["movenet_pass"] == 0
+
+    parser._keypoints = _as_keypoints(on_a.landmarks)  # MoveNet on the pass's own person
+    assert parser._movenet_subject(pic, parts_a, "", "pose", on_a)[3] is on_a
+    assert parser.stats["movenet_pass"] == 1
+    parser.close()
+    off.close()

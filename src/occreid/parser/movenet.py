@@ -192,8 +192,10 @@ class MoveNetParser(DirectParser):
     is the converted ``.onnx`` file (default ``default_path()``); a keypoint replaces the pose
     model's landmark when MoveNet's score reaches ``min_keypoint_score`` (0.11, the threshold of
     TensorFlow's MoveNet tutorial; 0-0.3 measure the same: docs/part-quality.md, tenth round) and its
-    torso lies on the pass's person mask (``same_person``). Costs one MoveNet inference per picture
-    (about twice the pose model's own)."""
+    torso lies on the pass's person mask (``same_person``). When MoveNet's person is another, more
+    centred one than the pass's, a pass framed on it may take the map's place (``_movenet_subject``;
+    ``movenet_apart`` 0.1, 0 turns it off). Costs one MoveNet inference per picture (about the pose
+    model's own), and a pose pass on the few crops where the two models disagree."""
 
     name = "mediapipe-movenet"
     requires = (*DirectParser.requires, ("onnxruntime", "onnxruntime>=1.17"))
@@ -201,8 +203,10 @@ class MoveNetParser(DirectParser):
     prebuild = True  # the model file is loaded in the main process before the first image
 
     def __init__(self, *, checkpoint: str | os.PathLike | None = None, min_keypoint_score: float = 0.11,
-                 threads: int = 1, **options) -> None:
+                 movenet_apart: float = 0.1, threads: int = 1, **options) -> None:
         super().__init__(threads=threads, **options)
+        self.stats["movenet_pass"] = 0
+        self.movenet_apart = float(movenet_apart)
         try:
             self._movenet: MoveNet | None = MoveNet(checkpoint, threads=threads)
         except Exception:
@@ -226,7 +230,47 @@ class MoveNetParser(DirectParser):
         if self._movenet is None:
             raise RuntimeError("parser is closed")
         self._keypoints = self._movenet.keypoints(im)
-        return super()._parse_picture(im)
+        return self._movenet_subject(im, *super()._parse_picture(im))
+
+    def _movenet_subject(self, im: np.ndarray, parts: np.ndarray | None, reason: str, source: str,
+                         out: PoseOutput | None) -> tuple[np.ndarray | None, str, str, PoseOutput | None]:
+        """The pass found, or one framed on MoveNet's person when the two models saw different
+        people and MoveNet's is the crop's subject. MoveNet takes the person nearest the picture's
+        centre; the pose model's passes may settle on a neighbour, or on a skeleton that mixes two
+        people. When MoveNet is sure of all four torso keypoints, they lie more than ``apart`` of
+        the picture's height from the pass's (median distance), and its torso is nearer the centre
+        line than the pass's, the pose model is run once more on the box around MoveNet's sure
+        keypoints (a square ``scale`` x its longer side: the keypoints stop short of the head's top
+        and the feet, so this frames the person about as tight as the tight pass frames a crop). That pass
+        replaces the first when it is judged a person, MoveNet's torso lies on its person mask
+        (``same_person``) and its skeleton is more centred than the first's."""
+        kp = self._keypoints
+        if source != "pose" or out is None or kp is None or self.movenet_apart <= 0:
+            return parts, reason, source, out
+        torso = list(TORSO)
+        if not (kp[torso, 2] >= self.min_keypoint_score).all() or not np.isfinite(kp[torso, :2]).all():
+            return parts, reason, source, out
+        h, w = im.shape[:2]
+        theirs = out.landmarks[[COCO_TO_BLAZEPOSE[k] for k in torso], :2]
+        if np.median(np.hypot(*(theirs - kp[torso, :2]).T)) <= self.movenet_apart * h:
+            return parts, reason, source, out  # one person, or as near as makes no difference
+        if abs(float(kp[torso, 0].mean()) - w / 2.0) >= abs(subject.centre_line(out.landmarks) - w / 2.0):
+            return parts, reason, source, out  # the pass's person is the more centred
+        self.stats["movenet_pass"] += 1
+        sure = kp[kp[:, 2] >= self.min_keypoint_score, :2]
+        (x0, y0), (x1, y1) = sure.min(axis=0), sure.max(axis=0)
+        roi = ((x0 + x1) / 2.0, (y0 + y1) / 2.0, self.scale * float(max(x1 - x0, y1 - y0)))
+        mh, mw = out.mask_logits.shape
+        framed = self._run_model().run(im, roi, (mh, mw))
+        parts2, _ = self._judge(framed, im)
+        if (
+            parts2 is not None
+            and same_person(subject.scaled(kp, framed.mask_logits.shape, (h, w)), framed.mask_logits > self._cut,
+                            self.min_keypoint_score)
+            and subject.centre_offset(framed.landmarks, w) < subject.centre_offset(out.landmarks, w)
+        ):
+            return parts2, "", "pose", framed
+        return parts, reason, source, out
 
     def _map_landmarks(self, out: PoseOutput, judged: np.ndarray, person: np.ndarray,
                        image_size: tuple[int, ...]) -> np.ndarray:
