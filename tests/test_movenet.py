@@ -153,9 +153,9 @@ def _joints(rows: int, cols: int) -> np.ndarray:
 
 def test_decode_takes_the_centred_person_and_each_joint_near_its_regressed_point():
     """MoveNet's decoding on a 64 x 32 grid (a 1:2 picture), planted maps: the person nearer the
-    grid's centre wins over a stronger one in the corner (unless its centre peak is faint), each joint is the heatmap
-    peak nearest its regressed point (not the strongest), refined by its offset; the score is the
-    heatmap there."""
+    grid's centre wins over a stronger one in the corner (unless its centre peak is faint), each
+    joint is the heatmap peak nearest its regressed point (not the strongest), refined by its
+    offset; the score is the heatmap there."""
     joints = _joints(64, 32)
     maps = planted_maps(64, 32, (32, 16), joints)
     got = decode(maps["center"], maps["regress"], maps["heatmap"], maps["offset"])
@@ -187,16 +187,17 @@ def heads_model(path: Path, maps: dict[str, np.ndarray], height: int, width: int
 
 def test_the_heads_form_runs_a_crop_without_the_letterbox(tmp_path):
     """The heads form takes a 1:2 picture at 256 x 128 (a 64 x 32 grid) and gives the planted
-    joints in the picture's pixels: 4 px a cell, halved for a 128 x 64 picture (upscaled)."""
+    joints in the picture's pixels: 4 px a cell, halved for a 128 x 64 picture (upscaled); a
+    256 x 100 picture is padded to 128 wide, 14 px of black on its left."""
     pytest.importorskip("onnxruntime")
     from occreid.parser.movenet import MoveNet
 
     joints = _joints(64, 32)
     net = MoveNet(heads_model(tmp_path / "h.onnx", planted_maps(64, 32, (32, 16), joints), 256, 128))
     assert net.heads
-    for h, w in ((256, 128), (128, 64)):
+    for h, w, left in ((256, 128, 0), (128, 64, 0), (256, 100, 14)):
         kp = net.keypoints(np.zeros((h, w, 3), np.uint8))
-        np.testing.assert_allclose(kp[:, :2], joints[:, ::-1] * 4 * h / 256, atol=1e-4)
+        np.testing.assert_allclose(kp[:, :2], (joints[:, ::-1] * 4 - [left, 0]) * h / 256, atol=1e-4)
         np.testing.assert_allclose(kp[:, 2], 0.5)
     net.close()
 
