@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -418,6 +419,25 @@ def test_bad_inputs_and_options(parser):
 
 def _digest(r: ParseResult) -> str:
     return "none:" + r.reason if r.parts is None else f"{r.source}:" + hashlib.sha1(r.parts.tobytes()).hexdigest()
+
+
+def test_a_sure_person_in_grey_before_grey_is_parsed_and_the_colour_check_says_its_numbers(parser):
+    # A man in a grey shirt, seen from behind on a grey path: every pass is sure of him (person
+    # score 13-15, the doubt score 10), but his colours overlap his surroundings' by 0.89-0.90,
+    # over max_colour_overlap (0.88), so the colour check used to refuse him.
+    crop = _load(shared_dataset("market1501-mini") / "bounding_box_train" / "0012_c1s1_000701_01.jpg")
+    r = parser.parse(crop)
+    assert r.parts is not None and r.source == "pose", r.reason
+    assert {1, 2, 5, 6} <= set(np.unique(r.parts).tolist())
+    # Checked on every pass, the colour check refuses him, and its reason gives its numbers.
+    strict = make_parser("mediapipe", doubt_score=100.0, min_detector_score=0.0)
+    try:
+        refused = strict.parse(crop)
+    finally:
+        strict.close()
+    assert refused.parts is None
+    assert re.search(r"^no person: person mask like its surroundings \(colour overlap 0\.\d\d > 0\.88, "
+                     r"person score \d+\.\d\d\)$", refused.reason), refused.reason
 
 
 def test_parse_batch_and_order_do_not_change_a_map(parser, real_results):

@@ -99,7 +99,8 @@ class DirectParser(PassJudging, Parser):
             lie on image edges at least this much (``silhouette.boundary_contrast``: real people
             1.3-3, masks hallucinated on gradients or textures about 1), for a map from the
             landmarks and from the silhouette alone; its inside and outside colours may overlap
-            at most this much (``silhouette.colour_overlap``).
+            at most this much (``silhouette.colour_overlap``), unless the pass's person score
+            reaches ``doubt_score`` (a sure skeleton: a person in grey before a grey street).
         mask_threshold: a pixel is person when the segmentation's probability exceeds it.
         limb_threshold: inside a lower arm's or lower leg's capsule, this lower probability is
             enough (hands, feet, thin forearms and shins), see ``pose_geometry.part_map``.
@@ -256,8 +257,12 @@ class DirectParser(PassJudging, Parser):
         contrast = cues.contrast(person)
         if contrast < self.min_contrast:
             return None, f"person mask not on image edges (contrast {contrast:.2f} < {self.min_contrast:.2f})"
-        if cues.colour_overlap(person) > self.max_colour_overlap:
-            return None, "person mask like its surroundings"
+        score = self.person_score(out)
+        if score < self.doubt_score:  # a sure skeleton is a person even in grey on grey (docs: twelfth round)
+            overlap = cues.colour_overlap(person)
+            if overlap > self.max_colour_overlap:
+                return None, (f"no person: person mask like its surroundings (colour overlap {overlap:.2f} > "
+                              f"{self.max_colour_overlap:.2f}, person score {score:.2f})")
         return parts, ""
 
     def _parse_picture(self, im: np.ndarray) -> tuple[np.ndarray | None, str, str, PoseOutput | None]:
