@@ -209,3 +209,44 @@ def test_a_doubtful_tight_pass_is_checked_against_a_closer_framing():
     finally:
         doubting.close()
         plain.close()
+
+
+def test_bottom_regions_rest_on_the_bottom_edge_centred():
+    regions = framing.bottom_regions(256, 128, (0.8, 0.65), 1.0)
+    for (cx, cy, side), f in zip(regions, (0.8, 0.65)):
+        assert cx == 64.0 and side == pytest.approx(f * 256)
+        assert cy + side / 2 == pytest.approx(256.0)  # scale 1: the region ends on the bottom edge
+        assert cy - side / 2 == pytest.approx((1 - f) * 256)  # and leaves the top 1 - f above it
+    (cx, cy, side), = framing.bottom_regions(200, 100, (0.5,), 1.25)
+    assert (cx, cy, side) == pytest.approx((50.0, 150.0, 125.0))  # the same centre, framed 1.25 x
+
+
+def test_a_skeleton_mixing_two_people_gives_way_to_the_person_on_the_bottom_edge():
+    # A prcc crop: a man in a striped shirt in the lower half, a woman under an umbrella beside
+    # and behind him. The usual passes draw one skeleton over both (part quality 0.21; its limbs
+    # are not attached, its sides not alike); framed on the crop's lower part, the pose model
+    # sees the man alone, and his map is whole (part quality 0.99).
+    path = shared_dataset("prcc-mini") / "rgb" / "test" / "C" / "034" / "cropped_rgb004.jpg"
+    with Image.open(path) as im:
+        rgb = np.asarray(im.convert("RGB"))
+    from occreid.parser.quality import consistency
+
+    with_bottom, without = make_parser("mediapipe"), make_parser("mediapipe", bottom_fractions=())
+    try:
+        mixed = without.parse(rgb)
+        assert without.stats["bottom_pass"] == 0
+        assert mixed.parts is not None and mixed.quality is not None and mixed.quality < 0.3
+        assert not all(consistency(mixed.parts).values())
+        found = with_bottom.parse(rgb)
+        assert with_bottom.stats["bottom_pass"] == 2  # both framings tried, the better map kept
+        assert found.parts is not None and found.quality is not None and found.quality >= 0.5
+        assert all(consistency(found.parts).values())
+        assert found.parts.shape == rgb.shape[:2]
+        # A clear single person (part quality over 0.3) is left as it is: no bottom pass.
+        clear = _market("0004_c1s6_016996_02.jpg")
+        before = with_bottom.stats["bottom_pass"]
+        assert np.array_equal(with_bottom.parse(clear).parts, without.parse(clear).parts)
+        assert with_bottom.stats["bottom_pass"] == before
+    finally:
+        with_bottom.close()
+        without.close()

@@ -21,11 +21,14 @@ interest. Per image:
    and body proportions (source ``silhouette``); otherwise the image has no person, and the
    reason is the most confident pass's, with its numbers;
 6. a skeleton whose centre line is far off the crop's may be a passer-by: it is hidden and the
-   crop parsed again, keeping the more centred person (``subject.py``);
+   crop parsed again, keeping the more centred person (``subject_passes.py``, ``subject.py``);
 7. on a miss, a borderline map (from the silhouette, or a person score just above its operating
    point) or a map of low part quality, MediaPipe's person detector frames one more pass; a map
    still borderline is kept only when the detector also sees a person (``judging.py``,
-   ``detector.py``).
+   ``detector.py``);
+8. a map still of low part quality whose heatmaps show two people may mix them: the crop's lower
+   part, where the box's own person stands, is framed on its own, and its map kept when clearly
+   better (``subject_passes.py``).
 
 Whether a pass saw a person (``judging.py`` with ``evidence.py``): its person score (presence + landmark heatmap
 peaks: a skeleton hallucinated on a van is vaguely located while it calls the limbs visible), its
@@ -53,9 +56,10 @@ from .detector import PersonDetector
 from .judging import PassJudging
 from .pose import PoseLandmarkModel, PoseOutput, landmark_roi
 from .quality import part_quality
+from .subject_passes import SubjectPasses
 
 
-class DirectParser(PassJudging, Parser):
+class DirectParser(PassJudging, SubjectPasses, Parser):
     """Body-part parser for person crops built on MediaPipe's pose landmark model (see the module
     docstring).
 
@@ -113,6 +117,11 @@ class DirectParser(PassJudging, Parser):
         max_offset: a skeleton whose centre line is farther than this fraction of the width from
             the crop's may be a passer-by: hide it and look for the subject (0.5: never).
         core_distance: what is hidden of that person: their map within this many capsule radii.
+        bottom_quality, bottom_rivals, bottom_fractions, bottom_min_quality: a map of part quality
+            under ``bottom_quality`` whose heatmaps show two people (``bottom_rivals`` rival peaks)
+            is checked against passes framed on the crop's lower part, where its subject stands
+            (``bottom_fractions`` of its height), and replaced by the best of their maps scoring at
+            least ``bottom_min_quality`` and more than it (``subject_passes.py``; () turns it off).
         threads: LiteRT threads (1: the unit of parallelism is one worker process).
         gate, geometry, silhouette: keyword overrides of ``pose_geometry.sanity_check``,
             ``pose_geometry.part_map`` and ``silhouette.silhouette_check``.
@@ -165,6 +174,10 @@ class DirectParser(PassJudging, Parser):
         min_height: int = 32,
         max_offset: float = 0.2,
         core_distance: float = 1.5,
+        bottom_quality: float = 0.3,
+        bottom_rivals: int = 10,
+        bottom_fractions: tuple[float, ...] = (0.8, 0.65),
+        bottom_min_quality: float = 0.5,
         threads: int = 1,
         gate: dict[str, float] | None = None,
         geometry: dict[str, Any] | None = None,
@@ -212,13 +225,18 @@ class DirectParser(PassJudging, Parser):
         self.min_height = max(1, int(min_height))
         self.max_offset = float(max_offset)
         self.core_distance = float(core_distance)
+        self.bottom_quality = float(bottom_quality)
+        self.bottom_rivals = int(bottom_rivals)
+        self.bottom_fractions = tuple(float(f) for f in bottom_fractions)
+        self.bottom_min_quality = float(bottom_min_quality)
         self.gate = dict(gate or {})
         self.geometry = dict(geometry or {})
         self.silhouette = dict(silhouette or {})
         self._cut = evidence.logit(self.mask_threshold)  # the threshold on the segmentation's logits
         self._limb_cut = evidence.logit(limb_threshold)
         self.stats = {"images": 0, "pose": 0, "silhouette": 0, "second_pass": 0, "third_pass": 0, "subject_pass": 0,
-                      "trimmed": 0, "wide_pass": 0, "close_pass": 0, "detector_pass": 0, "detected_pass": 0}
+                      "trimmed": 0, "wide_pass": 0, "close_pass": 0, "detector_pass": 0, "detected_pass": 0,
+                      "bottom_pass": 0}
         self._picture_cues = None
         self._cores: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id(map) -> (map, map before readmit)
         self._model: PoseLandmarkModel | None = PoseLandmarkModel(threads=threads)
@@ -265,29 +283,6 @@ class DirectParser(PassJudging, Parser):
                               f"{self.max_colour_overlap:.2f}, person score {score:.2f})")
         return parts, ""
 
-    def _parse_picture(self, im: np.ndarray) -> tuple[np.ndarray | None, str, str, PoseOutput | None]:
-        """(parts at the mask's size or None, reason, source, the pass used) for a trimmed picture,
-        of the crop's subject (``subject.py``): when the skeleton found sits off the centre line
-        of a person-shaped crop, that person is hidden and the crop parsed again; the more
-        centred skeleton of the two, when about as tall, is kept."""
-        parts, reason, source, out = self._find(im)
-        h, w = im.shape[:2]
-        if (
-            out is not None
-            and source == "pose"
-            and self.max_offset < 0.5
-            and len(framing.crop_regions(h, w, self.scale)) == 1
-            and subject.centre_offset(out.landmarks, w) > self.max_offset
-        ):
-            self.stats["subject_pass"] += 1
-            hidden = subject.hide(im, self._core(out, w, h))
-            mh, mw = out.mask_logits.shape
-            other = self._run_model().run(hidden, framing.crop_regions(h, w, self.scale)[0], (mh, mw))
-            parts2, _ = self._judge(other, hidden)
-            if parts2 is not None and subject.is_subject(out.landmarks, other.landmarks, w):
-                return parts2, "", "pose", other
-        return parts, reason, source, out
-
     @staticmethod
     def _in_mask(out: PoseOutput, w: int, h: int) -> np.ndarray:  # a pass's landmarks in its mask's pixels
         return subject.scaled(out.landmarks[:33], out.mask_logits.shape, (h, w))
@@ -305,25 +300,6 @@ class DirectParser(PassJudging, Parser):
                     "min_visibility": self.min_visibility, "arm_visibility": self.arm_visibility,
                     **self.geometry, "max_distance": self.core_distance}
         return pose_geometry.part_map(lm, out.mask_logits, **geometry)
-
-    def _closer(self, im: np.ndarray, parts: np.ndarray, tight: PoseOutput,
-                mask_size: tuple[int, int]) -> tuple[np.ndarray, str, str, PoseOutput]:
-        """The tight pass's map or, when its heatmaps show two people (``min_rivals`` rival peaks)
-        and its person score is under ``doubt_score``, the crop's framed closer still
-        (``close_scale``) if surer: the box's own person fills more of the input, a neighbour less."""
-        if (
-            self.close_scale is None
-            or tight.heatmaps is None
-            or self.person_score(tight) >= self.doubt_score
-            or subject.rival_peaks(tight.heatmaps) < self.min_rivals
-        ):
-            return parts, "", "pose", tight
-        self.stats["close_pass"] += 1
-        close = self._framed(im, self.close_scale, mask_size)
-        parts2, _ = self._judge(close, im, self.tight_min_score)
-        if parts2 is not None and self.person_score(close) > self.person_score(tight):
-            return parts2, "", "pose", close
-        return parts, "", "pose", tight
 
     def _run_model(self) -> PoseLandmarkModel:
         if self._model is None:
@@ -419,6 +395,7 @@ class DirectParser(PassJudging, Parser):
         picture = np.ascontiguousarray(picture)
         # The person detector on a miss or a borderline map (``judging.PassJudging._ask_detector``).
         parts, reason, source, out, quality = self._ask_detector(picture, *self._parse_picture(picture))
+        parts, out, quality = self._from_bottom(picture, parts, source, out, quality)  # subject_passes.py
         self._picture_cues = None
         self._cores.clear()
         score = out.presence if out is not None else 0.0

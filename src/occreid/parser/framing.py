@@ -100,6 +100,16 @@ def mask_region(
     return cx, cy, side
 
 
+def bottom_regions(
+    height: int, width: int, fractions: tuple[float, ...], scale: float
+) -> list[tuple[float, float, float]]:
+    """Square regions ``(cx, cy, side)`` framing the lower part of a crop of ``height`` x ``width``,
+    where the person a box was drawn around stands: for each fraction f, a region f x the height
+    tall resting on the bottom edge, centred on the crop's centre line, framed as a square
+    ``scale`` x as large (a person farther away, higher up in the box, is left above it)."""
+    return [(width / 2.0, height * (1.0 - f / 2.0), scale * f * height) for f in fractions]
+
+
 def place(parts: np.ndarray, box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
     """A part map of the picture inside ``box`` (``content_box``'s top, bottom, left, right; the
     map at any size) back in the whole image of ``size`` (h, w): resized to the box (nearest
