@@ -16,6 +16,7 @@ from conftest import shared_dataset
 from PIL import Image
 
 from occreid.parser import evidence, framing, make_parser, silhouette, subject
+from occreid.parser.quality import consistency
 
 
 def _market(name: str) -> np.ndarray:
@@ -229,8 +230,6 @@ def test_a_skeleton_mixing_two_people_gives_way_to_the_person_on_the_bottom_edge
     path = shared_dataset("prcc-mini") / "rgb" / "test" / "C" / "034" / "cropped_rgb004.jpg"
     with Image.open(path) as im:
         rgb = np.asarray(im.convert("RGB"))
-    from occreid.parser.quality import consistency
-
     with_bottom, without = make_parser("mediapipe"), make_parser("mediapipe", bottom_fractions=())
     try:
         mixed = without.parse(rgb)

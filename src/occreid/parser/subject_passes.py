@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import framing, subject
+from .body_model import HEAD
 from .pose import PoseLandmarkModel, PoseOutput
 
 
@@ -122,7 +123,7 @@ class SubjectPasses:
             self.stats["bottom_pass"] += 1
             other = self._run_model().run(im, roi, self._mask_size(h, w))
             found, _ = self._judge(other, im)
-            if found is None or not (found == 1).any():  # 1: the head
+            if found is None or not (found == HEAD).any():
                 continue
             better = self.quality(found, other)
             if better is not None and better >= self.bottom_min_quality and better > best[2]:
